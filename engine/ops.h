@@ -1,0 +1,117 @@
+// Every differentiable operation of the engine. Each op dispatches on device to kernels::cpu or
+// kernels::cuda, and records one backward rule. Floating dtypes: f32/f64 on CPU; f32/bf16/f16 on
+// CUDA (compute and accumulate in f32). Integer tensors are accepted where the op makes sense
+// (indices, masks, comparisons, cast).
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace iqa {
+
+// ---- elementwise, with NumPy broadcasting (engine/ops_elementwise.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor pow(const Tensor& a, double exponent);
+Tensor maximum(const Tensor& a, const Tensor& b);  // gradient goes to a on ties
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor rsqrt(const Tensor& a);
+Tensor abs(const Tensor& a);
+Tensor sign(const Tensor& a);  // gradient 0
+Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi);
+Tensor sigmoid(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor relu(const Tensor& a);
+enum class GeluApprox { None, Tanh };
+Tensor gelu(const Tensor& a, GeluApprox approx = GeluApprox::None);
+Tensor quick_gelu(const Tensor& a);  // x * sigmoid(1.702 x), CLIP's activation
+// Comparisons give u8 masks (no gradient).
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+// where(cond, a, b): cond is u8 (nonzero = take a); broadcasting over all three.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// dtype conversion; differentiable between floating dtypes (gradient cast back).
+Tensor cast(const Tensor& a, DType dtype);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+
+// Sums `grad` down to `shape` (undoing broadcasting). Used by backward rules.
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
+
+// ---- reductions (engine/ops_reduce.cpp). Empty dims = all dims. ----
+Tensor sum(const Tensor& a, std::vector<int> dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& a, std::vector<int> dims = {}, bool keepdim = false);
+// max over one dim: values (differentiable, gradient to the first maximal element) and i64 indices.
+struct MaxResult { Tensor values, indices; };
+MaxResult max(const Tensor& a, int dim, bool keepdim = false);
+Tensor max_all(const Tensor& a);
+// Variance with `correction` (1 = unbiased, like torch.var's default).
+Tensor var(const Tensor& a, std::vector<int> dims = {}, int correction = 1, bool keepdim = false);
+Tensor argmax(const Tensor& a, int dim, bool keepdim = false);
+
+// ---- linear algebra (engine/ops_matmul.cpp): cuBLASLt on CUDA, OpenBLAS / blocked on CPU ----
+// matmul: 2-D x 2-D, or batched with broadcasting over leading dims (like torch.matmul).
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] x [B,K,N]
+// y = x W^T + b, x [..., in], W [out, in] (PyTorch layout), b [out] or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// Fused linear + GELU (cuBLASLt epilogue on CUDA); same numbers as gelu(linear(x, W, b)).
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, GeluApprox approx = GeluApprox::None);
+
+// ---- normalisation and softmax (engine/ops_norm.cpp) ----
+Tensor softmax(const Tensor& a, int dim = -1);
+Tensor log_softmax(const Tensor& a, int dim = -1);
+// LayerNorm over the last dim (normalized_shape = [C]); weight/bias [C] or undefined.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+// Scaled dot-product attention, q/k/v [B, H, S, D], non-causal, scale 1/sqrt(D) unless given.
+// Unfused: softmax(q k^T * scale) v. The fused kernel replaces it in its own issue.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    std::optional<double> scale = std::nullopt);
+
+// ---- convolution, pooling, batch norm (engine/ops_conv.cpp); NCHW ----
+// weight [Cout, Cin/groups, kh, kw]; bias [Cout] or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0,
+              int dilation = 1, int groups = 1);
+// Training mode normalises with batch statistics and updates running_mean/var in place
+// (momentum like PyTorch: r = (1-m) r + m * batch_stat, unbiased var for the running estimate).
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                    Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding = 0);
+Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding = 0);  // count_include_pad=True
+Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w);
+
+// ---- shape and indexing (engine/ops_index.cpp) ----
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor stack(const std::vector<Tensor>& xs, int dim);
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);  // index i64/i32 1-D
+Tensor gather(const Tensor& x, int dim, const Tensor& index);        // torch.gather semantics
+
+// ---- losses (engine/ops_loss.cpp): mean reduction ----
+Tensor l1_loss(const Tensor& pred, const Tensor& target);
+Tensor mse_loss(const Tensor& pred, const Tensor& target);
+Tensor smooth_l1_loss(const Tensor& pred, const Tensor& target, double beta = 1.0);
+// logits [N, C]; target i64 [N] class indices.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target);
+// logits [N, C]; target probabilities [N, C] (soft labels): mean_n( -sum_c t log_softmax(x) ).
+Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs);
+
+}  // namespace iqa

@@ -1,0 +1,129 @@
+// Reductions over dims: permute the reduced dims last, make contiguous, reduce rows.
+#include <algorithm>
+#include <numeric>
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "kernels/reduce.h"
+
+namespace iqa {
+
+namespace {
+
+struct ReducePlan {
+  std::vector<int> dims;     // sorted, unique, wrapped
+  std::vector<bool> reduced; // per input dim
+  Shape keep_shape;          // output shape with keepdim
+  Shape out_shape;           // output shape without keepdim
+  int64_t outer = 1, inner = 1;
+};
+
+ReducePlan plan_reduce(const Tensor& x, std::vector<int> dims, const char* op) {
+  ReducePlan p;
+  int nd = x.dim();
+  if (dims.empty()) {
+    dims.resize(nd);
+    std::iota(dims.begin(), dims.end(), 0);
+  }
+  p.reduced.assign(nd, false);
+  for (int d : dims) {
+    int w = wrap_dim(d, nd, op);
+    IQA_CHECK(!p.reduced[w], op, ": dim ", d, " listed twice");
+    p.reduced[w] = true;
+    p.dims.push_back(w);
+  }
+  std::sort(p.dims.begin(), p.dims.end());
+  for (int d = 0; d < nd; ++d) {
+    if (p.reduced[d]) {
+      p.inner *= x.shape()[d];
+      p.keep_shape.push_back(1);
+    } else {
+      p.outer *= x.shape()[d];
+      p.keep_shape.push_back(x.shape()[d]);
+      p.out_shape.push_back(x.shape()[d]);
+    }
+  }
+  return p;
+}
+
+// The input rearranged as a contiguous [outer, inner] buffer (no autograd).
+Tensor rows_view(const Tensor& x, const ReducePlan& p) {
+  std::vector<int> perm;
+  for (int d = 0; d < x.dim(); ++d)
+    if (!p.reduced[d]) perm.push_back(d);
+  for (int d : p.dims) perm.push_back(d);
+  return x.detach().permute(perm).contiguous();
+}
+
+Tensor reduce_impl(const Tensor& x, const ReducePlan& p, kernels::ReduceOp op, bool keepdim) {
+  Tensor rows = rows_view(x, p);
+  Tensor out = Tensor::empty(keepdim ? p.keep_shape : p.out_shape, x.dtype(), x.device());
+  if (out.numel() == 0) return out;
+  IQA_CHECK(p.inner > 0 || op == kernels::ReduceOp::Sum, "reduction over an empty dim of ", x.str());
+  if (x.device().is_cpu()) kernels::cpu::reduce_rows(op, x.dtype(), rows.raw_data(), out.raw_data(), p.outer, p.inner);
+  else IQA_ON_CUDA(kernels::cuda::reduce_rows(op, x.dtype(), rows.raw_data(), out.raw_data(), p.outer, p.inner,
+                                             cuda::current_stream()));
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) {
+  ReducePlan p = plan_reduce(x, std::move(dims), "sum");
+  Tensor out = reduce_impl(x, p, kernels::ReduceOp::Sum, keepdim);
+  Shape in_shape = x.shape(), keep = p.keep_shape;
+  record("sum", out, {x}, [in_shape, keep](const Tensor& g) {
+    return std::vector<Tensor>{g.reshape(keep).expand(in_shape).contiguous()};
+  });
+  return out;
+}
+
+Tensor mean(const Tensor& x, std::vector<int> dims, bool keepdim) {
+  ReducePlan p = plan_reduce(x, std::move(dims), "mean");
+  Tensor out = reduce_impl(x, p, kernels::ReduceOp::Mean, keepdim);
+  Shape in_shape = x.shape(), keep = p.keep_shape;
+  double inv = 1.0 / double(std::max<int64_t>(p.inner, 1));
+  record("mean", out, {x}, [in_shape, keep, inv](const Tensor& g) {
+    return std::vector<Tensor>{mul(g.reshape(keep), inv).expand(in_shape).contiguous()};
+  });
+  return out;
+}
+
+Tensor argmax(const Tensor& x, int dim, bool keepdim) {
+  ReducePlan p = plan_reduce(x, {dim}, "argmax");
+  IQA_CHECK(p.inner > 0, "argmax over an empty dim of ", x.str());
+  Tensor rows = rows_view(x, p);
+  Tensor idx = Tensor::empty(keepdim ? p.keep_shape : p.out_shape, DType::I64, x.device());
+  if (idx.numel() == 0) return idx;
+  if (x.device().is_cpu()) kernels::cpu::argmax_rows(x.dtype(), rows.raw_data(), idx.data<int64_t>(), p.outer, p.inner);
+  else IQA_ON_CUDA(kernels::cuda::argmax_rows(x.dtype(), rows.raw_data(), idx.data<int64_t>(), p.outer, p.inner,
+                                             cuda::current_stream()));
+  return idx;
+}
+
+MaxResult max(const Tensor& x, int dim, bool keepdim) {
+  int d = wrap_dim(dim, x.dim(), "max: dim");
+  Tensor idx_keep = argmax(x, d, true);
+  // values = gather at the argmax, so the gradient routes to exactly that element (torch semantics).
+  Tensor values_keep = gather(x, d, idx_keep);
+  MaxResult r;
+  r.values = keepdim ? values_keep : values_keep.squeeze(d);
+  r.indices = keepdim ? idx_keep : idx_keep.squeeze(d);
+  return r;
+}
+
+Tensor max_all(const Tensor& x) {
+  return max(x.reshape({-1}), 0, false).values;
+}
+
+Tensor var(const Tensor& x, std::vector<int> dims, int correction, bool keepdim) {
+  ReducePlan p = plan_reduce(x, dims, "var");
+  IQA_CHECK(p.inner - correction > 0, "var: ", p.inner, " elements with correction ", correction, " in ", x.str());
+  // Composite: two-pass (x - mean)^2, so the backward is the chain rule of simple ops.
+  Tensor centered = sub(x, mean(x, dims, true));
+  Tensor out = mul(sum(mul(centered, centered), dims, keepdim), 1.0 / double(p.inner - correction));
+  return out;
+}
+
+}  // namespace iqa

@@ -1,0 +1,62 @@
+// Device-side load/store of any dtype as float (or double), and launch helpers shared by the CUDA
+// kernels of this folder.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "kernels/common.h"
+#include "kernels/cuda_check.h"
+
+namespace iqa::kernels::cuda_detail {
+
+__device__ __forceinline__ double load_as_double(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::F32: return static_cast<const float*>(p)[i];
+    case DType::F64: return static_cast<const double*>(p)[i];
+    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case DType::F16: return __half2float(static_cast<const __half*>(p)[i]);
+    case DType::I32: return static_cast<const int32_t*>(p)[i];
+    case DType::I64: return double(static_cast<const int64_t*>(p)[i]);
+    case DType::U8: return static_cast<const uint8_t*>(p)[i];
+  }
+  return 0;
+}
+
+__device__ __forceinline__ void store_from_double(void* p, DType t, int64_t i, double v) {
+  switch (t) {
+    case DType::F32: static_cast<float*>(p)[i] = float(v); break;
+    case DType::F64: static_cast<double*>(p)[i] = v; break;
+    case DType::BF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(float(v)); break;
+    case DType::F16: static_cast<__half*>(p)[i] = __float2half_rn(float(v)); break;
+    case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
+    case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
+    case DType::U8: static_cast<uint8_t*>(p)[i] = uint8_t(v); break;
+  }
+}
+
+// Typed conversions for templated hot kernels (T in float, __nv_bfloat16, __half).
+template <class T> __device__ __forceinline__ float to_f32(T v);
+template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return __half2float(v); }
+template <class T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+
+inline unsigned grid_for(int64_t n, int block) {
+  int64_t g = (n + block - 1) / block;
+  return unsigned(g < 65535LL * 16 ? g : 65535LL * 16);  // grid-stride loops cover the rest
+}
+
+}  // namespace iqa::kernels::cuda_detail
+
+// Calls F<T>() with T the CUDA type of a floating dtype (f32, bf16, f16).
+#define IQA_DISPATCH_FLOAT_CUDA(dtype, T, ...)                                   \
+  switch (dtype) {                                                               \
+    case ::iqa::DType::F32: { using T = float; __VA_ARGS__; break; }             \
+    case ::iqa::DType::BF16: { using T = __nv_bfloat16; __VA_ARGS__; break; }    \
+    case ::iqa::DType::F16: { using T = __half; __VA_ARGS__; break; }            \
+    default: ::iqa::fail(::iqa::cat("CUDA kernel: unsupported dtype ", ::iqa::dtype_name(dtype))); \
+  }

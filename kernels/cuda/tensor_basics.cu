@@ -1,0 +1,90 @@
+#include "kernels/cuda/dtype_io.cuh"
+#include "kernels/philox.h"
+#include "kernels/tensor_basics.h"
+
+namespace iqa::kernels::cuda {
+
+using namespace cuda_detail;
+
+namespace {
+
+__device__ __forceinline__ int64_t offset_of(const StridedLayout& l, int64_t linear) {
+  int64_t off = 0;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    int64_t idx = linear % l.shape[d];
+    linear /= l.shape[d];
+    off += idx * l.strides[d];
+  }
+  return off;
+}
+
+__global__ void copy_cast_kernel(const void* src, DType st, StridedLayout sl, void* dst, DType dt, StridedLayout dl,
+                                 int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    store_from_double(dst, dt, offset_of(dl, i), load_as_double(src, st, offset_of(sl, i)));
+}
+
+__global__ void fill_kernel(void* dst, DType t, int64_t n, double v) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    store_from_double(dst, t, i, v);
+}
+
+__global__ void arange_kernel(void* dst, DType t, int64_t n, double start, double step) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    store_from_double(dst, t, i, start + double(i) * step);
+}
+
+__global__ void philox_kernel(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset, bool normal) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float v = normal ? philox::normal(seed, offset + uint64_t(i)) : philox::uniform(seed, offset + uint64_t(i));
+    store_from_double(dst, t, i, v);
+  }
+}
+
+bool contiguous(const StridedLayout& l) {
+  int64_t expect = 1;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    if (l.shape[d] != 1 && l.strides[d] != expect) return false;
+    expect *= l.shape[d];
+  }
+  return true;
+}
+
+}  // namespace
+
+void copy_cast(const void* src, DType st, const StridedLayout& sl, void* dst, DType dt, const StridedLayout& dl,
+               int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  if (st == dt && contiguous(sl) && contiguous(dl)) {
+    IQA_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * dtype_size(dt), cudaMemcpyDeviceToDevice, s));
+    return;
+  }
+  copy_cast_kernel<<<grid_for(n, 256), 256, 0, s>>>(src, st, sl, dst, dt, dl, n);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void fill(void* dst, DType t, int64_t n, double v, cudaStream_t s) {
+  if (n == 0) return;
+  fill_kernel<<<grid_for(n, 256), 256, 0, s>>>(dst, t, n, v);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void arange(void* dst, DType t, int64_t n, double start, double step, cudaStream_t s) {
+  if (n == 0) return;
+  arange_kernel<<<grid_for(n, 256), 256, 0, s>>>(dst, t, n, start, step);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void fill_uniform(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset, cudaStream_t s) {
+  if (n == 0) return;
+  philox_kernel<<<grid_for(n, 256), 256, 0, s>>>(dst, t, n, seed, offset, false);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void fill_normal(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset, cudaStream_t s) {
+  if (n == 0) return;
+  philox_kernel<<<grid_for(n, 256), 256, 0, s>>>(dst, t, n, seed, offset, true);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace iqa::kernels::cuda

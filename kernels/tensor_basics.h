@@ -1,0 +1,34 @@
+// The kernels every Tensor needs: strided copy with dtype conversion, fill, arange, Philox fills.
+#pragma once
+#include "kernels/common.h"
+
+namespace iqa::kernels {
+
+// Geometry of a strided view, dims already coalesced where possible. Strides are in elements.
+struct StridedLayout {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+};
+
+namespace cpu {
+// dst at logical index i = convert(src at logical index i); both layouts describe n elements in the
+// same logical (row-major) order.
+void copy_cast(const void* src, DType src_dtype, const StridedLayout& src_layout, void* dst, DType dst_dtype,
+               const StridedLayout& dst_layout, int64_t n);
+void fill(void* dst, DType dtype, int64_t n, double value);
+void arange(void* dst, DType dtype, int64_t n, double start, double step);
+void fill_uniform(void* dst, DType dtype, int64_t n, uint64_t seed, uint64_t offset);
+void fill_normal(void* dst, DType dtype, int64_t n, uint64_t seed, uint64_t offset);
+}  // namespace cpu
+
+namespace cuda {
+void copy_cast(const void* src, DType src_dtype, const StridedLayout& src_layout, void* dst, DType dst_dtype,
+               const StridedLayout& dst_layout, int64_t n, cudaStream_t stream);
+void fill(void* dst, DType dtype, int64_t n, double value, cudaStream_t stream);
+void arange(void* dst, DType dtype, int64_t n, double start, double step, cudaStream_t stream);
+void fill_uniform(void* dst, DType dtype, int64_t n, uint64_t seed, uint64_t offset, cudaStream_t stream);
+void fill_normal(void* dst, DType dtype, int64_t n, uint64_t seed, uint64_t offset, cudaStream_t stream);
+}  // namespace cuda
+
+}  // namespace iqa::kernels

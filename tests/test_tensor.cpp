@@ -1,0 +1,114 @@
+#include "tests/testing.h"
+
+using namespace iqa;
+using namespace iqa::testing;
+
+TEST_CASE("tensor factories and views", "[tensor]") {
+  Tensor a = Tensor::arange(0, 6).reshape({2, 3});
+  REQUIRE(a.shape() == Shape{2, 3});
+  REQUIRE(a.to_vector() == std::vector<float>{0, 1, 2, 3, 4, 5});
+  Tensor t = a.transpose(0, 1);
+  REQUIRE_FALSE(t.is_contiguous());
+  REQUIRE(t.contiguous().to_vector() == std::vector<float>{0, 3, 1, 4, 2, 5});
+  REQUIRE(a.narrow(1, 1, 2).contiguous().to_vector() == std::vector<float>{1, 2, 4, 5});
+  REQUIRE(a.slice(1, 0, 3, 2).contiguous().to_vector() == std::vector<float>{0, 2, 3, 5});
+  REQUIRE(a.select(0, 1).to_vector() == std::vector<float>{3, 4, 5});
+  Tensor e = Tensor::from_vector({1, 2, 3}, {3}).unsqueeze(0).expand({2, 3});
+  REQUIRE(e.strides()[0] == 0);
+  REQUIRE(e.contiguous().to_vector() == std::vector<float>{1, 2, 3, 1, 2, 3});
+  REQUIRE(a.permute({1, 0}).reshape({6}).to_vector() == std::vector<float>{0, 3, 1, 4, 2, 5});
+  REQUIRE_THROWS_AS(a.transpose(0, 1).view({6}), Error);
+  REQUIRE_THROWS_AS(a.reshape({4, 2}), Error);
+  REQUIRE(Tensor::full({2}, 7.5).to_vector() == std::vector<float>{7.5f, 7.5f});
+}
+
+TEST_CASE("dtype conversion round trips", "[tensor]") {
+  Tensor a = Tensor::from_vector({1.0f, -2.5f, 3.140625f, 65504.0f, 1e-7f}, {5});
+  REQUIRE(a.to(DType::F64).to_vector_f64()[2] == 3.140625);
+  auto bf = a.to(DType::BF16).to_vector();
+  REQUIRE(bf[0] == 1.0f);
+  REQUIRE(bf[1] == -2.5f);
+  REQUIRE(bf[2] == 3.140625f);  // 8 significant bits: exactly representable
+  auto h = a.to(DType::F16).to_vector();
+  REQUIRE(h[3] == 65504.0f);
+  REQUIRE(std::abs(h[4] - 1e-7f) < 6e-8f);  // f16 subnormal, spacing 2^-24 ~ 6e-8
+  REQUIRE(Tensor::from_vector({3.7f, -1.2f}, {2}).to(DType::I64).to_vector_i64() == std::vector<int64_t>{3, -1});
+  REQUIRE(Tensor::from_vector({255.0f}, {1}).to(DType::U8).item() == 255.0);
+}
+
+TEST_CASE("bf16 and f16 conversions round to nearest even", "[tensor]") {
+  // 1 + 2^-8 is halfway between bf16 neighbours 1 and 1+2^-7: ties to even gives 1.
+  REQUIRE(bf16_bits_to_float(float_to_bf16_bits(1.0f + 1.0f / 256)) == 1.0f);
+  REQUIRE(bf16_bits_to_float(float_to_bf16_bits(1.0f + 3.0f / 256)) == 1.0f + 4.0f / 256);
+  REQUIRE(f16_bits_to_float(float_to_f16_bits(1.0f + 1.0f / 2048)) == 1.0f);
+  REQUIRE(f16_bits_to_float(float_to_f16_bits(1.0f + 3.0f / 2048)) == 1.0f + 4.0f / 2048);
+  REQUIRE(std::isinf(f16_bits_to_float(float_to_f16_bits(70000.0f))));
+  REQUIRE(f16_bits_to_float(float_to_f16_bits(5.960464477539063e-08f)) == 5.960464477539063e-08f);  // 2^-24
+}
+
+TEST_CASE("Philox rand/randn are reproducible and well distributed", "[tensor][rng]") {
+  manual_seed(42);
+  Tensor a = Tensor::rand({10000});
+  manual_seed(42);
+  Tensor b = Tensor::rand({10000});
+  REQUIRE(a.to_vector() == b.to_vector());
+  Tensor c = Tensor::rand({10000});  // offset advanced: different numbers
+  REQUIRE(a.to_vector() != c.to_vector());
+  double m = mean(a).item();
+  REQUIRE(std::abs(m - 0.5) < 0.01);
+  manual_seed(7);
+  Tensor n = Tensor::randn({20000}, DType::F64);
+  double nm = mean(n).item(), nv = var(n).item();
+  REQUIRE(std::abs(nm) < 0.03);
+  REQUIRE(std::abs(nv - 1.0) < 0.03);
+}
+
+TEST_CASE("broadcasting binary ops match a hand computation", "[ops]") {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = Tensor::from_vector({10, 20, 30}, {3});
+  REQUIRE((a + b).to_vector() == std::vector<float>{11, 22, 33, 14, 25, 36});
+  Tensor c = Tensor::from_vector({2, 4}, {2, 1});
+  REQUIRE((a / c).to_vector() == std::vector<float>{0.5f, 1, 1.5f, 1, 1.25f, 1.5f});
+  REQUIRE((a * 2.0).to_vector() == std::vector<float>{2, 4, 6, 8, 10, 12});
+  REQUIRE_THROWS_AS(a + Tensor::ones({2}), Error);
+}
+
+TEST_CASE("autograd: accumulation, shared subexpression, no_grad, broadcasting", "[autograd]") {
+  Tensor x = Tensor::from_vector({1, 2, 3}, {3}).set_requires_grad(true);
+  Tensor y = x * x;          // shared: y used twice
+  Tensor z = sum(y + y);     // dz/dx = 4x
+  z.backward();
+  REQUIRE(x.grad().to_vector() == std::vector<float>{4, 8, 12});
+  sum(x).backward();         // accumulates: +1
+  REQUIRE(x.grad().to_vector() == std::vector<float>{5, 9, 13});
+  {
+    NoGradGuard ng;
+    Tensor w = x * 3.0;
+    REQUIRE_FALSE(w.requires_grad());
+  }
+  Tensor d = x.detach();
+  REQUIRE_FALSE(d.requires_grad());
+  // Broadcasting in backward: b [3] added to a [2,3] gets the column sums.
+  Tensor a = Tensor::ones({2, 3}).set_requires_grad(true);
+  Tensor b = Tensor::from_vector({1, 2, 3}, {3}).set_requires_grad(true);
+  sum(a * b).backward();
+  REQUIRE(b.grad().to_vector() == std::vector<float>{2, 2, 2});
+  REQUIRE(a.grad().to_vector() == std::vector<float>{1, 2, 3, 1, 2, 3});
+  // The graph is freed after backward.
+  Tensor u = x * 2.0;
+  Tensor s = sum(u);
+  s.backward();
+  REQUIRE(u.impl().grad_fn == nullptr);
+}
+
+TEST_CASE("gradcheck: binary ops and reductions", "[autograd][gradcheck]") {
+  Tensor a = rand_f64({3, 4}, -1, 1, 1), b = rand_f64({4}, 0.5, 2, 2);
+  gradcheck([](auto& in) { return in[0] + in[1]; }, {a, b});
+  gradcheck([](auto& in) { return in[0] - in[1]; }, {a, b});
+  gradcheck([](auto& in) { return in[0] * in[1]; }, {a, b});
+  gradcheck([](auto& in) { return in[0] / in[1]; }, {a, b});
+  gradcheck([](auto& in) { return sum(in[0], {1}); }, {a});
+  gradcheck([](auto& in) { return mean(in[0], {0}, true); }, {a});
+  gradcheck([](auto& in) { return var(in[0], {1}); }, {a});
+  gradcheck([](auto& in) { return in[0].transpose(0, 1).slice(0, 1, 4, 2); }, {a});
+}
