@@ -5,6 +5,8 @@
 // (uniform) or first two (normal, Box-Muller) words of the output. One counter per element wastes
 // some bits but keeps the mapping trivially identical across backends.
 #pragma once
+#include <cmath>
+
 #include "kernels/common.h"
 
 namespace iqa::philox {
