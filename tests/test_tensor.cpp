@@ -112,3 +112,27 @@ TEST_CASE("gradcheck: binary ops and reductions", "[autograd][gradcheck]") {
   gradcheck([](auto& in) { return var(in[0], {1}); }, {a});
   gradcheck([](auto& in) { return in[0].transpose(0, 1).slice(0, 1, 4, 2); }, {a});
 }
+
+TEST_CASE("CUDA tensors: round trip, Philox parity with CPU, caching allocator", "[cuda][tensor]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  Device gpu = cuda_device(0);
+  Tensor a = Tensor::arange(0, 12).reshape({3, 4});
+  Tensor g = a.to(gpu);
+  REQUIRE(g.is_cuda());
+  REQUIRE(g.transpose(0, 1).contiguous().cpu().to_vector() == a.transpose(0, 1).contiguous().to_vector());
+  REQUIRE(g.to(DType::BF16).to(DType::F32).cpu().to_vector() == a.to_vector());
+  manual_seed(99);
+  Tensor rc = Tensor::rand({1001});
+  Tensor nc = Tensor::randn({1001});
+  manual_seed(99);
+  Tensor rg = Tensor::rand({1001}, DType::F32, gpu);
+  Tensor ng = Tensor::randn({1001}, DType::F32, gpu);
+  REQUIRE(rg.cpu().to_vector() == rc.to_vector());
+  require_close(ng.cpu(), nc, 1e-6, 1e-6, "randn cpu vs cuda");
+  // Steady state: the same shapes again must not call cudaMalloc.
+  for (int i = 0; i < 2; ++i) { Tensor t = Tensor::empty({256, 1024}, DType::F32, gpu); }
+  size_t mallocs = cuda::memory_stats().num_device_mallocs;
+  for (int i = 0; i < 10; ++i) { Tensor t = Tensor::empty({256, 1024}, DType::F32, gpu); }
+  REQUIRE(cuda::memory_stats().num_device_mallocs == mallocs);
+  REQUIRE(cuda::memory_stats().peak_allocated >= size_t(256) * 1024 * 4);
+}
