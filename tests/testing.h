@@ -9,6 +9,7 @@
 #include "engine/autograd.h"
 #include "engine/cuda_runtime.h"
 #include "engine/ops.h"
+#include "engine/random.h"
 #include "engine/tensor.h"
 
 namespace iqa::testing {

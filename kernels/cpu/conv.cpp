@@ -1,0 +1,186 @@
+// CPU convolution: im2col turns each image into a [c*kh*kw, out_h*out_w] matrix so the convolution is
+// one GEMM per image (groups become the GEMM's batch, since each group's rows and weights are
+// contiguous blocks). Backward: dX = col2im(W^T dY), dW = sum over images of dY cols^T.
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
+
+namespace iqa::kernels::cpu {
+
+namespace {
+
+template <class T>
+void im2col_typed(const T* image, T* cols, int64_t channels, const Conv2dGeometry& g) {
+  const int64_t out_hw = g.out_h * g.out_w;
+  const int64_t rows = channels * g.kh * g.kw;
+#pragma omp parallel for if (rows * out_hw > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t j = r % g.kw, i = (r / g.kw) % g.kh, c = r / (g.kw * g.kh);
+    const T* plane = image + c * g.h * g.w;
+    T* dst = cols + r * out_hw;
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const int64_t ih = oh * g.stride - g.padding + i * g.dilation;
+      T* drow = dst + oh * g.out_w;
+      if (ih < 0 || ih >= g.h) {
+        for (int64_t ow = 0; ow < g.out_w; ++ow) drow[ow] = T(0);
+        continue;
+      }
+      const T* srow = plane + ih * g.w;
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t iw = ow * g.stride - g.padding + j * g.dilation;
+        drow[ow] = (iw >= 0 && iw < g.w) ? srow[iw] : T(0);
+      }
+    }
+  }
+}
+
+template <class T>
+void col2im_typed(const T* cols, T* image, int64_t channels, const Conv2dGeometry& g) {
+  const int64_t out_hw = g.out_h * g.out_w;
+  // Parallel over channels: rows of different channels never write the same pixel.
+#pragma omp parallel for if (channels * g.kh * g.kw * out_hw > 32768)
+  for (int64_t c = 0; c < channels; ++c) {
+    T* plane = image + c * g.h * g.w;
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const T* src = cols + ((c * g.kh + i) * g.kw + j) * out_hw;
+        for (int64_t oh = 0; oh < g.out_h; ++oh) {
+          const int64_t ih = oh * g.stride - g.padding + i * g.dilation;
+          if (ih < 0 || ih >= g.h) continue;
+          T* prow = plane + ih * g.w;
+          const T* srow = src + oh * g.out_w;
+          for (int64_t ow = 0; ow < g.out_w; ++ow) {
+            const int64_t iw = ow * g.stride - g.padding + j * g.dilation;
+            if (iw >= 0 && iw < g.w) prow[iw] += srow[ow];
+          }
+        }
+      }
+  }
+}
+
+void check_dtype(DType dtype, const char* what) {
+  IQA_CHECK(dtype == DType::F32 || dtype == DType::F64, what, ": CPU convolution computes in f32/f64, got ",
+            dtype_name(dtype));
+}
+
+// Sizes that every product of this file shares.
+struct GroupGemm {
+  int64_t kg, cog, out_hw;  // rows of a group's cols block, output channels per group, pixels
+  explicit GroupGemm(const Conv2dGeometry& g)
+      : kg(g.c_in_per_group() * g.kh * g.kw), cog(g.c_out_per_group()), out_hw(g.out_h * g.out_w) {}
+};
+
+template <class T>
+void forward_typed(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y, DType dtype) {
+  GroupGemm s(g);
+  std::vector<T> cols(size_t(g.c_in * g.kh * g.kw * s.out_hw));
+  for (int64_t n = 0; n < g.n; ++n) {
+    im2col_typed(x + n * g.c_in * g.h * g.w, cols.data(), g.c_in, g);
+    GemmArgs a;
+    a.m = s.cog, a.n = s.out_hw, a.k = s.kg;
+    a.a = w, a.lda = s.kg, a.stride_a = s.cog * s.kg;
+    a.b = cols.data(), a.ldb = s.out_hw, a.stride_b = s.kg * s.out_hw;
+    T* yn = y + n * g.c_out * s.out_hw;
+    a.c = yn, a.ldc = s.out_hw, a.stride_c = s.cog * s.out_hw;
+    a.batch = g.groups;
+    a.dtype = dtype;
+    gemm(a);
+    if (bias) {
+      for (int64_t c = 0; c < g.c_out; ++c) {
+        T* plane = yn + c * s.out_hw;
+        for (int64_t p = 0; p < s.out_hw; ++p) plane[p] += bias[c];
+      }
+    }
+  }
+}
+
+template <class T>
+void backward_input_typed(const Conv2dGeometry& g, const T* dy, const T* w, T* dx, DType dtype) {
+  GroupGemm s(g);
+  std::vector<T> dcols(size_t(g.c_in * g.kh * g.kw * s.out_hw));
+  for (int64_t n = 0; n < g.n; ++n) {
+    // dcols_g [kg, out_hw] = W_g^T [kg, cog] * dY_g [cog, out_hw]
+    GemmArgs a;
+    a.m = s.kg, a.n = s.out_hw, a.k = s.cog;
+    a.trans_a = true, a.a = w, a.lda = s.kg, a.stride_a = s.cog * s.kg;
+    a.b = dy + n * g.c_out * s.out_hw, a.ldb = s.out_hw, a.stride_b = s.cog * s.out_hw;
+    a.c = dcols.data(), a.ldc = s.out_hw, a.stride_c = s.kg * s.out_hw;
+    a.batch = g.groups;
+    a.dtype = dtype;
+    gemm(a);
+    T* dxn = dx + n * g.c_in * g.h * g.w;
+    for (int64_t i = 0; i < g.c_in * g.h * g.w; ++i) dxn[i] = T(0);
+    col2im_typed(dcols.data(), dxn, g.c_in, g);
+  }
+}
+
+template <class T>
+void backward_weight_typed(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, DType dtype) {
+  GroupGemm s(g);
+  if (g.n == 0) {
+    for (int64_t i = 0; i < g.c_out * s.kg; ++i) dw[i] = T(0);
+    return;
+  }
+  std::vector<T> cols(size_t(g.c_in * g.kh * g.kw * s.out_hw));
+  for (int64_t n = 0; n < g.n; ++n) {
+    im2col_typed(x + n * g.c_in * g.h * g.w, cols.data(), g.c_in, g);
+    // dW_g [cog, kg] (+)= dY_g [cog, out_hw] * cols_g^T [out_hw, kg]; images accumulate through beta.
+    GemmArgs a;
+    a.m = s.cog, a.n = s.kg, a.k = s.out_hw;
+    a.a = dy + n * g.c_out * s.out_hw, a.lda = s.out_hw, a.stride_a = s.cog * s.out_hw;
+    a.trans_b = true, a.b = cols.data(), a.ldb = s.out_hw, a.stride_b = s.kg * s.out_hw;
+    a.c = dw, a.ldc = s.kg, a.stride_c = s.cog * s.kg;
+    a.batch = g.groups;
+    a.beta = n == 0 ? 0.f : 1.f;
+    a.dtype = dtype;
+    gemm(a);
+  }
+}
+
+}  // namespace
+
+void im2col(DType dtype, const void* image, void* cols, int64_t channels, const Conv2dGeometry& g) {
+  check_dtype(dtype, "im2col");
+  if (dtype == DType::F32) im2col_typed(static_cast<const float*>(image), static_cast<float*>(cols), channels, g);
+  else im2col_typed(static_cast<const double*>(image), static_cast<double*>(cols), channels, g);
+}
+
+void col2im(DType dtype, const void* cols, void* image, int64_t channels, const Conv2dGeometry& g) {
+  check_dtype(dtype, "col2im");
+  if (dtype == DType::F32) col2im_typed(static_cast<const float*>(cols), static_cast<float*>(image), channels, g);
+  else col2im_typed(static_cast<const double*>(cols), static_cast<double*>(image), channels, g);
+}
+
+void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* bias, void* y) {
+  check_dtype(dtype, "conv2d");
+  if (dtype == DType::F32)
+    forward_typed(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
+                  static_cast<float*>(y), dtype);
+  else
+    forward_typed(g, static_cast<const double*>(x), static_cast<const double*>(w), static_cast<const double*>(bias),
+                  static_cast<double*>(y), dtype);
+}
+
+void conv2d_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* w, void* dx) {
+  check_dtype(dtype, "conv2d backward");
+  if (dtype == DType::F32)
+    backward_input_typed(g, static_cast<const float*>(dy), static_cast<const float*>(w), static_cast<float*>(dx),
+                         dtype);
+  else
+    backward_input_typed(g, static_cast<const double*>(dy), static_cast<const double*>(w), static_cast<double*>(dx),
+                         dtype);
+}
+
+void conv2d_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dw) {
+  check_dtype(dtype, "conv2d backward");
+  if (dtype == DType::F32)
+    backward_weight_typed(g, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dw),
+                          dtype);
+  else
+    backward_weight_typed(g, static_cast<const double*>(x), static_cast<const double*>(dy),
+                          static_cast<double*>(dw), dtype);
+}
+
+}  // namespace iqa::kernels::cpu

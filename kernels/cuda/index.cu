@@ -1,0 +1,144 @@
+// CUDA indexing kernels: one thread per output element for the selects; the adjoints scatter with f32
+// atomicAdd (sm_80+ has native f32 atomics on global memory; bf16/f16 gradients are accumulated in an
+// f32 buffer by the caller and cast once, so no low-precision partial sums are formed).
+#include <climits>
+
+#include "kernels/cuda/dtype_io.cuh"
+#include "kernels/index.h"
+
+// The selects only move bits: dispatch on the element's width, so every dtype is served.
+#define IQA_DISPATCH_ELEMENT_BITS(dtype, T, ...)                   \
+  switch (::iqa::dtype_size(dtype)) {                              \
+    case 1: { using T = uint8_t; __VA_ARGS__; break; }             \
+    case 2: { using T = uint16_t; __VA_ARGS__; break; }            \
+    case 4: { using T = uint32_t; __VA_ARGS__; break; }            \
+    default: { using T = unsigned long long; __VA_ARGS__; break; } \
+  }
+
+namespace iqa::kernels::cuda {
+
+using namespace cuda_detail;
+
+namespace {
+
+constexpr int kBlock = 256;
+
+__device__ __forceinline__ int64_t index_at(const void* index, DType t, int64_t i) {
+  return t == DType::I64 ? static_cast<const int64_t*>(index)[i] : int64_t(static_cast<const int32_t*>(index)[i]);
+}
+
+__device__ __forceinline__ int64_t gather_offset(const GatherLayout& l, int64_t p, int64_t idx) {
+  int64_t off = 0;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    int64_t coord = p % l.index_shape[d];
+    p /= l.index_shape[d];
+    off += (d == l.dim ? idx : coord) * l.x_strides[d];
+  }
+  return off;
+}
+
+__global__ void find_bad_index_kernel(const void* index, DType t, int64_t n, int64_t limit,
+                                      unsigned long long* first_bad) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t v = index_at(index, t, i);
+    if (v < 0 || v >= limit) atomicMin(first_bad, static_cast<unsigned long long>(i));
+  }
+}
+
+template <class T>
+__global__ void index_select_kernel(IndexSelectGeometry g, const T* x, const void* index, DType it, T* out,
+                                    int64_t total) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < total; p += int64_t(gridDim.x) * blockDim.x) {
+    int64_t k = p % g.inner, i = (p / g.inner) % g.n_index, o = p / (g.inner * g.n_index);
+    out[p] = x[(o * g.src_size + index_at(index, it, i)) * g.inner + k];
+  }
+}
+
+template <class T>
+__global__ void index_add_kernel(IndexSelectGeometry g, const T* src, const void* index, DType it, float* dst,
+                                 int64_t total) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < total; p += int64_t(gridDim.x) * blockDim.x) {
+    int64_t k = p % g.inner, i = (p / g.inner) % g.n_index, o = p / (g.inner * g.n_index);
+    atomicAdd(dst + (o * g.src_size + index_at(index, it, i)) * g.inner + k, to_f32(src[p]));
+  }
+}
+
+template <class T>
+__global__ void gather_kernel(GatherLayout l, const T* x, const void* index, DType it, T* out, int64_t n) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x)
+    out[p] = x[gather_offset(l, p, index_at(index, it, p))];
+}
+
+template <class T>
+__global__ void scatter_add_kernel(GatherLayout l, const T* src, const void* index, DType it, float* dst, int64_t n) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x)
+    atomicAdd(dst + gather_offset(l, p, index_at(index, it, p)), to_f32(src[p]));
+}
+
+void check_index_dtype(DType t) {
+  IQA_CHECK(t == DType::I64 || t == DType::I32, "index must be i64 or i32, got ", dtype_name(t));
+}
+
+}  // namespace
+
+int64_t find_bad_index(const void* index, DType index_dtype, int64_t n, int64_t limit, int64_t* scratch,
+                       cudaStream_t stream) {
+  check_index_dtype(index_dtype);
+  if (n == 0) return -1;
+  auto* first_bad = reinterpret_cast<unsigned long long*>(scratch);
+  IQA_CUDA_CHECK(cudaMemsetAsync(first_bad, 0xff, sizeof(unsigned long long), stream));  // "none yet" = max
+  find_bad_index_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(index, index_dtype, n, limit, first_bad);
+  IQA_CUDA_CHECK_LAUNCH();
+  unsigned long long host = 0;
+  IQA_CUDA_CHECK(cudaMemcpyAsync(&host, first_bad, sizeof(host), cudaMemcpyDeviceToHost, stream));
+  IQA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return host == ULLONG_MAX ? -1 : static_cast<int64_t>(host);
+}
+
+void index_select(DType dtype, const IndexSelectGeometry& g, const void* x, const void* index, DType index_dtype,
+                  void* out, cudaStream_t stream) {
+  check_index_dtype(index_dtype);
+  int64_t total = g.outer * g.n_index * g.inner;
+  if (total == 0) return;
+  IQA_DISPATCH_ELEMENT_BITS(dtype, T, {
+    index_select_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x), index,
+                                                                           index_dtype, static_cast<T*>(out), total);
+  });
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void index_add(DType src_dtype, const IndexSelectGeometry& g, const void* src, const void* index, DType index_dtype,
+               float* dst, cudaStream_t stream) {
+  check_index_dtype(index_dtype);
+  int64_t total = g.outer * g.n_index * g.inner;
+  if (total == 0) return;
+  IQA_DISPATCH_FLOAT_CUDA(src_dtype, T, {
+    index_add_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(src), index,
+                                                                        index_dtype, dst, total);
+  });
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void gather(DType dtype, const GatherLayout& l, const void* x, const void* index, DType index_dtype, void* out,
+            int64_t n, cudaStream_t stream) {
+  check_index_dtype(index_dtype);
+  if (n == 0) return;
+  IQA_DISPATCH_ELEMENT_BITS(dtype, T, {
+    gather_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(l, static_cast<const T*>(x), index, index_dtype,
+                                                                 static_cast<T*>(out), n);
+  });
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void scatter_add(DType src_dtype, const GatherLayout& l, const void* src, const void* index, DType index_dtype,
+                 float* dst, int64_t n, cudaStream_t stream) {
+  check_index_dtype(index_dtype);
+  if (n == 0) return;
+  IQA_DISPATCH_FLOAT_CUDA(src_dtype, T, {
+    scatter_add_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(l, static_cast<const T*>(src), index,
+                                                                      index_dtype, dst, n);
+  });
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace iqa::kernels::cuda

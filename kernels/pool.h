@@ -1,0 +1,41 @@
+// 2-D pooling on contiguous NCHW buffers, seen as `planes` = n*c independent [h, w] images.
+// max: windows read -inf outside the image (padding never wins), argmax saved as h*w + w index.
+// avg: count_include_pad=True, ceil_mode=False, so every window divides by kernel*kernel.
+// adaptive avg: output bin i covers [floor(i*in/out), ceil((i+1)*in/out)) like torch.
+#pragma once
+#include "kernels/common.h"
+
+namespace iqa::kernels {
+
+struct Pool2dGeometry {
+  int64_t planes = 0, h = 0, w = 0;
+  int64_t out_h = 0, out_w = 0;
+  int64_t kernel = 1, stride = 1, padding = 0;  // unused by the adaptive pool
+};
+
+namespace cpu {
+// dtype f32 or f64. argmax: i64 [planes, out_h, out_w].
+void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, int64_t* argmax);
+// dx (zeroed here) receives dy at each window's argmax.
+void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, const int64_t* argmax, void* dx);
+void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y);
+void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx);
+void adaptive_avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y);
+void adaptive_avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx);
+}  // namespace cpu
+
+namespace cuda {
+// dtype f32, bf16 or f16. Backward kernels gather (one thread per input pixel sums the windows that
+// cover it), so they need no atomics and are deterministic.
+void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, int64_t* argmax,
+                        cudaStream_t stream);
+void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, const int64_t* argmax, void* dx,
+                         cudaStream_t stream);
+void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, cudaStream_t stream);
+void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx, cudaStream_t stream);
+void adaptive_avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, cudaStream_t stream);
+void adaptive_avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx,
+                                  cudaStream_t stream);
+}  // namespace cuda
+
+}  // namespace iqa::kernels
