@@ -67,6 +67,13 @@ Tensor reduce_impl(const Tensor& x, const ReducePlan& p, kernels::ReduceOp op, b
   return out;
 }
 
+// The upstream gradient of a reduction, shaped with keepdim and broadcast to the input's shape.
+// Reshapes through make_view on a contiguous copy so a 0-dim gradient (full reduction) works too.
+Tensor expand_reduced_grad(const Tensor& g, const Shape& keep, const Shape& in_shape) {
+  Tensor c = g.contiguous();
+  return make_view(c, keep, contiguous_strides(keep), c.offset()).expand(in_shape).contiguous();
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) {
@@ -74,7 +81,7 @@ Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) {
   Tensor out = reduce_impl(x, p, kernels::ReduceOp::Sum, keepdim);
   Shape in_shape = x.shape(), keep = p.keep_shape;
   record("sum", out, {x}, [in_shape, keep](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(keep).expand(in_shape).contiguous()};
+    return std::vector<Tensor>{expand_reduced_grad(g, keep, in_shape)};
   });
   return out;
 }
@@ -85,7 +92,7 @@ Tensor mean(const Tensor& x, std::vector<int> dims, bool keepdim) {
   Shape in_shape = x.shape(), keep = p.keep_shape;
   double inv = 1.0 / double(std::max<int64_t>(p.inner, 1));
   record("mean", out, {x}, [in_shape, keep, inv](const Tensor& g) {
-    return std::vector<Tensor>{mul(g.reshape(keep), inv).expand(in_shape).contiguous()};
+    return std::vector<Tensor>{expand_reduced_grad(mul(g, inv), keep, in_shape)};
   });
   return out;
 }

@@ -35,7 +35,7 @@ bool view_strides(const Tensor& t, const Shape& shape, Shape& out) {
   const Shape& old = t.shape();
   const Shape& ost = t.strides();
   out.assign(shape.size(), 0);
-  if (t.numel() == 0) {
+  if (t.numel() == 0 || old.empty()) {  // empty or 0-d: any shape of the same numel is a view
     out = contiguous_strides(shape);
     return true;
   }

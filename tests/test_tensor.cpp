@@ -136,3 +136,13 @@ TEST_CASE("CUDA tensors: round trip, Philox parity with CPU, caching allocator",
   REQUIRE(cuda::memory_stats().num_device_mallocs == mallocs);
   REQUIRE(cuda::memory_stats().peak_allocated >= size_t(256) * 1024 * 4);
 }
+
+TEST_CASE("0-d tensors reshape and reduce", "[tensor]") {
+  Tensor s = Tensor::scalar(3.0);
+  REQUIRE(s.dim() == 0);
+  REQUIRE(s.reshape({1}).to_vector() == std::vector<float>{3});
+  REQUIRE(s.reshape({1, 1}).shape() == Shape{1, 1});
+  Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad(true);
+  sum(x).backward();
+  REQUIRE(x.grad().to_vector() == std::vector<float>{1, 1});
+}

@@ -1,6 +1,9 @@
 #include "kernels/elementwise.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "engine/error.h"
 
@@ -15,8 +18,9 @@ inline T apply(BinaryOp op, T a, T b) {
     case BinaryOp::Sub: return a - b;
     case BinaryOp::Mul: return a * b;
     case BinaryOp::Div: return a / b;
-    case BinaryOp::Max: return a >= b ? a : b;
-    case BinaryOp::Min: return a <= b ? a : b;
+    // NaN propagates like torch.maximum/minimum (x != x only for NaN); ties keep a.
+    case BinaryOp::Max: return (a >= b || a != a) ? a : b;
+    case BinaryOp::Min: return (a <= b || a != a) ? a : b;
     default: return T(0);
   }
 }
@@ -77,7 +81,163 @@ void binary_typed(BinaryOp op, const void* a, const void* b, void* out, const Br
   }
 }
 
+// ---- unary ----
+// The readable reference: one scalar function per op for the forward and for the derivative.
+
+template <class T>
+inline T sigmoid_of(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi), gelu tanh form
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi), normal density
+constexpr double kGeluCubic = 0.044715;
+constexpr double kQuickGeluScale = 1.702;
+
+template <class T>
+inline T unary_forward_one(UnaryOp op, T x, T p0, T p1) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Pow: return std::pow(x, p0);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
+    case UnaryOp::Clamp: return std::isnan(x) ? x : std::min(std::max(x, p0), p1);
+    case UnaryOp::Sigmoid: return sigmoid_of(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Relu: return x > T(0) ? x : T(0);
+    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
+    case UnaryOp::GeluTanh: {
+      T inner = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
+      return T(0.5) * x * (T(1) + std::tanh(inner));
+    }
+    case UnaryOp::QuickGelu: return x * sigmoid_of(T(kQuickGeluScale) * x);
+  }
+  return T(0);
+}
+
+// d op / dx at the saved value s (x, or y for the ops that read the output).
+template <class T>
+inline T unary_derivative_one(UnaryOp op, T s, T p0, T p1) {
+  switch (op) {
+    case UnaryOp::Neg: return T(-1);
+    case UnaryOp::Exp: return s;                         // s = y
+    case UnaryOp::Log: return T(1) / s;
+    case UnaryOp::Sqrt: return T(0.5) / s;               // s = y
+    case UnaryOp::Rsqrt: return T(-0.5) * s * s * s;     // s = y
+    case UnaryOp::Pow: return p0 == T(0) ? T(0) : p0 * std::pow(s, p0 - T(1));
+    case UnaryOp::Abs: return T((s > T(0)) - (s < T(0)));
+    case UnaryOp::Sign: return T(0);
+    case UnaryOp::Clamp: return (s >= p0 && s <= p1) ? T(1) : T(0);  // torch: passes at the bounds
+    case UnaryOp::Sigmoid: return s * (T(1) - s);         // s = y
+    case UnaryOp::Tanh: return T(1) - s * s;              // s = y
+    case UnaryOp::Relu: return s > T(0) ? T(1) : T(0);
+    case UnaryOp::Gelu: {
+      T cdf = T(0.5) * (T(1) + std::erf(s * T(kInvSqrt2)));
+      T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * s * s);
+      return cdf + s * pdf;
+    }
+    case UnaryOp::GeluTanh: {
+      T inner = T(kSqrt2OverPi) * (s + T(kGeluCubic) * s * s * s);
+      T t = std::tanh(inner);
+      T d_inner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * s * s);
+      return T(0.5) * (T(1) + t) + T(0.5) * s * (T(1) - t * t) * d_inner;
+    }
+    case UnaryOp::QuickGelu: {
+      T sg = sigmoid_of(T(kQuickGeluScale) * s);
+      return sg + s * T(kQuickGeluScale) * sg * (T(1) - sg);
+    }
+  }
+  return T(0);
+}
+
+// Calls f(std::integral_constant<UnaryOp, op>) so each op gets its own loop with the switch folded away.
+template <class F>
+void with_unary_op(UnaryOp op, F&& f) {
+  switch (op) {
+#define IQA_UNARY_CASE(name) \
+    case UnaryOp::name: f(std::integral_constant<UnaryOp, UnaryOp::name>{}); break;
+    IQA_UNARY_CASE(Neg) IQA_UNARY_CASE(Exp) IQA_UNARY_CASE(Log) IQA_UNARY_CASE(Sqrt) IQA_UNARY_CASE(Rsqrt)
+    IQA_UNARY_CASE(Pow) IQA_UNARY_CASE(Abs) IQA_UNARY_CASE(Sign) IQA_UNARY_CASE(Clamp) IQA_UNARY_CASE(Sigmoid)
+    IQA_UNARY_CASE(Tanh) IQA_UNARY_CASE(Relu) IQA_UNARY_CASE(Gelu) IQA_UNARY_CASE(GeluTanh) IQA_UNARY_CASE(QuickGelu)
+#undef IQA_UNARY_CASE
+  }
+}
+
+template <class T>
+void unary_typed(UnaryOp op, const T* x, T* out, int64_t n, T p0, T p1) {
+  with_unary_op(op, [&](auto tag) {
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) out[i] = unary_forward_one(decltype(tag)::value, x[i], p0, p1);
+  });
+}
+
+template <class T>
+void unary_backward_typed(UnaryOp op, const T* saved, const T* g, T* gin, int64_t n, T p0, T p1) {
+  with_unary_op(op, [&](auto tag) {
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) gin[i] = g[i] * unary_derivative_one(decltype(tag)::value, saved[i], p0, p1);
+  });
+}
+
+// where moves bytes only, so one loop per element size serves every dtype.
+template <class Word>
+void where_typed(const uint8_t* cond, const Word* a, const Word* b, Word* out, const WhereLayout& l, int64_t n) {
+#pragma omp parallel for if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rem = i, oc = 0, oa = 0, ob = 0;
+    for (int d = l.ndim - 1; d >= 0; --d) {
+      int64_t idx = rem % l.shape[d];
+      rem /= l.shape[d];
+      oc += idx * l.cond_strides[d];
+      oa += idx * l.a_strides[d];
+      ob += idx * l.b_strides[d];
+    }
+    out[i] = cond[oc] ? a[oa] : b[ob];
+  }
+}
+
 }  // namespace
+
+void unary(UnaryOp op, DType dtype, const void* x, void* out, int64_t n, double p0, double p1) {
+  switch (dtype) {
+    case DType::F32:
+      unary_typed<float>(op, static_cast<const float*>(x), static_cast<float*>(out), n, float(p0), float(p1));
+      break;
+    case DType::F64:
+      unary_typed<double>(op, static_cast<const double*>(x), static_cast<double*>(out), n, p0, p1);
+      break;
+    default: fail(cat("CPU unary op: unsupported dtype ", dtype_name(dtype), " (CPU computes in f32/f64)"));
+  }
+}
+
+void unary_backward(UnaryOp op, DType dtype, const void* saved, const void* grad_out, void* grad_in, int64_t n,
+                    double p0, double p1) {
+  switch (dtype) {
+    case DType::F32:
+      unary_backward_typed<float>(op, static_cast<const float*>(saved), static_cast<const float*>(grad_out),
+                                  static_cast<float*>(grad_in), n, float(p0), float(p1));
+      break;
+    case DType::F64:
+      unary_backward_typed<double>(op, static_cast<const double*>(saved), static_cast<const double*>(grad_out),
+                                   static_cast<double*>(grad_in), n, p0, p1);
+      break;
+    default: fail(cat("CPU unary backward: unsupported dtype ", dtype_name(dtype), " (CPU computes in f32/f64)"));
+  }
+}
+
+void where(DType dtype, const uint8_t* cond, const void* a, const void* b, void* out, const WhereLayout& l,
+           int64_t n) {
+  switch (dtype_size(dtype)) {
+    case 1: where_typed(cond, static_cast<const uint8_t*>(a), static_cast<const uint8_t*>(b), static_cast<uint8_t*>(out), l, n); break;
+    case 2: where_typed(cond, static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), static_cast<uint16_t*>(out), l, n); break;
+    case 4: where_typed(cond, static_cast<const uint32_t*>(a), static_cast<const uint32_t*>(b), static_cast<uint32_t*>(out), l, n); break;
+    case 8: where_typed(cond, static_cast<const uint64_t*>(a), static_cast<const uint64_t*>(b), static_cast<uint64_t*>(out), l, n); break;
+    default: fail(cat("CPU where: unsupported dtype ", dtype_name(dtype)));
+  }
+}
 
 void binary(BinaryOp op, DType dtype, const void* a, const void* b, void* out, const BroadcastLayout& l, int64_t n) {
   switch (dtype) {
