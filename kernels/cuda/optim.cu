@@ -1,0 +1,127 @@
+// Fused optimizer updates: one launch per parameter tensor reads param, grad and state once and
+// writes them once (Adam touches 4 arrays in, 3 out: memory bound, so one pass is the whole game).
+// Same formulas, in the same order, as kernels/cpu/optim.cpp.
+#include "kernels/cuda/dtype_io.cuh"
+#include "kernels/optim.h"
+
+namespace iqa::kernels::cuda {
+
+namespace {
+
+constexpr int kBlock = 256;
+using cuda_detail::grid_for;
+
+__global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ buf,
+                           int64_t n, SgdStepArgs a) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float d = grad[i];
+    if (a.weight_decay != 0) d += a.weight_decay * param[i];
+    if (a.momentum != 0) {
+      float b = a.first_step ? d : a.momentum * buf[i] + a.one_minus_dampening * d;
+      buf[i] = b;
+      d = a.nesterov ? d + a.momentum * b : b;
+    }
+    param[i] -= a.lr * d;
+  }
+}
+
+__global__ void adam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
+                            float* __restrict__ exp_avg_sq, int64_t n, AdamStepArgs a) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float p = param[i];
+    float g = grad[i];
+    if (a.decoupled_weight_decay) p *= a.decay_factor;
+    else if (a.weight_decay != 0) g += a.weight_decay * p;
+    float m = a.beta1 * exp_avg[i] + a.one_minus_beta1 * g;
+    float v = a.beta2 * exp_avg_sq[i] + a.one_minus_beta2 * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    // Round-to-nearest sqrt/division even under --use_fast_math, so results track the CPU reference
+    // (they may still differ in the last bit where nvcc contracts a multiply-add into an FMA).
+    float denom = __fdiv_rn(__fsqrt_rn(v), a.bias_correction2_sqrt) + a.eps;
+    param[i] = p - a.step_size * __fdiv_rn(m, denom);
+  }
+}
+
+__global__ void adam_direction_kernel(const float* __restrict__ grad, float* __restrict__ exp_avg,
+                                      float* __restrict__ exp_avg_sq, float* __restrict__ direction, int64_t n,
+                                      AdamStepArgs a, bool nesterov) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float g = grad[i];
+    float m = a.beta1 * exp_avg[i] + a.one_minus_beta1 * g;
+    float v = a.beta2 * exp_avg_sq[i] + a.one_minus_beta2 * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    float denom = __fdiv_rn(__fsqrt_rn(v), a.bias_correction2_sqrt) + a.eps;
+    float numer = nesterov ? a.beta1 * m + a.one_minus_beta1 * g : m;
+    direction[i] = __fdiv_rn(numer, denom);
+  }
+}
+
+__global__ void apply_direction_kernel(float* __restrict__ param, const float* __restrict__ direction, int64_t n,
+                                       float decay_factor, float step_size) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    param[i] = param[i] * decay_factor - step_size * direction[i];
+}
+
+__global__ void ema_kernel(float* __restrict__ shadow, const float* __restrict__ param, int64_t n,
+                           float one_minus_decay) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    shadow[i] -= one_minus_decay * (shadow[i] - param[i]);
+}
+
+__global__ void unscale_kernel(float* __restrict__ grad, int64_t n, float inv_scale, int* found_inf) {
+  bool bad = false;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float g = grad[i];
+    if (!isfinite(g)) bad = true;
+    grad[i] = g * inv_scale;
+  }
+  // One store per warp at most: the flag is only ever set, so racing writers agree.
+  if (__any_sync(0xffffffffu, bad) && (threadIdx.x & 31) == 0) *found_inf = 1;
+}
+
+}  // namespace
+
+void sgd_step(float* param, const float* grad, float* momentum_buf, int64_t n, const SgdStepArgs& a,
+              cudaStream_t stream) {
+  if (n == 0) return;
+  sgd_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(param, grad, momentum_buf, n, a);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamStepArgs& a,
+               cudaStream_t stream) {
+  if (n == 0) return;
+  adam_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(param, grad, exp_avg, exp_avg_sq, n, a);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void adam_direction(const float* grad, float* exp_avg, float* exp_avg_sq, float* direction, int64_t n,
+                    const AdamStepArgs& a, bool nesterov, cudaStream_t stream) {
+  if (n == 0) return;
+  adam_direction_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(grad, exp_avg, exp_avg_sq, direction, n, a,
+                                                                     nesterov);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void apply_direction(float* param, const float* direction, int64_t n, float decay_factor, float step_size,
+                     cudaStream_t stream) {
+  if (n == 0) return;
+  apply_direction_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(param, direction, n, decay_factor, step_size);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void ema_update(float* shadow, const float* param, int64_t n, float one_minus_decay, cudaStream_t stream) {
+  if (n == 0) return;
+  ema_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(shadow, param, n, one_minus_decay);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+void unscale_grad(float* grad, int64_t n, float inv_scale, int* found_inf, cudaStream_t stream) {
+  if (n == 0) return;
+  unscale_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(grad, n, inv_scale, found_inf);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace iqa::kernels::cuda
