@@ -1,0 +1,284 @@
+// LayerNorm over the last dim on the GPU: f32 statistics for every storage dtype.
+//
+// Forward and the dx backward: one warp per row with the row in registers up to 1024 columns (one read
+// of each input, two-pass mean/variance from registers, so no cancellation), one block per row above.
+// dweight/dbias are column sums over all rows: a first kernel sums fixed chunks of rows into an f32
+// workspace, a second adds the chunks in order, so the result is deterministic (no atomics).
+#include "kernels/cuda/row_common.cuh"
+#include "kernels/layer_norm.h"
+
+namespace iqa::kernels::cuda {
+
+namespace {
+
+using namespace cuda_detail;
+
+constexpr int kWarpsPerBlock = 4;
+constexpr int kBlockThreads = 512;
+constexpr int64_t kWarpMaxCols = 1024;
+
+template <class T, int kVec, int kIters>
+__global__ void ln_warp_forward(const T* x, const T* w, const T* b, T* y, float* mean, float* rstd, int64_t rows,
+                                int64_t cols, float eps) {
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (row >= rows) return;
+  float v[kIters][kVec];
+  load_row<T, kVec, kIters>(x + row * cols, cols, v, 0.f);
+  float s = 0.f;
+#pragma unroll
+  for (int it = 0; it < kIters; ++it)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) s += v[it][e];
+  const float mu = warp_sum(s) / float(cols);
+  const int lane = threadIdx.x % kWarp;
+  float sq = 0.f;
+#pragma unroll
+  for (int it = 0; it < kIters; ++it) {
+    const bool valid = (int64_t(it) * kWarp + lane) * kVec < cols;  // padding must not add mu^2
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) sq += valid ? (v[it][e] - mu) * (v[it][e] - mu) : 0.f;
+  }
+  const float rs = rsqrtf(warp_sum(sq) / float(cols) + eps);
+  if (lane == 0) {
+    mean[row] = mu;
+    rstd[row] = rs;
+  }
+  float wv[kIters][kVec], bv[kIters][kVec];
+  if (w) load_row<T, kVec, kIters>(w, cols, wv, 1.f);
+  if (b) load_row<T, kVec, kIters>(b, cols, bv, 0.f);
+#pragma unroll
+  for (int it = 0; it < kIters; ++it)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) v[it][e] = (v[it][e] - mu) * rs * (w ? wv[it][e] : 1.f) + (b ? bv[it][e] : 0.f);
+  store_row<T, kVec, kIters>(y + row * cols, cols, v);
+}
+
+template <class T>
+__global__ void ln_block_forward(const T* x, const T* w, const T* b, T* y, float* mean, float* rstd, int64_t cols,
+                                 float eps) {
+  const int64_t off = int64_t(blockIdx.x) * cols;
+  float s = 0.f;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += to_f32(x[off + j]);
+  const float mu = block_sum(s) / float(cols);
+  float sq = 0.f;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    float d = to_f32(x[off + j]) - mu;
+    sq += d * d;
+  }
+  const float rs = rsqrtf(block_sum(sq) / float(cols) + eps);
+  if (threadIdx.x == 0) {
+    mean[blockIdx.x] = mu;
+    rstd[blockIdx.x] = rs;
+  }
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    float v = (to_f32(x[off + j]) - mu) * rs;
+    if (w) v *= to_f32(w[j]);
+    if (b) v += to_f32(b[j]);
+    y[off + j] = from_f32<T>(v);
+  }
+}
+
+// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
+template <class T, int kVec, int kIters>
+__global__ void ln_warp_backward_dx(const T* x, const T* w, const float* mean, const float* rstd, const T* g, T* dx,
+                                    int64_t rows, int64_t cols) {
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (row >= rows) return;
+  float xh[kIters][kVec], dxh[kIters][kVec];
+  load_row<T, kVec, kIters>(x + row * cols, cols, xh, 0.f);
+  load_row<T, kVec, kIters>(g + row * cols, cols, dxh, 0.f);  // padding: g = 0, so dxhat = 0
+  const float mu = mean[row], rs = rstd[row];
+  if (w) {
+    float wv[kIters][kVec];
+    load_row<T, kVec, kIters>(w, cols, wv, 0.f);
+#pragma unroll
+    for (int it = 0; it < kIters; ++it)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) dxh[it][e] *= wv[it][e];
+  }
+  float s1 = 0.f, s2 = 0.f;
+#pragma unroll
+  for (int it = 0; it < kIters; ++it)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      xh[it][e] = (xh[it][e] - mu) * rs;
+      s1 += dxh[it][e];
+      s2 += dxh[it][e] * xh[it][e];
+    }
+  const float m1 = warp_sum(s1) / float(cols), m2 = warp_sum(s2) / float(cols);
+#pragma unroll
+  for (int it = 0; it < kIters; ++it)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) dxh[it][e] = rs * (dxh[it][e] - m1 - xh[it][e] * m2);
+  store_row<T, kVec, kIters>(dx + row * cols, cols, dxh);
+}
+
+template <class T>
+__global__ void ln_block_backward_dx(const T* x, const T* w, const float* mean, const float* rstd, const T* g, T* dx,
+                                     int64_t cols) {
+  const int64_t off = int64_t(blockIdx.x) * cols;
+  const float mu = mean[blockIdx.x], rs = rstd[blockIdx.x];
+  float s1 = 0.f, s2 = 0.f;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    float dxhat = to_f32(g[off + j]) * (w ? to_f32(w[j]) : 1.f);
+    s1 += dxhat;
+    s2 += dxhat * (to_f32(x[off + j]) - mu) * rs;
+  }
+  const float m1 = block_sum(s1) / float(cols), m2 = block_sum(s2) / float(cols);
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    float dxhat = to_f32(g[off + j]) * (w ? to_f32(w[j]) : 1.f);
+    float xhat = (to_f32(x[off + j]) - mu) * rs;
+    dx[off + j] = from_f32<T>(rs * (dxhat - m1 - xhat * m2));
+  }
+}
+
+// Column sums for dweight/dbias. Block (32, 8) covers 32 columns of one chunk of rows; partial sums go to
+// ws_w / ws_b [chunks, cols].
+constexpr int kColTile = 32, kRowLanes = 8;
+
+int64_t row_chunks(int64_t rows) {
+  int64_t c = (rows + 127) / 128;  // ~128 rows per chunk keeps enough blocks in flight for ViT widths
+  return c < 1 ? 1 : (c > 128 ? 128 : c);
+}
+
+template <class T>
+__global__ void ln_param_grad_partial(const T* x, const float* mean, const float* rstd, const T* g, float* ws_w,
+                                      float* ws_b, int64_t rows, int64_t cols, int64_t rows_per_chunk) {
+  __shared__ float sw[kRowLanes][kColTile + 1], sb[kRowLanes][kColTile + 1];
+  const int64_t col = int64_t(blockIdx.x) * kColTile + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per_chunk;
+  const int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  float aw = 0.f, ab = 0.f;
+  if (col < cols) {
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+      float gv = to_f32(g[r * cols + col]);
+      aw += gv * (to_f32(x[r * cols + col]) - mean[r]) * rstd[r];
+      ab += gv;
+    }
+  }
+  sw[threadIdx.y][threadIdx.x] = aw;
+  sb[threadIdx.y][threadIdx.x] = ab;
+  __syncthreads();
+  if (threadIdx.y == 0 && col < cols) {
+    float tw = 0.f, tb = 0.f;
+    for (int i = 0; i < kRowLanes; ++i) {
+      tw += sw[i][threadIdx.x];
+      tb += sb[i][threadIdx.x];
+    }
+    ws_w[int64_t(blockIdx.y) * cols + col] = tw;
+    ws_b[int64_t(blockIdx.y) * cols + col] = tb;
+  }
+}
+
+template <class T>
+__global__ void ln_param_grad_final(const float* ws_w, const float* ws_b, T* dw, T* db, int64_t chunks,
+                                    int64_t cols) {
+  const int64_t col = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (col >= cols) return;
+  float tw = 0.f, tb = 0.f;
+  for (int64_t c = 0; c < chunks; ++c) {
+    tw += ws_w[c * cols + col];
+    tb += ws_b[c * cols + col];
+  }
+  if (dw) dw[col] = from_f32<T>(tw);
+  if (db) db[col] = from_f32<T>(tb);
+}
+
+// Runtime (vec, iters) -> template instance; only kVec * kIters <= 32 (floats per lane per array) exist.
+template <int kVec, class Launch>
+void with_iters(int iters, Launch&& launch) {
+  auto go = [&](auto iters_c) {
+    constexpr int I = decltype(iters_c)::value;
+    if constexpr (kVec * I <= 32) launch(std::integral_constant<int, kVec>{}, iters_c);
+    else fail("layer_norm: internal error, row too long for the warp kernel");
+  };
+  switch (iters) {
+    case 1: go(std::integral_constant<int, 1>{}); break;
+    case 2: go(std::integral_constant<int, 2>{}); break;
+    case 4: go(std::integral_constant<int, 4>{}); break;
+    case 8: go(std::integral_constant<int, 8>{}); break;
+    case 16: go(std::integral_constant<int, 16>{}); break;
+    case 32: go(std::integral_constant<int, 32>{}); break;
+    default: fail("layer_norm: internal error, bad iteration count");
+  }
+}
+
+template <class T, class Launch>
+void dispatch_warp(int64_t cols, bool vectorised, Launch&& launch) {
+  constexpr int V = vec_width<T>();
+  if (vectorised) with_iters<V>(warp_iters(cols, V), launch);
+  else with_iters<1>(warp_iters(cols, 1), launch);
+}
+
+void check_rows(int64_t rows, const char* who) {
+  IQA_CHECK(rows <= 2147483647LL, who, ": ", rows, " rows exceed the grid limit");
+}
+
+}  // namespace
+
+void layer_norm_forward(DType dtype, const void* x, const void* weight, const void* bias, void* y, float* mean,
+                        float* rstd, int64_t rows, int64_t cols, double eps, cudaStream_t stream) {
+  if (rows == 0) return;
+  IQA_CHECK(cols > 0, "cuda::layer_norm_forward: zero columns");
+  check_rows(rows, "cuda::layer_norm_forward");
+  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
+    const T* xp = static_cast<const T*>(x);
+    const T* wp = static_cast<const T*>(weight);
+    const T* bp = static_cast<const T*>(bias);
+    T* yp = static_cast<T*>(y);
+    if (cols <= kWarpMaxCols) {
+      bool vec = cols % vec_width<T>() == 0 && aligned16(x) && aligned16(y) && aligned16(weight) && aligned16(bias);
+      unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+      dispatch_warp<T>(cols, vec, [&](auto vec_c, auto iters_c) {
+        ln_warp_forward<T, decltype(vec_c)::value, decltype(iters_c)::value>
+            <<<grid, kWarpsPerBlock * kWarp, 0, stream>>>(xp, wp, bp, yp, mean, rstd, rows, cols, float(eps));
+      });
+    } else {
+      ln_block_forward<T><<<unsigned(rows), kBlockThreads, 0, stream>>>(xp, wp, bp, yp, mean, rstd, cols, float(eps));
+    }
+  });
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+int64_t layer_norm_backward_workspace_floats(int64_t rows, int64_t cols) { return 2 * row_chunks(rows) * cols; }
+
+void layer_norm_backward(DType dtype, const void* x, const void* weight, const float* mean, const float* rstd,
+                         const void* grad_y, void* grad_x, void* grad_weight, void* grad_bias, int64_t rows,
+                         int64_t cols, float* workspace, cudaStream_t stream) {
+  if (rows == 0) return;
+  IQA_CHECK(cols > 0, "cuda::layer_norm_backward: zero columns");
+  check_rows(rows, "cuda::layer_norm_backward");
+  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
+    const T* xp = static_cast<const T*>(x);
+    const T* wp = static_cast<const T*>(weight);
+    const T* gp = static_cast<const T*>(grad_y);
+    T* dxp = static_cast<T*>(grad_x);
+    if (cols <= kWarpMaxCols) {
+      bool vec = cols % vec_width<T>() == 0 && aligned16(x) && aligned16(weight) && aligned16(grad_y) &&
+                 aligned16(grad_x);
+      unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+      dispatch_warp<T>(cols, vec, [&](auto vec_c, auto iters_c) {
+        ln_warp_backward_dx<T, decltype(vec_c)::value, decltype(iters_c)::value>
+            <<<grid, kWarpsPerBlock * kWarp, 0, stream>>>(xp, wp, mean, rstd, gp, dxp, rows, cols);
+      });
+    } else {
+      ln_block_backward_dx<T><<<unsigned(rows), kBlockThreads, 0, stream>>>(xp, wp, mean, rstd, gp, dxp, cols);
+    }
+    IQA_CUDA_CHECK_LAUNCH();
+    if (grad_weight || grad_bias) {
+      IQA_CHECK(workspace != nullptr, "cuda::layer_norm_backward: parameter gradients need a workspace");
+      const int64_t chunks = row_chunks(rows), per_chunk = (rows + chunks - 1) / chunks;
+      float* ws_w = workspace;
+      float* ws_b = workspace + chunks * cols;
+      dim3 grid1(unsigned((cols + kColTile - 1) / kColTile), unsigned(chunks));
+      ln_param_grad_partial<T><<<grid1, dim3(kColTile, kRowLanes), 0, stream>>>(xp, mean, rstd, gp, ws_w, ws_b, rows,
+                                                                              cols, per_chunk);
+      IQA_CUDA_CHECK_LAUNCH();
+      ln_param_grad_final<T><<<unsigned((cols + 255) / 256), 256, 0, stream>>>(
+          ws_w, ws_b, static_cast<T*>(grad_weight), static_cast<T*>(grad_bias), chunks, cols);
+      IQA_CUDA_CHECK_LAUNCH();
+    }
+  });
+}
+
+}  // namespace iqa::kernels::cuda

@@ -1,0 +1,30 @@
+// LayerNorm over the last dim of a contiguous [rows, cols] buffer. The forward saves per-row mean and
+// rstd = 1/sqrt(var + eps) (biased variance) for the backward. Statistics are f32, except f64 data on
+// the CPU keeps f64 statistics so gradient checks stay exact.
+#pragma once
+#include "kernels/common.h"
+
+namespace iqa::kernels {
+
+namespace cpu {
+// weight/bias: [cols] in `dtype`, or null (identity / zero). mean, rstd: [rows] of the statistics dtype.
+void layer_norm_forward(DType dtype, const void* x, const void* weight, const void* bias, void* y, void* mean,
+                        void* rstd, int64_t rows, int64_t cols, double eps);
+// grad_x always written; grad_weight / grad_bias ([cols], `dtype`) only when non-null.
+void layer_norm_backward(DType dtype, const void* x, const void* weight, const void* mean, const void* rstd,
+                         const void* grad_y, void* grad_x, void* grad_weight, void* grad_bias, int64_t rows,
+                         int64_t cols);
+}  // namespace cpu
+
+namespace cuda {
+// f32/bf16/f16 data, f32 mean/rstd.
+void layer_norm_forward(DType dtype, const void* x, const void* weight, const void* bias, void* y, float* mean,
+                        float* rstd, int64_t rows, int64_t cols, double eps, cudaStream_t stream);
+// Floats of device scratch the backward needs (partial column sums for dweight/dbias).
+int64_t layer_norm_backward_workspace_floats(int64_t rows, int64_t cols);
+void layer_norm_backward(DType dtype, const void* x, const void* weight, const float* mean, const float* rstd,
+                         const void* grad_y, void* grad_x, void* grad_weight, void* grad_bias, int64_t rows,
+                         int64_t cols, float* workspace, cudaStream_t stream);
+}  // namespace cuda
+
+}  // namespace iqa::kernels
