@@ -1,0 +1,129 @@
+// iqa-bench: times engine ops at fixed shapes on CPU or CUDA. Prints a table (median and best time,
+// GB/s for memory-bound ops, TFLOP/s for GEMM-like ones) and one JSON line per result, in the format
+// bench/torch_peer.py prints, so bench/gpu_check.sh can join the two.
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_ops.h"
+#include "bench/timer.h"
+#include "engine/autograd.h"
+#include "engine/cuda_runtime.h"
+
+using namespace iqa;
+using namespace iqa::bench;
+
+namespace {
+
+DType parse_dtype(const std::string& s) {
+  if (s == "f32") return DType::F32;
+  if (s == "bf16") return DType::BF16;
+  if (s == "f16") return DType::F16;
+  if (s == "f64") return DType::F64;
+  fail(cat("iqa-bench: unknown --dtype '", s, "' (f32, bf16, f16, f64)"));
+}
+
+struct Result {
+  BenchCase c;
+  double median_ms = 0, min_ms = 0;
+  int reps = 0;
+};
+
+std::string json_line(const Result& r, const std::string& device) {
+  nlohmann::ordered_json j;
+  j["impl"] = "iqa";
+  j["device"] = device;
+  j["op"] = r.c.op;
+  j["shape"] = r.c.shape;
+  j["dtype"] = dtype_name(r.c.dtype);
+  j["median_ms"] = r.median_ms;
+  j["min_ms"] = r.min_ms;
+  j["reps"] = r.reps;
+  if (r.c.bytes > 0) j["gbps"] = r.c.bytes / (r.median_ms * 1e-3) / 1e9;
+  if (r.c.flops > 0) j["tflops"] = r.c.flops / (r.median_ms * 1e-3) / 1e12;
+  return j.dump();
+}
+
+void print_table(const std::vector<Result>& results, const std::string& device) {
+  std::printf("iqa-bench on %s (median of timed reps after warm-up)\n", device.c_str());
+  std::printf("%-12s %-22s %-5s %11s %11s %10s %9s\n", "op", "shape", "dtype", "median_ms", "min_ms", "GB/s",
+              "TFLOP/s");
+  for (const auto& r : results) {
+    char gbps[32] = "-", tflops[32] = "-";
+    if (r.c.bytes > 0) std::snprintf(gbps, sizeof gbps, "%.4g", r.c.bytes / (r.median_ms * 1e-3) / 1e9);
+    if (r.c.flops > 0) std::snprintf(tflops, sizeof tflops, "%.4g", r.c.flops / (r.median_ms * 1e-3) / 1e12);
+    std::printf("%-12s %-22s %-5s %11.4f %11.4f %10s %9s\n", r.c.op.c_str(), r.c.shape.c_str(),
+                dtype_name(r.c.dtype), r.median_ms, r.min_ms, gbps, tflops);
+  }
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"iqa-bench: time engine ops at fixed shapes (see bench/bench_ops.cpp)"};
+  std::string device_name = "cpu", dtype_arg;
+  std::vector<std::string> ops;
+  int reps = -1, warmup = -1;
+  bool json_only = false, small = false, list = false;
+  app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--ops", ops, "ops to run, comma-separated (default: all; --list shows them)")->delimiter(',');
+  app.add_option("--reps", reps, "timed repetitions (default 100 on cuda, 10 on cpu)");
+  app.add_option("--warmup", warmup, "untimed repetitions first (default 10 on cuda, 2 on cpu)");
+  app.add_option("--dtype", dtype_arg, "f32, bf16 or f16 (default bf16 on cuda, f32 on cpu)");
+  app.add_flag("--json", json_only, "print only the JSON lines");
+  app.add_flag("--small", small, "reduced batch sizes, for a CPU run of a few seconds");
+  app.add_flag("--list", list, "list the ops and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (list) {
+    for (const auto& n : bench_op_names()) std::printf("%s\n", n.c_str());
+    return 0;
+  }
+
+  const bool on_cuda = device_name == "cuda";
+  Device device = on_cuda ? cuda_device(0) : kCPU;
+  if (on_cuda) IQA_CHECK(cuda::available(), "iqa-bench: --device cuda: ", cuda::unavailable_reason());
+  DType dtype = dtype_arg.empty() ? (on_cuda ? DType::BF16 : DType::F32) : parse_dtype(dtype_arg);
+  if (reps < 0) reps = on_cuda ? 100 : 10;
+  if (warmup < 0) warmup = on_cuda ? 10 : 2;
+  IQA_CHECK(reps >= 1, "iqa-bench: --reps must be at least 1");
+  if (ops.empty()) ops = bench_op_names();
+
+  NoGradGuard no_grad;
+  std::vector<Result> results;
+  int failures = 0;
+  for (const auto& op : ops) {
+    try {
+      Result r;
+      r.c = make_bench_case(op, device, dtype, small);
+      std::vector<double> ms = time_reps(device, warmup, reps, r.c.run);
+      r.median_ms = median(ms);
+      r.min_ms = *std::min_element(ms.begin(), ms.end());
+      r.reps = reps;
+      r.c.run = nullptr;  // frees the inputs before the next case allocates its own
+      std::printf("%s\n", json_line(r, device_name).c_str());
+      std::fflush(stdout);
+      results.push_back(std::move(r));
+    } catch (const Error& e) {
+      // One broken op should not hide the others' numbers.
+      std::fprintf(stderr, "error: %s: %s\n", op.c_str(), e.what());
+      ++failures;
+    }
+  }
+  if (!json_only) print_table(results, on_cuda ? device.str() : "cpu");
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

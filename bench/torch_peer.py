@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""PyTorch peer of iqa-bench: the same ops at the same shapes, timed the same way, printed as the
+same JSON lines (with "impl": "torch") so bench/gpu_check.sh can put the two side by side.
+
+Timing (mirrors bench/timer.h): warm-up calls, then per repetition a 256 MiB buffer is zeroed (evicts
+L2 and lets the host run ahead of the GPU) and a pair of CUDA events brackets one call; the median
+is reported. Byte and FLOP counts match bench/bench_ops.cpp.
+
+Besides iqa-bench's ops it times "sdpa_fused" (F.scaled_dot_product_attention, a fused kernel) as a
+reference for what the unfused "sdpa" may gain later; iqa-bench has no such entry yet.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+OPS = ["copy", "copy_large", "add", "gelu", "softmax", "layer_norm", "linear_qkv", "linear_mlp",
+       "conv2d_stem", "sdpa", "sdpa_fused"]
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "f64": torch.float64}
+
+
+def dims(*ds):
+    return "x".join(str(d) for d in ds)
+
+
+def make_case(op, device, dtype, small):
+    """Returns (shape string, bytes, flops, callable) for one op; see bench/bench_ops.cpp."""
+    es = torch.empty((), dtype=dtype).element_size()
+    rows, cols = (1024 if small else 12608), 768
+    n = rows * cols
+
+    def rnd(*shape):
+        return torch.randn(*shape, device=device, dtype=dtype)
+
+    if op in ("copy", "copy_large"):
+        count = n if op == "copy" else ((1 << 22) if small else (1 << 27))
+        src, dst = rnd(count), torch.empty(count, device=device, dtype=dtype)
+        return (dims(rows, cols) if op == "copy" else dims(count)), 2.0 * count * es, 0.0, lambda: dst.copy_(src)
+    if op == "add":
+        a, b = rnd(rows, cols), rnd(rows, cols)
+        return dims(rows, cols), 3.0 * n * es, 0.0, lambda: torch.add(a, b)
+    if op == "gelu":
+        a = rnd(rows, cols)
+        return dims(rows, cols), 2.0 * n * es, 0.0, lambda: F.gelu(a)
+    if op == "softmax":
+        a = rnd(rows, cols)
+        return dims(rows, cols), 2.0 * n * es, 0.0, lambda: torch.softmax(a, -1)
+    if op == "layer_norm":
+        x, w, b = rnd(rows, cols), rnd(cols), rnd(cols)
+        return dims(rows, cols), 2.0 * n * es + 2.0 * cols * es, 0.0, lambda: F.layer_norm(x, (cols,), w, b, 1e-5)
+    if op in ("linear_qkv", "linear_mlp"):
+        m, k, nout = (1024 if small else 50432), 768, (2304 if op == "linear_qkv" else 3072)
+        x, w, b = rnd(m, k), rnd(nout, k), rnd(nout)
+        return dims(m, k, nout), 0.0, 2.0 * m * k * nout, lambda: F.linear(x, w, b)
+    if op == "conv2d_stem":
+        batch = 4 if small else 64
+        x, w = rnd(batch, 3, 224, 224), rnd(64, 3, 7, 7)
+        flops = 2.0 * batch * 64 * 112 * 112 * 3 * 7 * 7
+        return dims(batch, 3, 224, 224) + ",k7s2p3", 0.0, flops, lambda: F.conv2d(x, w, None, stride=2, padding=3)
+    if op in ("sdpa", "sdpa_fused"):
+        batch, heads, seq, hd = (4 if small else 256), 12, 197, 64
+        q, k, v = rnd(batch, heads, seq, hd), rnd(batch, heads, seq, hd), rnd(batch, heads, seq, hd)
+        flops = 4.0 * batch * heads * seq * seq * hd
+        scale = hd ** -0.5
+        if op == "sdpa":  # the same unfused algorithm as the engine's op
+            run = lambda: torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * scale, -1), v)
+        else:
+            run = lambda: F.scaled_dot_product_attention(q, k, v)
+        return dims(batch, heads, seq, hd), 0.0, flops, run
+    raise SystemExit(f"torch_peer: unknown op '{op}' (known: {' '.join(OPS)})")
+
+
+def time_reps(device, warmup, reps, run):
+    for _ in range(warmup):
+        run()
+    if device == "cpu":
+        ms = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            run()
+            ms.append((time.perf_counter() - t0) * 1e3)
+        return ms
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device=device)
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    stops = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for i in range(reps):
+        flush.zero_()
+        starts[i].record()
+        run()
+        stops[i].record()
+    torch.cuda.synchronize()
+    return [s.elapsed_time(e) for s, e in zip(starts, stops)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--ops", default=",".join(OPS), help="comma-separated op names")
+    ap.add_argument("--reps", type=int, default=None, help="timed repetitions (default 100 cuda, 10 cpu)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 10 cuda, 2 cpu)")
+    ap.add_argument("--dtype", default=None, choices=sorted(DTYPES), help="default bf16 on cuda, f32 on cpu")
+    ap.add_argument("--small", action="store_true", help="the reduced shapes of iqa-bench --small")
+    args = ap.parse_args()
+
+    on_cuda = args.device == "cuda"
+    if on_cuda and not torch.cuda.is_available():
+        raise SystemExit("torch_peer: --device cuda but torch sees no GPU")
+    dtype_name = args.dtype or ("bf16" if on_cuda else "f32")
+    dtype = DTYPES[dtype_name]
+    reps = args.reps if args.reps is not None else (100 if on_cuda else 10)
+    warmup = args.warmup if args.warmup is not None else (10 if on_cuda else 2)
+    # The strongest PyTorch baseline: cuDNN picks its fastest convolution algorithm during warm-up.
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+
+    failures = 0
+    with torch.inference_mode():
+        for op in [o for o in args.ops.split(",") if o]:
+            try:
+                shape, nbytes, flops, run = make_case(op, args.device, dtype, args.small)
+                ms = time_reps(args.device, warmup, reps, run)
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
+                print(f"error: {op}: {e}", file=sys.stderr)
+                failures += 1
+                continue
+            med = statistics.median(ms)
+            rec = {"impl": "torch", "device": args.device, "op": op, "shape": shape, "dtype": dtype_name,
+                   "median_ms": med, "min_ms": min(ms), "reps": reps}
+            if nbytes:
+                rec["gbps"] = nbytes / (med * 1e-3) / 1e9
+            if flops:
+                rec["tflops"] = flops / (med * 1e-3) / 1e12
+            print(json.dumps(rec), flush=True)
+            del run
+            if on_cuda:
+                torch.cuda.empty_cache()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

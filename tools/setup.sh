@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Set-up and build for iqa.cu on Debian 12. Installs what is missing (apt), configures and builds
+# into build/, then:
+#   tools/setup.sh            build only
+#   tools/setup.sh demo       build and run the main job (the engine smoke run for now)
+#   tools/setup.sh test       build everything and run all tests through ctest
+#   tools/setup.sh --deps-only
+#       download the header-only and image-library packages as .debs and unpack them into .deps/,
+#       for a machine without network (the GPU machine: bench/gpu_check.sh uses them)
+# Environment: IQA_CUDA=ON|OFF forces the CUDA backend (default: on when nvcc is found),
+#              BUILD_DIR (default build), JOBS (default: number of cores).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MODE="${1:-build}"
+BUILD_DIR="${BUILD_DIR:-build}"
+JOBS="${JOBS:-$(nproc)}"
+
+# OpenMP comes with g++ (libgomp), so no separate OpenMP package is needed.
+PACKAGES=(build-essential cmake catch2 nlohmann-json3-dev libcli11-dev libopenblas-dev
+          libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev)
+# What .deps/ holds for an offline machine: header-only libraries plus the image libraries that a
+# non-Debian image may lack (with their runtime .so, which the -dev packages only link to).
+DEPS_PACKAGES=(catch2 nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libjpeg62-turbo
+               libpng-dev libpng16-16 zlib1g-dev)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup: all packages present"
+    return
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+fetch_deps() {
+  local debs="$ROOT/.deps/debs"
+  mkdir -p "$debs"
+  as_root apt-get update -qq
+  (cd "$debs" && apt-get download "${DEPS_PACKAGES[@]}")
+  local f
+  for f in "$debs"/*.deb; do dpkg -x "$f" "$ROOT/.deps"; done
+  rm -rf "$debs" "$ROOT/.deps/usr/share/doc" "$ROOT/.deps/usr/share/man"
+  # zlib1g-dev links libz.so to an absolute versioned path that differs between distributions;
+  # point it at the soname every glibc system has.
+  ln -sfn /lib/x86_64-linux-gnu/libz.so.1 "$ROOT/.deps/usr/lib/x86_64-linux-gnu/libz.so"
+  echo "setup: unpacked ${DEPS_PACKAGES[*]} into .deps/ (pass -DCMAKE_PREFIX_PATH=$ROOT/.deps/usr)"
+}
+
+# nvcc is usually installed outside PATH.
+find_cuda() {
+  if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+  fi
+}
+
+configure_and_build() {
+  local target=("$@")
+  find_cuda
+  local args=(-S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release)
+  if [ -n "${IQA_CUDA:-}" ]; then args+=("-DIQA_CUDA=$IQA_CUDA"); fi
+  cmake "${args[@]}"
+  cmake --build "$BUILD_DIR" -j "$JOBS" ${target[@]+--target "${target[@]}"}
+}
+
+case "$MODE" in
+  --deps-only)
+    fetch_deps
+    ;;
+  build)
+    install_packages
+    configure_and_build
+    ;;
+  demo)
+    install_packages
+    configure_and_build engine-smoke
+    "$BUILD_DIR/engine-smoke"
+    ;;
+  test)
+    install_packages
+    configure_and_build
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    ;;
+  *)
+    echo "usage: tools/setup.sh [build|demo|test|--deps-only]" >&2
+    exit 2
+    ;;
+esac
