@@ -22,10 +22,21 @@ Tensor random(const Shape& shape, DType dtype, Device device) { return Tensor::r
 
 }  // namespace
 
-const std::vector<std::string>& bench_op_names() {
-  static const std::vector<std::string> names = {"copy",       "copy_large", "add",        "gelu",
-                                                 "softmax",    "layer_norm", "linear_qkv", "linear_mlp",
-                                                 "conv2d_stem", "sdpa"};
+namespace {
+std::vector<std::pair<std::string, BenchFactory>>& registered() {
+  static std::vector<std::pair<std::string, BenchFactory>> r;
+  return r;
+}
+}  // namespace
+
+BenchRegistrar::BenchRegistrar(const std::string& op, BenchFactory factory) {
+  registered().emplace_back(op, std::move(factory));
+}
+
+std::vector<std::string> bench_op_names() {
+  std::vector<std::string> names = {"copy",       "copy_large", "add",        "gelu",        "softmax",
+                                    "layer_norm", "linear_qkv", "linear_mlp", "conv2d_stem", "sdpa"};
+  for (const auto& [name, factory] : registered()) names.push_back(name);
   return names;
 }
 
@@ -90,6 +101,13 @@ BenchCase make_bench_case(const std::string& op, Device device, DType dtype, boo
     c.flops = 4.0 * double(batch) * double(heads) * double(seq) * double(seq) * double(hd);
     c.run = [q, k, v] { scaled_dot_product_attention(q, k, v); };
   } else {
+    for (const auto& [name, factory] : registered()) {
+      if (name != op) continue;
+      BenchCase r = factory(device, dtype, small);
+      r.op = op;
+      r.dtype = dtype;
+      return r;
+    }
     std::string known;
     for (const auto& s : bench_op_names()) known += " " + s;
     fail(cat("iqa-bench: unknown op '", op, "' (known:", known, ")"));

@@ -19,8 +19,15 @@ struct BenchCase {
   std::function<void()> run;  // one call of the op on inputs made when the case was built
 };
 
-// Every op name, in the order they run by default.
-const std::vector<std::string>& bench_op_names();
+// Every op name, in the order they run by default: the built-in cases, then the registered ones.
+std::vector<std::string> bench_op_names();
+
+// Benchmarks living in their own file (bench/bench_<family>.cpp) register a factory at static
+// initialisation: `static BenchRegistrar reg("scale_shift_loss", make_scale_shift_case);`
+using BenchFactory = std::function<BenchCase(Device device, DType dtype, bool small)>;
+struct BenchRegistrar {
+  BenchRegistrar(const std::string& op, BenchFactory factory);
+};
 
 // Builds the case (allocating its random inputs on `device`). `small` picks the reduced shapes meant
 // for a CPU run that finishes in seconds.
