@@ -8,6 +8,11 @@ is reported. Byte and FLOP counts match bench/bench_ops.cpp.
 
 Besides iqa-bench's ops it times "sdpa_fused" (F.scaled_dot_product_attention, a fused kernel) as a
 reference for what the unfused "sdpa" may gain later; iqa-bench has no such entry yet.
+
+"attention_fwd" and "attention_fwd_bwd" (the peers of bench/bench_attention.cpp) print one row per
+PyTorch backend, forced with torch.nn.attention.sdpa_kernel: impl "torch-flash" (FlashAttention-2)
+and "torch-cudnn" (cuDNN's fused attention, where this PyTorch has it). FLOPs as in
+bench_attention.cpp: 4*B*H*S^2*D forward, 3.5x that forward+backward.
 """
 import argparse
 import json
@@ -19,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 OPS = ["copy", "copy_large", "add", "gelu", "softmax", "layer_norm", "linear_qkv", "linear_mlp",
-       "conv2d_stem", "sdpa", "sdpa_fused"]
+       "conv2d_stem", "sdpa", "sdpa_fused", "attention_fwd", "attention_fwd_bwd"]
+ATTENTION_OPS = ("attention_fwd", "attention_fwd_bwd")
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "f64": torch.float64}
 
 
@@ -74,6 +80,39 @@ def make_case(op, device, dtype, small):
     raise SystemExit(f"torch_peer: unknown op '{op}' (known: {' '.join(OPS)})")
 
 
+def attention_cases(op, device, dtype, small):
+    """[(impl, shape, bytes, flops, callable)] for the fused-attention peers, one per SDPA backend."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    batch, heads, seq, hd = (4 if small else 256), 12, 197, 64
+    backward = op == "attention_fwd_bwd"
+    flops = 4.0 * batch * heads * seq * seq * hd * (3.5 if backward else 1.0)
+    # main() runs under inference_mode; tensors that autograd will see must be made outside it.
+    with torch.inference_mode(False):
+        q, k, v = (torch.randn(batch, heads, seq, hd, device=device, dtype=dtype, requires_grad=backward)
+                   for _ in range(3))
+        grad_out = torch.randn(batch, heads, seq, hd, device=device, dtype=dtype)
+
+    def runner(backend):
+        def run():
+            with torch.inference_mode(False), torch.enable_grad(), sdpa_kernel(backend):
+                out = F.scaled_dot_product_attention(q, k, v)
+                if backward:
+                    # The gradients themselves, not accumulation into .grad: what the fused op hands back.
+                    torch.autograd.grad(out, (q, k, v), grad_out)
+        return run
+
+    backends = [("torch-flash", SDPBackend.FLASH_ATTENTION)]
+    if device != "cuda":
+        pass  # cuDNN attention exists on the GPU only
+    elif hasattr(SDPBackend, "CUDNN_ATTENTION"):
+        backends.append(("torch-cudnn", SDPBackend.CUDNN_ATTENTION))
+    else:
+        print(f"note: {op}: this PyTorch has no cuDNN SDPA backend; no torch-cudnn row", file=sys.stderr)
+    shape = dims(batch, heads, seq, hd)
+    return [(impl, shape, 0.0, flops, runner(backend)) for impl, backend in backends]
+
+
 def time_reps(device, warmup, reps, run):
     for _ in range(warmup):
         run()
@@ -121,21 +160,30 @@ def main():
     with torch.inference_mode():
         for op in [o for o in args.ops.split(",") if o]:
             try:
-                shape, nbytes, flops, run = make_case(op, args.device, dtype, args.small)
-                ms = time_reps(args.device, warmup, reps, run)
+                if op in ATTENTION_OPS:  # one row per SDPA backend
+                    cases = attention_cases(op, args.device, dtype, args.small)
+                else:
+                    cases = [("torch",) + make_case(op, args.device, dtype, args.small)]
             except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
                 print(f"error: {op}: {e}", file=sys.stderr)
                 failures += 1
                 continue
-            med = statistics.median(ms)
-            rec = {"impl": "torch", "device": args.device, "op": op, "shape": shape, "dtype": dtype_name,
-                   "median_ms": med, "min_ms": min(ms), "reps": reps}
-            if nbytes:
-                rec["gbps"] = nbytes / (med * 1e-3) / 1e9
-            if flops:
-                rec["tflops"] = flops / (med * 1e-3) / 1e12
-            print(json.dumps(rec), flush=True)
-            del run
+            for impl, shape, nbytes, flops, run in cases:
+                try:
+                    ms = time_reps(args.device, warmup, reps, run)
+                except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
+                    print(f"error: {op} ({impl}): {e}", file=sys.stderr)
+                    failures += 1
+                    continue
+                med = statistics.median(ms)
+                rec = {"impl": impl, "device": args.device, "op": op, "shape": shape, "dtype": dtype_name,
+                       "median_ms": med, "min_ms": min(ms), "reps": reps}
+                if nbytes:
+                    rec["gbps"] = nbytes / (med * 1e-3) / 1e9
+                if flops:
+                    rec["tflops"] = flops / (med * 1e-3) / 1e12
+                print(json.dumps(rec), flush=True)
+            cases = run = None  # frees the inputs before the next op allocates its own
             if on_cuda:
                 torch.cuda.empty_cache()
     return 1 if failures else 0

@@ -82,10 +82,34 @@ Tensor softmax(const Tensor& a, int dim = -1);
 Tensor log_softmax(const Tensor& a, int dim = -1);
 // LayerNorm over the last dim (normalized_shape = [C]); weight/bias [C] or undefined.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
-// Scaled dot-product attention, q/k/v [B, H, S, D], non-causal, scale 1/sqrt(D) unless given.
-// Unfused: softmax(q k^T * scale) v. The fused kernel replaces it in its own issue.
+
+// ---- attention (engine/ops_attention.cpp) ----
+// Scaled dot-product attention: q [B, H, Sq, D], k [B, H, Skv, D], v [B, H, Skv, Dv], non-causal,
+// scale 1/sqrt(D) unless given. softmax(q k^T * scale) v.
+// Fused (no Sq x Skv matrix, logsumexp saved for the backward) on CUDA for bf16/f16 with
+// D = Dv in {32, 64, 128} and a positive scale, and on the CPU for f32/f64 with D = Dv; otherwise the
+// unfused composite below. The fused path reads any view whose last dim is contiguous in place (e.g.
+// q, k, v sliced out of a fused qkv projection [B, S, 3, H, D]), and its output is stored
+// [B, Sq, H, D] and returned as a [B, H, Sq, D] view: the layout the output projection reads.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     std::optional<double> scale = std::nullopt);
+// The same from matmul and softmax (any dtype those take); the S x S scores are materialised.
+Tensor scaled_dot_product_attention_unfused(const Tensor& q, const Tensor& k, const Tensor& v,
+                                            std::optional<double> scale = std::nullopt);
+// The fused op's two halves without autograd, for benchmarks and callers that keep their own graph.
+// Throw when the fused path does not apply (see above). logsumexp: [B, H, Sq], f32 (f64 for f64 data).
+struct AttentionForwardResult {
+  Tensor out, logsumexp;
+};
+AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                                  std::optional<double> scale = std::nullopt);
+struct AttentionGrads {
+  Tensor dq, dk, dv;
+};
+AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                           const Tensor& out, const Tensor& logsumexp,
+                                                           const Tensor& grad_out,
+                                                           std::optional<double> scale = std::nullopt);
 
 // ---- convolution, pooling, batch norm (engine/ops_conv.cpp); NCHW ----
 // weight [Cout, Cin/groups, kh, kw]; bias [Cout] or undefined.
@@ -113,5 +137,16 @@ Tensor smooth_l1_loss(const Tensor& pred, const Tensor& target, double beta = 1.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target);
 // logits [N, C]; target probabilities [N, C] (soft labels): mean_n( -sum_c t log_softmax(x) ).
 Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs);
+
+// ---- IQA: SIND's loss and fusion head (engine/ops_iqa.cpp) ----
+// Robust scale-and-shift-invariant L1 (shared/spec/sind.md §2): per scene id, prediction and MOS are
+// each normalised by (x - lower median) / (mean |x - median| + eps); the loss is the mean over scenes of
+// mean |p̂ - ĝ|. pred and mos have the same shape and dtype; scene_ids is i64 with as many elements.
+// Returns a 0-d tensor; gradients (pred and mos) are torch autograd's, see kernels/scale_shift_loss.h.
+Tensor scale_shift_loss(const Tensor& pred, const Tensor& mos, const Tensor& scene_ids, double eps = 1e-8);
+// SIND's LocalGlobal head: Linear(G + D -> 1) on [global_cls ; mean over tokens of local_tokens].
+// global_cls [B, G], local_tokens [B, N, D], weight [1, G + D], bias [1], one dtype; returns [B, 1].
+Tensor local_global_head(const Tensor& global_cls, const Tensor& local_tokens, const Tensor& weight,
+                         const Tensor& bias);
 
 }  // namespace iqa

@@ -248,18 +248,4 @@ Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, Ge
   return linear_impl("linear_gelu", x, weight, bias, approx);
 }
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
-  IQA_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "scaled_dot_product_attention: q, k, v must be [B, H, S, D], got ",
-            q.str(), ", ", k.str(), ", ", v.str());
-  const Shape& qs = q.shape();
-  const Shape& ks = k.shape();
-  const Shape& vs = v.shape();
-  IQA_CHECK(qs[0] == ks[0] && qs[1] == ks[1] && ks[0] == vs[0] && ks[1] == vs[1] && qs[3] == ks[3] && ks[2] == vs[2],
-            "scaled_dot_product_attention: shapes do not match: q ", q.str(), ", k ", k.str(), ", v ", v.str());
-  double s = scale.value_or(1.0 / std::sqrt(double(qs[3])));
-  // Scaling q (S x D) is cheaper than scaling the S x S scores whenever D < S.
-  Tensor scores = matmul(mul(q, s), k.transpose(-2, -1));
-  return matmul(softmax(scores, -1), v);
-}
-
 }  // namespace iqa

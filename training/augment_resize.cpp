@@ -1,86 +1,27 @@
-// PIL-compatible antialiased bilinear resize (see augment.h), written from the behaviour of Pillow's
-// separable resampler:
-// - output sample i has its center at (i + 0.5) * scale in input coordinates, scale = in / out;
-// - the triangle filter is stretched by max(scale, 1), so a downscale averages over the whole footprint;
-// - taps cover input indices [int(center - support + 0.5), int(center + support + 0.5)) clipped to
-//   the image, weights are normalised to sum to 1, then stored as integers with 22 fractional bits;
+// PIL-compatible antialiased bilinear resize (see augment.h). The filter taps (Pillow's arithmetic,
+// including mirroring for a flipped source) come from kernels/views.h, shared with the batched view
+// kernels; this file runs Pillow's two passes over them:
 // - each pass accumulates in integers from a rounding offset of half a unit and clips to 0..255; the
 //   horizontal pass runs first and its uint8 result feeds the vertical pass.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/views.h"
 #include "training/augment.h"
 
 namespace iqa {
 namespace {
 
-constexpr int kPrecisionBits = 22;  // 32 bits - 8 bits of pixel - 2 bits of headroom
+constexpr int kPrecisionBits = kernels::kPilPrecisionBits;
 constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);  // accumulators start here so >> rounds to nearest
 
-// Filter taps of the output samples an axis needs.
-struct AxisTaps {
-  int max_taps = 0;
-  std::vector<int> first;        // first input index of each requested output
-  std::vector<int> count;        // number of taps
-  std::vector<int32_t> weights;  // max_taps per output, fixed point
-};
-
-double triangle(double x) {
-  x = std::fabs(x);
-  return x < 1.0 ? 1.0 - x : 0.0;
-}
-
-AxisTaps compute_taps(int in_size, int out_size, const std::vector<int>& outputs) {
-  const double scale = double(in_size) / double(out_size);
-  const double filter_scale = std::max(scale, 1.0);
-  const double support = 1.0 * filter_scale;  // the triangle's support is 1
-  const double inverse_filter_scale = 1.0 / filter_scale;  // multiplied, not divided: same rounding as Pillow
-  AxisTaps t;
-  t.max_taps = int(std::ceil(support)) * 2 + 1;
-  t.first.resize(outputs.size());
-  t.count.resize(outputs.size());
-  t.weights.assign(outputs.size() * size_t(t.max_taps), 0);
-  std::vector<double> w(size_t(t.max_taps));
-  for (size_t o = 0; o < outputs.size(); ++o) {
-    const double center = (outputs[o] + 0.5) * scale;
-    int lo = int(center - support + 0.5);  // truncation toward zero, as a C cast
-    int hi = int(center + support + 0.5);
-    lo = std::max(lo, 0);
-    hi = std::min(hi, in_size);
-    const int n = std::min(hi - lo, t.max_taps);
-    double total = 0.0;
-    for (int k = 0; k < n; ++k) {
-      w[size_t(k)] = triangle((k + lo - center + 0.5) * inverse_filter_scale);
-      total += w[size_t(k)];
-    }
-    int32_t* dst = t.weights.data() + o * size_t(t.max_taps);
-    for (int k = 0; k < n; ++k) {
-      const double normalised = total != 0.0 ? w[size_t(k)] / total : w[size_t(k)];
-      dst[k] = int32_t(normalised < 0 ? -0.5 + normalised * (1 << kPrecisionBits)
-                                      : 0.5 + normalised * (1 << kPrecisionBits));
-    }
-    t.first[o] = lo;
-    t.count[o] = n;
-  }
-  return t;
-}
+using AxisTaps = kernels::PilTaps;
 
 inline uint8_t clip_fixed(int32_t acc) {
   if (acc >= (255 << kPrecisionBits)) return 255;
   if (acc <= 0) return 0;
   return uint8_t(acc >> kPrecisionBits);
-}
-
-// Resizing a mirrored image: tap k of an output reads mirrored index first + k, i.e. source index
-// W - 1 - first - k. Re-expressed in source order (first' = W - first - count, weights reversed) the
-// integer sum is the same, and the inner loop needs no branch.
-void mirror_taps(AxisTaps& t, int in_size) {
-  for (size_t o = 0; o < t.first.size(); ++o) {
-    int32_t* w = t.weights.data() + o * size_t(t.max_taps);
-    std::reverse(w, w + t.count[o]);
-    t.first[o] = in_size - t.first[o] - t.count[o];
-  }
 }
 
 // One row of the horizontal pass. kChannels > 0 fixes the channel count at compile time (RGB).
@@ -119,9 +60,8 @@ ImageU8 resize_bilinear_antialias_gather(const ImageU8& img, int out_width, int 
   check_outputs(rows, out_height, "row");
   check_outputs(cols, out_width, "column");
   const int C = img.channels;
-  AxisTaps h = compute_taps(img.width, out_width, cols);
-  if (flip_input) mirror_taps(h, img.width);
-  const AxisTaps v = compute_taps(img.height, out_height, rows);
+  const AxisTaps h = kernels::pil_bilinear_taps(img.width, out_width, cols, flip_input);
+  const AxisTaps v = kernels::pil_bilinear_taps(img.height, out_height, rows);
 
   // Source rows the vertical pass reads, each run through the horizontal pass once.
   std::vector<int> temp_row_of(size_t(img.height), -1);

@@ -1,0 +1,237 @@
+// Fused attention forward on tensor cores (FlashAttention-2 style), bf16/f16 in and out, f32 inside.
+//
+// One CTA = 4 warps = 64 query rows of one (batch, head); each warp owns 16 query rows for the whole
+// kernel. The CTA walks the keys in tiles of 64:
+//   S = Q K^T           16 x 64 per warp, mma.m16n8k16, Q fragments kept in registers
+//   online softmax      running row max m and sum l in f32 (exp2f on log2(e)-prescaled scores)
+//   O = O * alpha + P V P goes from the S accumulators straight into A fragments (no shared memory)
+// K and V tiles are double-buffered in shared memory with cp.async, so tile j+1 loads while tile j is
+// multiplied; one __syncthreads per tile. At the end O /= l and lse = (m + log2 l) * ln 2 is saved.
+//
+// Tile shape and the 197-token case (ViT-B/16). A 64-row query tile computes 197 rows as 256, and a
+// 64-key tile computes 197 keys as 256 as well: 1.69x the useful work if nothing were skipped. Two
+// skips bring that to ~1.1x without smaller tiles:
+//   - a warp whose 16 query rows all lie past the sequence skips its math (it still helps load the
+//     tiles): 197 rows cost 13 warps = 208 rows, not 256;
+//   - in the last key tile, pairs of 8-key blocks that lie wholly past the sequence are skipped in
+//     both products (warp-uniform branches): 197 keys cost 192 + 16 = 208, not 256.
+// Expected, not yet measured (this was written without a GPU): at B=256, H=12, S=197, D=64 the
+// forward moves 4 x 77.5 MB (Q, K, V, O), ~100 us at ~3 TB/s, and does 30.5 GFLOP, ~60 us at the
+// ~500 TFLOP/s mma.sync tends to reach on an H100, so it is bound by memory plus the softmax's
+// exp2/max work. Targets from issue 3 on an H100 at that shape: cuDNN SDPA 207 us forward, PyTorch's
+// FlashAttention-2 272 us; expect this kernel between the two. Resources (ptxas, sm_90, no spills):
+// 128 registers per thread and 40 KB of shared memory at D = 64, so 4 CTAs = 16 warps per SM; 223
+// registers and 80 KB at D = 128. What would move it next: 128 query rows per CTA (K and V read
+// from L2 half as often), wgmma on sm_90a.
+#include "kernels/cuda/attention_common.cuh"
+
+namespace iqa::kernels {
+
+namespace cuda_detail::attention {
+
+constexpr int kFwdBlockQ = 16 * kWarps;  // 64 query rows per CTA
+constexpr int kFwdBlockKV = 64;          // keys per tile
+
+struct ForwardParams {
+  const void *q, *k, *v;
+  void* out;
+  AttentionStrides qs, ks, vs, os;
+  float* lse;  // [B, H, Sq]
+  int heads, seq_q, seq_kv;
+  float scale_log2;  // scale * log2(e): scores go straight into exp2f
+};
+
+template <int D>
+constexpr size_t forward_smem_bytes() {
+  return size_t(kFwdBlockQ + 4 * kFwdBlockKV) * D * 2;  // Q, and K and V twice each (double buffer), 16-bit
+}
+
+template <class T, int D>
+__global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardParams p) {
+  using QTile = SmemTile<kFwdBlockQ, D>;
+  using KVTile = SmemTile<kFwdBlockKV, D>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* q_smem = reinterpret_cast<T*>(smem_raw);
+  T* k_smem = q_smem + QTile::kElems;      // two buffers of KVTile::kElems
+  T* v_smem = k_smem + 2 * KVTile::kElems;  // two buffers
+
+  // Query tiles of one head are consecutive blocks, so they meet the head's K and V in L2.
+  const int n_qtiles = (p.seq_q + kFwdBlockQ - 1) / kFwdBlockQ;
+  const int64_t bh = int64_t(blockIdx.x) / n_qtiles;
+  const int q0 = int(blockIdx.x % n_qtiles) * kFwdBlockQ;
+  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const T* q_head = head_ptr(static_cast<const T*>(p.q), p.qs, b, h);
+  const T* k_head = head_ptr(static_cast<const T*>(p.k), p.ks, b, h);
+  const T* v_head = head_ptr(static_cast<const T*>(p.v), p.vs, b, h);
+
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  const int g = lane >> 2, t = lane & 3;  // accumulator row group and column pair (see attention_common.cuh)
+  const int warp_row0 = warp * 16;        // within the tile
+  const bool warp_has_rows = q0 + warp_row0 < p.seq_q;
+
+  load_tile_async<kFwdBlockQ, D>(q_smem, q_head, p.qs.seq, q0, p.seq_q);
+  load_tile_async<kFwdBlockKV, D>(k_smem, k_head, p.ks.seq, 0, p.seq_kv);
+  load_tile_async<kFwdBlockKV, D>(v_smem, v_head, p.vs.seq, 0, p.seq_kv);
+  cp_async_commit();
+
+  uint32_t q_frag[D / 16][4];
+  float o_acc[D / 8][4];  // 16 rows x D of O per warp: block n covers columns 8n..8n+7
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o_acc[n][0] = o_acc[n][1] = o_acc[n][2] = o_acc[n][3] = 0.f;
+  // Rows g and g+8 of the warp's 16: running max (of scores times scale*log2e) and this thread's
+  // share of the running sum (its 2 columns per block; the 4 threads of a row add up at the end).
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+
+  const int n_kvtiles = (p.seq_kv + kFwdBlockKV - 1) / kFwdBlockKV;
+  for (int j = 0; j < n_kvtiles; ++j) {
+    cp_async_wait<0>();
+    __syncthreads();  // tile j is in shared memory for every thread, and every warp is done with tile j-1
+    if (j + 1 < n_kvtiles) {  // prefetch tile j+1 into the buffer tile j-1 used
+      const int nb = (j + 1) & 1;
+      load_tile_async<kFwdBlockKV, D>(k_smem + nb * KVTile::kElems, k_head, p.ks.seq, (j + 1) * kFwdBlockKV, p.seq_kv);
+      load_tile_async<kFwdBlockKV, D>(v_smem + nb * KVTile::kElems, v_head, p.vs.seq, (j + 1) * kFwdBlockKV, p.seq_kv);
+      cp_async_commit();
+    }
+    if (!warp_has_rows) continue;
+    if (j == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) load_a<QTile>(q_frag[kk], q_smem, warp_row0, kk * 16);
+    }
+    const T* k_tile = k_smem + (j & 1) * KVTile::kElems;
+    const T* v_tile = v_smem + (j & 1) * KVTile::kElems;
+    const int kv_valid = min(kFwdBlockKV, p.seq_kv - j * kFwdBlockKV);  // keys of this tile inside the sequence
+
+    // S = Q K^T for this warp's 16 rows and the tile's 64 keys (block n: keys 8n..8n+7).
+    float s[kFwdBlockKV / 8][4];
+#pragma unroll
+    for (int n = 0; n < kFwdBlockKV / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int np = 0; np < kFwdBlockKV / 16; ++np) {
+      if (np * 16 >= kv_valid) continue;  // whole 16-key pair past the end (last tile only)
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t kb[4];
+        load_b_pair<KVTile>(kb, k_tile, np * 16, kk * 16);
+        Mma<T>::run(s[2 * np], q_frag[kk], kb[0], kb[1]);
+        Mma<T>::run(s[2 * np + 1], q_frag[kk], kb[2], kb[3]);
+      }
+    }
+    if (kv_valid < kFwdBlockKV) {  // keys past the end get probability 0
+#pragma unroll
+      for (int n = 0; n < kFwdBlockKV / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (n * 8 + 2 * t + (e & 1) >= kv_valid) s[n][e] = -INFINITY;
+    }
+
+    // Online softmax: rescale what was accumulated under the old max, then P = exp2(S*c - m).
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {  // r = 0: row g (elements 0, 1); r = 1: row g + 8 (elements 2, 3)
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kFwdBlockKV / 8; ++n) tile_max = fmaxf(tile_max, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+      const float new_max = fmaxf(row_max[r], quad_max(tile_max) * p.scale_log2);
+      // A row that has seen only -inf scores (possible only with infinite inputs) keeps a 0 offset
+      // instead of computing -inf - (-inf) = NaN.
+      const float offset = new_max == -INFINITY ? 0.f : new_max;
+      const float alpha = exp2f(row_max[r] - offset);  // 0 on the first tile (row_max = -inf)
+      row_max[r] = new_max;
+      row_sum[r] *= alpha;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o_acc[n][2 * r] *= alpha;
+        o_acc[n][2 * r + 1] *= alpha;
+      }
+#pragma unroll
+      for (int n = 0; n < kFwdBlockKV / 8; ++n) {
+        s[n][2 * r] = exp2f(fmaf(s[n][2 * r], p.scale_log2, -offset));
+        s[n][2 * r + 1] = exp2f(fmaf(s[n][2 * r + 1], p.scale_log2, -offset));
+        row_sum[r] += s[n][2 * r] + s[n][2 * r + 1];
+      }
+    }
+
+    // O += P V: P (16 x 64, rounded to T like FlashAttention does) against the V tile.
+#pragma unroll
+    for (int kc = 0; kc < kFwdBlockKV / 16; ++kc) {
+      if (kc * 16 >= kv_valid) continue;
+      uint32_t pa[4];
+      accumulators_to_a<T>(pa, s[2 * kc], s[2 * kc + 1]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t vb[4];
+        load_b_pair_trans<KVTile>(vb, v_tile, kc * 16, dp * 16);
+        Mma<T>::run(o_acc[2 * dp], pa, vb[0], vb[1]);
+        Mma<T>::run(o_acc[2 * dp + 1], pa, vb[2], vb[3]);
+      }
+    }
+  }
+
+  if (!warp_has_rows) return;
+  // Epilogue: normalise, write O (4-byte stores straight from registers; each CTA writes its 64 rows
+  // once, so staging through shared memory for wider stores would buy little) and the logsumexp.
+  T* o_head = head_ptr(static_cast<T*>(p.out), p.os, b, h);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = q0 + warp_row0 + g + 8 * r;
+    const float total = quad_sum(row_sum[r]);
+    if (row >= p.seq_q) continue;
+    const float inv = 1.f / total;
+    T* o_row = o_head + int64_t(row) * p.os.seq;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      const uint32_t packed = Mma<T>::pack(o_acc[n][2 * r] * inv, o_acc[n][2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(o_row + n * 8 + 2 * t) = packed;
+    }
+    if (t == 0) p.lse[bh * p.seq_q + row] = (row_max[r] + log2f(total)) * kLn2;
+  }
+}
+
+template <class T, int D>
+void launch_forward(const ForwardParams& p, int64_t batch_heads, cudaStream_t stream) {
+  const int64_t blocks = batch_heads * ((p.seq_q + kFwdBlockQ - 1) / kFwdBlockQ);
+  IQA_CHECK(blocks < (int64_t(1) << 31), "attention_forward: ", blocks, " blocks exceed the grid limit");
+  constexpr size_t smem = forward_smem_bytes<D>();
+  allow_dynamic_smem(attention_forward_kernel<T, D>, smem);
+  attention_forward_kernel<T, D><<<unsigned(blocks), kThreads, smem, stream>>>(p);
+  IQA_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void launch_forward_dim(int64_t head_dim, const ForwardParams& p, int64_t batch_heads, cudaStream_t stream) {
+  switch (head_dim) {
+    case 32: launch_forward<T, 32>(p, batch_heads, stream); break;
+    case 64: launch_forward<T, 64>(p, batch_heads, stream); break;
+    case 128: launch_forward<T, 128>(p, batch_heads, stream); break;
+    default: fail(cat("attention_forward (CUDA): head dim ", head_dim, " is not 32, 64 or 128"));
+  }
+}
+
+}  // namespace cuda_detail::attention
+
+namespace cuda {
+
+void attention_forward(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
+                       const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides, void* out,
+                       AttentionStrides out_strides, float* logsumexp, cudaStream_t stream) {
+  using namespace cuda_detail::attention;
+  IQA_CHECK(attention_supported(dtype, shape.head_dim), "attention_forward (CUDA): needs bf16/f16 and head dim 32/64/128, got ",
+            dtype_name(dtype), " and ", shape.head_dim);
+  IQA_CHECK(shape.seq_q < (int64_t(1) << 30) && shape.seq_kv < (int64_t(1) << 30) && shape.heads < (int64_t(1) << 30),
+            "attention_forward (CUDA): sequence or head count too large");
+  // The row max is taken on raw scores and scaled afterwards, which needs a positive scale.
+  IQA_CHECK(shape.scale > 0, "attention_forward (CUDA): scale must be positive, got ", shape.scale);
+  IQA_CHECK(attention_operand_aligned(q, q_strides) && attention_operand_aligned(k, k_strides) &&
+                attention_operand_aligned(v, v_strides) && attention_operand_aligned(out, out_strides),
+            "attention_forward (CUDA): operands must be 16-byte aligned with strides a multiple of 8");
+  const int64_t batch_heads = shape.batch * shape.heads;
+  if (batch_heads == 0 || shape.seq_q == 0) return;
+  IQA_CHECK(shape.seq_kv > 0, "attention_forward (CUDA): no keys (softmax over an empty row)");
+  ForwardParams p{q, k, v, out, q_strides, k_strides, v_strides, out_strides, logsumexp,
+                  int(shape.heads), int(shape.seq_q), int(shape.seq_kv), float(shape.scale * double(kLog2e))};
+  if (dtype == DType::BF16) launch_forward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, stream);
+  else launch_forward_dim<__half>(shape.head_dim, p, batch_heads, stream);
+}
+
+}  // namespace cuda
+
+}  // namespace iqa::kernels

@@ -1,0 +1,258 @@
+// Fused scaled-dot-product attention: the CPU reference against an f64 computation written here
+// (forward and gradients), finite-difference gradient checks, dispatch and layouts; on a GPU the CUDA
+// kernels against the CPU reference under FlashAttention's rule (error at most twice that of an
+// unfused computation in the same precision).
+#include <cmath>
+#include <limits>
+
+#include "engine/random.h"
+#include "tests/testing.h"
+
+using namespace iqa;
+using namespace iqa::testing;
+
+namespace {
+
+struct AttentionRef {
+  std::vector<double> out, dq, dk, dv;
+};
+
+// softmax(q k^T * scale) v and its gradients for upstream gradient `gout`, in f64 with the S x S
+// matrix materialised, from the softmax Jacobian directly (dS = P o (dP - rowsum(P o dP))) rather than
+// the Dvec = rowsum(dO o O) identity the kernels use. Contiguous [B, H, S, D] inputs.
+AttentionRef naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& gout, double scale) {
+  const int64_t BH = q.shape()[0] * q.shape()[1], sq = q.shape()[2], skv = k.shape()[2], d = q.shape()[3];
+  std::vector<double> qv = q.to_vector_f64(), kv = k.to_vector_f64(), vv = v.to_vector_f64(), gv = gout.to_vector_f64();
+  AttentionRef r{std::vector<double>(qv.size(), 0.0), std::vector<double>(qv.size(), 0.0),
+                 std::vector<double>(kv.size(), 0.0), std::vector<double>(vv.size(), 0.0)};
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    auto Q = [&](int64_t i, int64_t c) { return qv[size_t((bh * sq + i) * d + c)]; };
+    auto K = [&](int64_t j, int64_t c) { return kv[size_t((bh * skv + j) * d + c)]; };
+    auto V = [&](int64_t j, int64_t c) { return vv[size_t((bh * skv + j) * d + c)]; };
+    auto G = [&](int64_t i, int64_t c) { return gv[size_t((bh * sq + i) * d + c)]; };
+    std::vector<double> P(size_t(sq * skv)), dP(size_t(sq * skv));
+    for (int64_t i = 0; i < sq; ++i) {
+      double mx = -std::numeric_limits<double>::infinity(), total = 0;
+      for (int64_t j = 0; j < skv; ++j) {
+        double s = 0;
+        for (int64_t c = 0; c < d; ++c) s += Q(i, c) * K(j, c);
+        P[size_t(i * skv + j)] = s * scale;
+        mx = std::max(mx, s * scale);
+      }
+      for (int64_t j = 0; j < skv; ++j) total += (P[size_t(i * skv + j)] = std::exp(P[size_t(i * skv + j)] - mx));
+      for (int64_t j = 0; j < skv; ++j) P[size_t(i * skv + j)] /= total;
+      for (int64_t j = 0; j < skv; ++j) {
+        double dp = 0;
+        for (int64_t c = 0; c < d; ++c) dp += G(i, c) * V(j, c);
+        dP[size_t(i * skv + j)] = dp;
+      }
+      double pdp = 0;
+      for (int64_t j = 0; j < skv; ++j) pdp += P[size_t(i * skv + j)] * dP[size_t(i * skv + j)];
+      for (int64_t j = 0; j < skv; ++j) {
+        const double p = P[size_t(i * skv + j)], ds = p * (dP[size_t(i * skv + j)] - pdp) * scale;
+        for (int64_t c = 0; c < d; ++c) {
+          r.out[size_t((bh * sq + i) * d + c)] += p * V(j, c);
+          r.dq[size_t((bh * sq + i) * d + c)] += ds * K(j, c);
+          r.dk[size_t((bh * skv + j) * d + c)] += ds * Q(i, c);
+          r.dv[size_t((bh * skv + j) * d + c)] += p * G(i, c);
+        }
+      }
+    }
+  }
+  return r;
+}
+
+Tensor leaf(const Shape& shape, uint64_t seed, DType dt = DType::F32) {
+  return rand_f64(shape, -2, 2, seed).detach().to(dt).set_requires_grad(true);
+}
+
+std::string grad_fn_name(const Tensor& t) { return t.impl().grad_fn ? t.impl().grad_fn->name : "(none)"; }
+
+}  // namespace
+
+TEST_CASE("fused CPU attention matches an f64 computation, forward and gradients", "[attention]") {
+  const int64_t B = 2, H = 3;
+  for (int64_t S : {1, 50, 197})
+    for (int64_t D : {32, 64}) {
+      INFO("S " << S << " D " << D);
+      Tensor q = leaf({B, H, S, D}, 1), k = leaf({B, H, S, D}, 2), v = leaf({B, H, S, D}, 3);
+      Tensor gout = rand_f64({B, H, S, D}, -1, 1, 4).detach().to(DType::F32);
+      Tensor out = scaled_dot_product_attention(q, k, v);
+      REQUIRE(grad_fn_name(out) == "scaled_dot_product_attention");  // the fused op, not the composite
+      out.backward(gout);
+      AttentionRef want = naive_attention(q, k, v, gout, 1.0 / std::sqrt(double(D)));
+      require_close(out.to_vector_f64(), want.out, 1e-5, 1e-5, "out");
+      require_close(q.grad().to_vector_f64(), want.dq, 1e-5, 1e-5, "dq");
+      require_close(k.grad().to_vector_f64(), want.dk, 1e-5, 1e-5, "dk");
+      require_close(v.grad().to_vector_f64(), want.dv, 1e-5, 1e-5, "dv");
+    }
+}
+
+TEST_CASE("fused CPU attention: fewer queries than keys, explicit scale, logsumexp", "[attention]") {
+  Tensor q = leaf({2, 2, 3, 8}, 11), k = leaf({2, 2, 7, 8}, 12), v = leaf({2, 2, 7, 8}, 13);
+  Tensor gout = rand_f64({2, 2, 3, 8}, -1, 1, 14).detach().to(DType::F32);
+  Tensor out = scaled_dot_product_attention(q, k, v, 0.3);
+  out.backward(gout);
+  AttentionRef want = naive_attention(q, k, v, gout, 0.3);
+  require_close(out.to_vector_f64(), want.out, 1e-5, 1e-5, "out");
+  require_close(q.grad().to_vector_f64(), want.dq, 1e-5, 1e-5, "dq");
+  require_close(k.grad().to_vector_f64(), want.dk, 1e-5, 1e-5, "dk");
+  require_close(v.grad().to_vector_f64(), want.dv, 1e-5, 1e-5, "dv");
+  // logsumexp of row (0, 1, 2) by hand.
+  AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(q, k, v, 0.3);
+  std::vector<double> qv = q.to_vector_f64(), kv = k.to_vector_f64();
+  double total = 0;
+  for (int64_t j = 0; j < 7; ++j) {
+    double s = 0;
+    for (int64_t c = 0; c < 8; ++c) s += qv[size_t(((0 * 2 + 1) * 3 + 2) * 8 + c)] * kv[size_t(((0 * 2 + 1) * 7 + j) * 8 + c)];
+    total += std::exp(0.3 * s);
+  }
+  REQUIRE(fwd.logsumexp.shape() == Shape{2, 2, 3});
+  REQUIRE(std::abs(fwd.logsumexp.to_vector_f64()[size_t((0 * 2 + 1) * 3 + 2)] - std::log(total)) < 1e-5);
+}
+
+TEST_CASE("fused attention gradcheck in f64", "[attention]") {
+  auto fused = [](const std::vector<Tensor>& in) { return scaled_dot_product_attention(in[0], in[1], in[2]); };
+  gradcheck(fused, {rand_f64({1, 2, 5, 4}, -1, 1, 21), rand_f64({1, 2, 5, 4}, -1, 1, 22), rand_f64({1, 2, 5, 4}, -1, 1, 23)});
+  auto scaled = [](const std::vector<Tensor>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], 0.7); };
+  gradcheck(scaled, {rand_f64({2, 1, 3, 3}, -1, 1, 24), rand_f64({2, 1, 6, 3}, -1, 1, 25), rand_f64({2, 1, 6, 3}, -1, 1, 26)});
+}
+
+TEST_CASE("fused attention reads q, k, v out of a [B, S, 3, H, D] projection in place", "[attention]") {
+  const int64_t B = 2, S = 9, H = 3, D = 8;
+  Tensor qkv = leaf({B, S, 3, H, D}, 31);
+  Tensor split = qkv.permute({2, 0, 3, 1, 4});  // [3, B, H, S, D], no copy
+  Tensor out = scaled_dot_product_attention(split.select(0, 0), split.select(0, 1), split.select(0, 2));
+  // The output is stored [B, S, H, D]: permuted back it is contiguous, so the output projection's
+  // reshape to [B, S, H * D] is free.
+  REQUIRE(out.shape() == Shape{B, H, S, D});
+  REQUIRE(out.permute({0, 2, 1, 3}).is_contiguous());
+  Tensor gout = rand_f64({B, H, S, D}, -1, 1, 32).detach().to(DType::F32);
+  out.backward(gout);
+
+  Tensor qc = split.select(0, 0).detach().contiguous().set_requires_grad(true);
+  Tensor kc = split.select(0, 1).detach().contiguous().set_requires_grad(true);
+  Tensor vc = split.select(0, 2).detach().contiguous().set_requires_grad(true);
+  Tensor outc = scaled_dot_product_attention(qc, kc, vc);
+  outc.backward(gout);
+  REQUIRE(out.to_vector() == outc.to_vector());  // same values, same arithmetic: bitwise equal
+  Tensor gsplit = qkv.grad().permute({2, 0, 3, 1, 4});
+  REQUIRE(gsplit.select(0, 0).to_vector() == qc.grad().to_vector());
+  REQUIRE(gsplit.select(0, 1).to_vector() == kc.grad().to_vector());
+  REQUIRE(gsplit.select(0, 2).to_vector() == vc.grad().to_vector());
+}
+
+TEST_CASE("scaled_dot_product_attention dispatch: fused where it applies, unfused elsewhere", "[attention]") {
+  Tensor q = leaf({1, 2, 5, 4}, 41), k = leaf({1, 2, 5, 4}, 42), v = leaf({1, 2, 5, 4}, 43);
+  Tensor fused = scaled_dot_product_attention(q, k, v);
+  Tensor unfused = scaled_dot_product_attention_unfused(q, k, v);
+  REQUIRE(grad_fn_name(fused) == "scaled_dot_product_attention");
+  REQUIRE(grad_fn_name(unfused) == "matmul");
+  require_close(fused, unfused, 1e-5, 1e-6, "fused vs unfused");
+  // A value head dim different from the query's has no fused kernel: the composite runs.
+  Tensor v6 = leaf({1, 2, 5, 6}, 44);
+  Tensor out6 = scaled_dot_product_attention(q, k, v6);
+  REQUIRE(out6.shape() == Shape{1, 2, 5, 6});
+  REQUIRE(grad_fn_name(out6) == "matmul");
+  REQUIRE_THROWS_AS(scaled_dot_product_attention_fused_forward(q, k, v6), Error);
+  REQUIRE_THROWS_AS(scaled_dot_product_attention(q, leaf({1, 2, 5, 3}, 45), v), Error);
+  REQUIRE_THROWS_AS(scaled_dot_product_attention(q.reshape({2, 5, 4}), k, v), Error);
+}
+
+namespace {
+
+// max |a - b|, infinite when either holds a NaN (so a NaN never passes a bound).
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(a[i] - b[i]);
+    if (!(d <= m)) m = std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
+  }
+  return m;
+}
+
+double max_abs(const std::vector<double>& a) {
+  double m = 0;
+  for (double x : a) m = std::max(m, std::abs(x));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("CUDA fused attention: FlashAttention's error rule against the f32 CPU reference", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  const Device gpu = cuda_device();
+  for (DType dt : {DType::BF16, DType::F16})
+    for (int64_t D : {32, 64, 128})
+      for (int64_t S : {197, 785, 50, 1, 77}) {
+        INFO(dtype_name(dt) << " S " << S << " D " << D);
+        const int64_t B = S > 256 ? 1 : 2, H = S > 256 ? 2 : 3;
+        manual_seed(uint64_t(1000 + S * 7 + D));
+        // Inputs rounded to dt first, so every computation sees the same values.
+        auto make = [&] { return Tensor::randn({B, H, S, D}, DType::F32).to(dt).to(DType::F32); };
+        Tensor q = make(), k = make(), v = make(), gout = make();
+
+        // Truth: the f32 CPU reference (f64 sums inside).
+        AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q, k, v);
+        AttentionGrads ref_g = scaled_dot_product_attention_fused_backward(q, k, v, ref.out, ref.logsumexp, gout);
+
+        // The fused CUDA kernels.
+        Tensor qg = q.to(gpu, dt), kg = k.to(gpu, dt), vg = v.to(gpu, dt), gg = gout.to(gpu, dt);
+        AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(qg, kg, vg);
+        AttentionGrads grads = scaled_dot_product_attention_fused_backward(qg, kg, vg, fwd.out, fwd.logsumexp, gg);
+
+        // The baseline: the unfused composite on CUDA in the same precision, through autograd.
+        Tensor qb = qg.detach().set_requires_grad(true), kb = kg.detach().set_requires_grad(true);
+        Tensor vb = vg.detach().set_requires_grad(true);
+        Tensor ob = scaled_dot_product_attention_unfused(qb, kb, vb);
+        ob.backward(gg);
+
+        struct Check {
+          const char* name;
+          Tensor fused, baseline, truth;
+        };
+        for (const Check& c : {Check{"out", fwd.out, ob, ref.out}, Check{"dq", grads.dq, qb.grad(), ref_g.dq},
+                               Check{"dk", grads.dk, kb.grad(), ref_g.dk}, Check{"dv", grads.dv, vb.grad(), ref_g.dv}}) {
+          const std::vector<double> truth = c.truth.to_vector_f64();
+          const double err = max_abs_diff(c.fused.to(DType::F32).to_vector_f64(), truth);
+          const double base = max_abs_diff(c.baseline.to(DType::F32).to_vector_f64(), truth);
+          const double eps = 1e-3 * max_abs(truth) + 1e-5;
+          INFO(c.name << ": fused error " << err << ", unfused " << dtype_name(dt) << " error " << base << ", eps "
+                      << eps);
+          REQUIRE(err <= 2 * base + eps);
+        }
+      }
+}
+
+TEST_CASE("CUDA fused attention: strided qkv views, dispatch, and the f32 fallback", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  const Device gpu = cuda_device();
+  const int64_t B = 3, S = 197, H = 4, D = 64;
+  manual_seed(77);
+  Tensor qkv = Tensor::randn({B, S, 3, H, D}, DType::BF16, gpu).set_requires_grad(true);
+  Tensor split = qkv.permute({2, 0, 3, 1, 4});
+  Tensor out = scaled_dot_product_attention(split.select(0, 0), split.select(0, 1), split.select(0, 2));
+  REQUIRE(grad_fn_name(out) == "scaled_dot_product_attention");
+  Tensor gout = Tensor::randn({B, H, S, D}, DType::BF16, gpu);
+  out.backward(gout);
+
+  Tensor qc = split.select(0, 0).detach().contiguous().set_requires_grad(true);
+  Tensor kc = split.select(0, 1).detach().contiguous().set_requires_grad(true);
+  Tensor vc = split.select(0, 2).detach().contiguous().set_requires_grad(true);
+  Tensor outc = scaled_dot_product_attention(qc, kc, vc);
+  outc.backward(gout);
+  // Same kernel, same values: reading in place must not change a bit (dQ's atomics add per element
+  // in an order that may vary, so dq is compared with a tolerance).
+  REQUIRE(out.to_vector() == outc.to_vector());
+  Tensor gsplit = qkv.grad().permute({2, 0, 3, 1, 4});
+  require_close(gsplit.select(0, 0).to(DType::F32), qc.grad().to(DType::F32), 1e-2, 1e-2, "dq strided");
+  REQUIRE(gsplit.select(0, 1).to_vector() == kc.grad().to_vector());
+  REQUIRE(gsplit.select(0, 2).to_vector() == vc.grad().to_vector());
+
+  // f32 on CUDA and unsupported head dims go through the composite.
+  Tensor q32 = Tensor::randn({2, 2, 33, 64}, DType::F32, gpu).set_requires_grad(true);
+  REQUIRE(grad_fn_name(scaled_dot_product_attention(q32, q32, q32)) == "matmul");
+  Tensor q48 = Tensor::randn({2, 2, 33, 48}, DType::BF16, gpu).set_requires_grad(true);
+  REQUIRE(grad_fn_name(scaled_dot_product_attention(q48, q48, q48)) == "matmul");
+}
