@@ -1,0 +1,103 @@
+// The CLIP visual transformer in OpenAI/OpenCLIP layout (shared/spec/sind.md §1.1). Parameter
+// names equal OpenCLIP's `visual.*` state dict minus the "visual." prefix, so an OpenCLIP or OpenAI
+// checkpoint loads by name (models/checkpoint_names.h also maps Hugging Face's names):
+//   class_embedding [W], positional_embedding [S, W], proj [W, out], conv1.weight (no bias),
+//   ln_pre.*, transformer.resblocks.N.{ln_1, attn.in_proj_weight/in_proj_bias, attn.out_proj,
+//   ln_2, mlp.c_fc, mlp.c_proj}, ln_post.*
+// Block: x += attn(ln_1(x)); x += mlp(ln_2(x)); pre-LN, no dropout, no layer scale.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/nn.h"
+
+namespace iqa::models {
+
+struct VisionTransformerConfig {
+  int64_t image_size = 224;
+  int64_t patch_size = 16;
+  int64_t width = 768;
+  int64_t layers = 12;
+  int64_t heads = 12;
+  int64_t mlp_ratio = 4;
+  int64_t output_dim = 512;  // columns of `proj`; 0 = no projection
+  bool class_token = true;   // false: no class_embedding, every position is a patch token
+  Activation activation = Activation::QuickGELU;
+  double ln_eps = 1e-5;
+
+  int64_t grid() const { return image_size / patch_size; }
+  int64_t num_patches() const { return grid() * grid(); }
+  int64_t num_positions() const { return num_patches() + (class_token ? 1 : 0); }
+  std::string str() const;
+
+  // OpenAI CLIP ViT-B/16 (what SIND fine-tunes): 224², 196 patches + CLS, width 768, 12x12 heads, proj 512.
+  static VisionTransformerConfig vit_b16();
+  // DSMix's sensitivity-map encoder: ViT-B/8 at 224² (784 tokens), no CLS token and no projection.
+  static VisionTransformerConfig vit_b8_no_cls();
+  // Width 64, 2 layers, 4 heads, proj 32: for tests and the CPU demo.
+  static VisionTransformerConfig tiny(int64_t patch_size = 16, int64_t image_size = 32);
+};
+
+// nn.MultiheadAttention's self-attention path with a fused, biased qkv projection.
+class CLIPAttention : public Module {
+ public:
+  CLIPAttention(int64_t width, int64_t heads);
+  std::string type_name() const override { return "MultiheadAttention"; }
+  Tensor forward(const Tensor& x) override;  // [B, S, W] -> [B, S, W]
+  Tensor in_proj_weight, in_proj_bias;       // [3W, W], [3W]: rows are q, k, v
+  std::shared_ptr<Linear> out_proj;
+  int64_t width, heads;
+};
+
+// OpenCLIP's Sequential(c_fc, gelu, c_proj).
+class CLIPMlp : public Module {
+ public:
+  CLIPMlp(int64_t width, int64_t hidden, Activation activation);
+  std::string type_name() const override { return "CLIPMlp"; }
+  Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Linear> c_fc, c_proj;
+  Activation activation;
+};
+
+class ResidualAttentionBlock : public Module {
+ public:
+  explicit ResidualAttentionBlock(const VisionTransformerConfig& cfg);
+  std::string type_name() const override { return "ResidualAttentionBlock"; }
+  Tensor forward(const Tensor& x) override;
+  std::shared_ptr<LayerNorm> ln_1, ln_2;
+  std::shared_ptr<CLIPAttention> attn;
+  std::shared_ptr<CLIPMlp> mlp;
+};
+
+// Holds the blocks as "resblocks.N" (OpenCLIP's Transformer module).
+class CLIPTransformer : public Module {
+ public:
+  explicit CLIPTransformer(const VisionTransformerConfig& cfg);
+  std::string type_name() const override { return "Transformer"; }
+  Tensor forward(const Tensor& x) override { return resblocks->forward(x); }
+  std::shared_ptr<Sequential> resblocks;
+};
+
+struct VisionTransformerOutput {
+  Tensor pooled;  // [B, output_dim] projected CLS (width when output_dim == 0); undefined without CLS
+  Tensor tokens;  // [B, num_patches, width]: patch tokens after ln_post, not projected
+};
+
+class VisionTransformer : public Module {
+ public:
+  explicit VisionTransformer(const VisionTransformerConfig& cfg);
+  std::string type_name() const override { return "VisionTransformer"; }
+  // x: [B, 3, image_size, image_size] (other sizes divisible by the patch size are rejected:
+  // the positional embedding is fixed).
+  VisionTransformerOutput encode(const Tensor& x);
+  // Single-tensor form: the pooled output (the tokens when there is no CLS token).
+  Tensor forward(const Tensor& x) override;
+
+  VisionTransformerConfig config;
+  Tensor class_embedding, positional_embedding, proj;
+  std::shared_ptr<Conv2d> conv1;
+  std::shared_ptr<LayerNorm> ln_pre, ln_post;
+  std::shared_ptr<CLIPTransformer> transformer;
+};
+
+}  // namespace iqa::models

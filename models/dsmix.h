@@ -1,0 +1,70 @@
+// DSMix networks (shared/spec/dsmix.md §6, §8, §9). DSMix published no code, so module names and
+// the unstated shapes are this project's choices, following the spec's recommended defaults:
+//   DSMPredictor:   encoder.* (VisionTransformer, ViT-B/8 without CLS or projection, CLIP layout)
+//                   decoder.* (token-wise MLP width -> hidden... -> 1; default a single Linear)
+//   QualityEncoder: backbone.* (torchvision ResNet-50 names, no fc),
+//                   type_head.{0,2}.* and level_head.{0,2}.* (GAP 2048 -> 512 -> ReLU -> C)
+//   Default classes: 26 distortion types (25 + pristine = class 0) and 6 levels (5 + pristine).
+//   LinearProbeHead: {0,2}.* (2048 -> 512 -> ReLU -> 1); the spec's optional dropout is left out.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/nn.h"
+#include "models/clip_vit.h"
+#include "models/resnet.h"
+
+namespace iqa::models {
+
+struct DSMPredictorConfig {
+  VisionTransformerConfig encoder = VisionTransformerConfig::vit_b8_no_cls();
+  std::vector<int64_t> decoder_hidden = {};  // empty: the decoder is one Linear(width, 1)
+  Activation decoder_activation = Activation::GELU;
+};
+
+// Predicts the distortion sensitivity map: one value per patch token, so with patch 8 at 224² the
+// map is 28x28, the same grid as the ground truth AvgPool_8(mean_c |I_D - I_R|).
+class DSMPredictor : public Module {
+ public:
+  explicit DSMPredictor(const DSMPredictorConfig& cfg = {});
+  std::string type_name() const override { return "DSMPredictor"; }
+  // x [B, 3, S, S] -> map [B, 1, S/patch, S/patch].
+  Tensor forward(const Tensor& x) override;
+  DSMPredictorConfig config;
+  std::shared_ptr<VisionTransformer> encoder;
+  std::shared_ptr<MLP> decoder;
+};
+
+struct QualityEncoderConfig {
+  ResNetConfig backbone = ResNetConfig::resnet50(0);
+  int64_t head_hidden = 512;
+  int64_t type_classes = 26;
+  int64_t level_classes = 6;
+};
+
+struct QualityEncoderOutput {
+  ResNetFeatures features;  // layer1..4 (for the distillation loss) and the pooled feature
+  Tensor type_logits;       // [B, type_classes]
+  Tensor level_logits;      // [B, level_classes]
+};
+
+class QualityEncoder : public Module {
+ public:
+  explicit QualityEncoder(const QualityEncoderConfig& cfg = {});
+  std::string type_name() const override { return "QualityEncoder"; }
+  QualityEncoderOutput run(const Tensor& x);
+  Tensor forward(const Tensor& x) override { return run(x).type_logits; }
+  QualityEncoderConfig config;
+  std::shared_ptr<ResNet> backbone;
+  std::shared_ptr<MLP> type_head, level_head;
+};
+
+// The linear-probing regressor on the frozen encoder's pooled feature: [B, in] -> [B, 1].
+class LinearProbeHead : public MLP {
+ public:
+  explicit LinearProbeHead(int64_t in_features = 2048, int64_t hidden = 512);
+  std::string type_name() const override { return "LinearProbeHead"; }
+};
+
+}  // namespace iqa::models
