@@ -1,0 +1,248 @@
+// The threaded loader: byte-identical batches for any worker count, pixels equal to a direct render of
+// each sample's plan, the skip and fail policies for bad images, and shutdown mid-epoch.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "training/encode.h"
+#include "training/loader.h"
+
+using namespace iqa;
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() / ("iqa_test_loader_" + std::to_string(getpid()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+ImageU8 pattern_image(int w, int h, int seed) {
+  ImageU8 img(w, h, 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) img.at(y, x, c) = uint8_t((x * (c + 1) + y * (seed + 2) + ((x / 17 + y / 13) % 2) * 90) & 255);
+  return img;
+}
+
+// Ten images of a few sizes (PNG and JPEG; the 640x800 JPEG is decoded at 1/2 scale) in two scenes.
+DatasetList make_images(const TempDir& dir) {
+  DatasetList list;
+  for (int i = 0; i < 10; ++i) {
+    const int w = 320 + 13 * i, h = 300 + 7 * (i % 3);
+    std::string name = "img" + std::to_string(i) + (i % 3 == 0 ? ".jpg" : ".png");
+    if (i == 4) {
+      name = "big4.jpg";
+      write_jpeg(dir.file(name), pattern_image(640, 800, i), 92);
+    } else if (i % 3 == 0) {
+      write_jpeg(dir.file(name), pattern_image(w, h, i), 92);
+    } else {
+      write_png(dir.file(name), pattern_image(w, h, i));
+    }
+    list.entries.push_back({name, 10.0 + i, i % 2 ? 101 : 104});
+  }
+  return list;
+}
+
+LoaderOptions small_options(const TempDir& dir, int workers) {
+  LoaderOptions o;
+  o.data_root = dir.path.string();
+  o.workers = workers;
+  o.prefetch_batches = 2;
+  o.seed = 99;
+  o.mosaic_short_side = 300;  // cells of 42 pixels: small images, fast test
+  o.log_skips = false;
+  return o;
+}
+
+std::vector<SampledBatch> scene_batches(const DatasetList& list, uint64_t epoch) {
+  std::vector<int> domains;
+  for (const auto& e : list.entries) domains.push_back(e.domain_id);
+  SceneSamplerOptions so;
+  so.chunk_size = 2;
+  so.chunks_per_batch = 2;
+  so.seed = 5;
+  return SceneSampler(domains, so).epoch_batches(epoch);
+}
+
+std::vector<Batch> drain(Loader& loader) {
+  std::vector<Batch> out;
+  while (auto b = loader.next()) out.push_back(std::move(*b));
+  return out;
+}
+
+bool same_floats(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+}  // namespace
+
+TEST_CASE("Loader batches are byte-identical for 1 and 3 workers and match a direct render", "[data][loader]") {
+  TempDir dir;
+  const DatasetList list = make_images(dir);
+  const std::vector<SampledBatch> batches = scene_batches(list, 1);
+  REQUIRE(batches.size() == 3);  // scenes of 5 and 5 -> padded 6 + 6 = 12 -> 3 batches of 4
+
+  Loader one(list, small_options(dir, 1)), three(list, small_options(dir, 3));
+  one.start_epoch(1, batches);
+  three.start_epoch(1, batches);
+  std::vector<Batch> a = drain(one), b = drain(three);
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (size_t k = 0; k < a.size(); ++k) {
+    CHECK(a[k].number == int64_t(k));
+    CHECK(a[k].size == 4);
+    CHECK(a[k].indices == batches[k].indices);
+    CHECK(b[k].indices == a[k].indices);
+    CHECK(b[k].scores == a[k].scores);
+    CHECK(b[k].domain_ids == a[k].domain_ids);
+    CHECK(same_floats(a[k].global_view.get(), b[k].global_view.get(), a[k].view_floats()));
+    CHECK(same_floats(a[k].local_view.get(), b[k].local_view.get(), a[k].view_floats()));
+    for (int s = 0; s < a[k].size; ++s) {
+      const DatasetEntry& e = list.entries[size_t(a[k].indices[size_t(s)])];
+      CHECK(a[k].scores[size_t(s)] == float(e.score));
+      CHECK(a[k].domain_ids[size_t(s)] == e.domain_id);
+    }
+  }
+  // Slot 1 of batch 2, rendered by hand from its key.
+  const LoaderOptions o = small_options(dir, 1);
+  const ImageU8 img = decode_image(dir.file(list.entries[size_t(a[2].indices[1])].image), loader_decode_options(o));
+  std::vector<float> g(3 * 224 * 224), l(3 * 224 * 224);
+  render_training_views(img, loader_sample_key(o.seed, 1, 2, 1), o, g.data(), l.data());
+  CHECK(same_floats(a[2].global_view.get() + g.size(), g.data(), g.size()));
+  CHECK(same_floats(a[2].local_view.get() + l.size(), l.data(), l.size()));
+  // The big JPEG was DCT-downscaled (short side 800/2 = 400 >= 300).
+  CHECK(loader_decode_options(o).min_short_side == 300);
+  CHECK(decode_image(dir.file("big4.jpg"), loader_decode_options(o)).width == 320);
+
+  Tensor t = a[0].global_tensor();
+  CHECK(t.shape() == Shape{4, 3, 224, 224});
+  CHECK(t.data<float>()[5] == a[0].global_view.get()[5]);
+
+  // Another epoch draws other crops.
+  three.start_epoch(2, batches);
+  std::vector<Batch> c = drain(three);
+  REQUIRE(c.size() == 3);
+  CHECK_FALSE(same_floats(a[0].global_view.get(), c[0].global_view.get(), a[0].view_floats()));
+  CHECK(three.stats().images_loaded == 24);
+  CHECK(three.stats().images_skipped == 0);
+}
+
+TEST_CASE("Loader SameAsGlobal mode shares the global view", "[data][loader]") {
+  TempDir dir;
+  const DatasetList list = make_images(dir);
+  LoaderOptions o = small_options(dir, 2);
+  o.local_view = LocalViewMode::SameAsGlobal;
+  o.global_resize = 244;
+  Loader loader(list, o);
+  loader.start_epoch(0, {SampledBatch{7, {3, 1}}});
+  std::optional<Batch> b = loader.next();
+  REQUIRE(b);
+  CHECK(b->number == 7);
+  CHECK(b->local_view.get() == b->global_view.get());
+  CHECK_FALSE(loader.next());
+  CHECK(loader_decode_options(o).min_short_side == 244);
+}
+
+TEST_CASE("Loader skip policy drops bad images, logs and counts them", "[data][loader]") {
+  TempDir dir;
+  DatasetList list = make_images(dir);
+  { std::ofstream(dir.file("broken.jpg"), std::ios::binary) << "\xFF\xD8\xFF garbage"; }
+  list.entries.push_back({"broken.jpg", 1.0, 101});  // index 10
+  list.entries.push_back({"gone.png", 2.0, 104});    // index 11, never written
+  LoaderOptions o = small_options(dir, 3);
+  o.bad_image = BadImagePolicy::Skip;
+  Loader skipping(list, o), reference(list, small_options(dir, 1));
+  const std::vector<SampledBatch> batches = {{0, {0, 10, 2, 3}}, {1, {11, 10}}, {2, {5, 6}}};
+  skipping.start_epoch(0, batches);
+  std::vector<Batch> got = drain(skipping);
+  REQUIRE(got.size() == 2);  // batch 1 held only bad images
+  CHECK(got[0].size == 3);
+  CHECK(got[0].indices == std::vector<int64_t>{0, 2, 3});
+  CHECK(got[0].scores == std::vector<float>{10.f, 12.f, 13.f});
+  CHECK(got[1].number == 2);
+  // Kept samples keep their slot's draws: slots 2 and 3 of batch 0 are now at positions 1 and 2.
+  reference.start_epoch(0, {{0, {0, 1, 2, 3}}});
+  std::optional<Batch> full = reference.next();
+  REQUIRE(full);
+  const size_t n = size_t(3 * 224 * 224);
+  CHECK(same_floats(got[0].global_view.get(), full->global_view.get(), n));
+  CHECK(same_floats(got[0].global_view.get() + n, full->global_view.get() + 2 * n, 2 * n));
+  CHECK(same_floats(got[0].local_view.get() + n, full->local_view.get() + 2 * n, 2 * n));
+
+  LoaderStats st = skipping.stats();
+  CHECK(st.images_skipped == 3);
+  CHECK(st.images_loaded == 5);
+  REQUIRE(st.skipped.size() == 3);
+  CHECK_THAT(st.skipped[0], Catch::Contains("broken.jpg"));
+  CHECK_THAT(st.skipped[1], Catch::Contains("gone.png"));
+  CHECK_THAT(st.skipped[2], Catch::Contains("broken.jpg"));
+}
+
+TEST_CASE("Loader fail policy propagates the error naming the file", "[data][loader]") {
+  TempDir dir;
+  DatasetList list = make_images(dir);
+  { std::ofstream(dir.file("trunc.png"), std::ios::binary) << "\x89PNG\r\n\x1a\n\0\0"; }
+  list.entries.push_back({"trunc.png", 1.0, 101});  // index 10
+  for (int workers : {1, 4}) {
+    Loader loader(list, small_options(dir, workers));
+    loader.start_epoch(0, {{0, {0, 1}}, {1, {2, 10, 3}}, {2, {4, 5}}, {3, {6, 7}}});
+    std::optional<Batch> first = loader.next();
+    REQUIRE(first);
+    CHECK(first->size == 2);
+    std::string msg;
+    try {
+      loader.next();
+    } catch (const iqa::Error& e) {
+      msg = e.what();
+    }
+    CHECK_THAT(msg, Catch::Contains("batch 1, dataset entry 10"));
+    CHECK_THAT(msg, Catch::Contains(dir.file("trunc.png")));
+    CHECK_THROWS_WITH(loader.next(), Catch::Contains("trunc.png"));  // the epoch stays failed
+    // A fresh epoch works again.
+    loader.start_epoch(1, {{0, {0, 1}}});
+    CHECK(loader.next()->size == 2);
+  }
+  // An image too small for the mosaic is a bad image too, named by its path.
+  LoaderOptions tiny = small_options(dir, 2);
+  tiny.mosaic_short_side = 200;  // cells of 28 < 32 pixels
+  Loader loader(list, tiny);
+  loader.start_epoch(0, {{0, {1}}});
+  CHECK_THROWS_WITH(loader.next(), Catch::Contains(dir.file("img1.png")));
+}
+
+TEST_CASE("Loader shuts down cleanly mid-epoch and can abandon an epoch", "[data][loader]") {
+  TempDir dir;
+  const DatasetList list = make_images(dir);
+  std::vector<SampledBatch> many;
+  for (int b = 0; b < 40; ++b) many.push_back({b, {int64_t(b % 10), int64_t((b + 3) % 10)}});
+  {
+    Loader loader(list, small_options(dir, 3));
+    loader.start_epoch(0, many);
+    REQUIRE(loader.next());
+    // Abandon the epoch for another one, then destroy with work still queued.
+    loader.start_epoch(1, many);
+    std::optional<Batch> b = loader.next();
+    REQUIRE(b);
+    CHECK(b->number == 0);
+    loader.start_epoch(2, many);
+  }  // the destructor must join without hanging
+  // Batches outlive their loader.
+  std::optional<Batch> kept;
+  {
+    Loader loader(list, small_options(dir, 2));
+    loader.start_epoch(0, {{0, {1, 2}}});
+    kept = loader.next();
+  }
+  REQUIRE(kept);
+  CHECK(kept->size == 2);
+  CHECK(std::isfinite(kept->global_view.get()[kept->view_floats() - 1]));
+  CHECK(parse_bad_image_policy("skip") == BadImagePolicy::Skip);
+  CHECK_THROWS_WITH(parse_bad_image_policy("ignore"), Catch::Contains("'ignore'"));
+}

@@ -1,0 +1,61 @@
+// make-splits: builds SIND's data_json listings and protocol splits from a dataset's own score files.
+// Thin front end; formats and layouts are documented in training/splits.h.
+//
+//   make-splits --dataset kadid10k --scores kadid10k/dmos.csv --out data_json
+//   make-splits --dataset spaq --scores spaq_mos.csv --scenes spaq_scenes.csv --test-list spaq_test.txt
+//   make-splits --dataset para --scores PARA-GiaaTrain.csv --scores PARA-GiaaTest.csv
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "training/csv.h"
+#include "training/splits.h"
+
+using namespace iqa;
+
+int main(int argc, char** argv) {
+  CLI::App app{"make-splits: SIND data_json listings (all, leave-one-out, cross-set, random 70/10/20) from a "
+               "dataset's score files"};
+  std::string dataset, out = "data_json", test_list, validate_root;
+  SourceFiles files;
+  SplitOptions opts;
+  std::vector<std::string> protocols = {"leave-one-out", "cross-set", "random-split"};
+  app.add_option("--dataset", dataset, "koniq10k, spaq, livec, bid, cid2013, kadid10k, csiq, live, tid2013, eva, para")
+      ->required();
+  app.add_option("--scores", files.scores, "score file(s); para: the GiaaTrain and GiaaTest CSVs")->required();
+  app.add_option("--scenes", files.scenes, "scene labels (spaq, eva: required; koniq10k/livec/bid: optional CSV "
+                                           "image,scene with the nine SPAQ scene names)");
+  app.add_option("--out", out, "output folder (default data_json)");
+  app.add_option("--protocols", protocols, "any of leave-one-out, cross-set, random-split (default: all)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"leave-one-out", "cross-set", "random-split"}));
+  app.add_option("--test-list", test_list,
+                 "cross-set test images, one per line (listed path or file name); default: the official split");
+  app.add_option("--splits", opts.random_count, "number of random splits (default 10)")->check(CLI::Range(1, 1000));
+  app.add_option("--seed", opts.seed, "seed of the random splits and of SPAQ's multi-label scene choice");
+  app.add_option("--validate", validate_root,
+                 "data root: check that every listed image exists and its header decodes, then print a summary");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    auto wants = [&](const char* p) { return std::find(protocols.begin(), protocols.end(), p) != protocols.end(); };
+    opts.leave_one_out = wants("leave-one-out");
+    opts.cross_set = wants("cross-set");
+    opts.random_split = wants("random-split");
+    if (!test_list.empty()) opts.test_images = split_lines(read_text(test_list));
+
+    const SourceData source = load_source(dataset, files, opts.seed);
+    std::printf("%s: %s", dataset.c_str(), format_summary(summarize_dataset(source.list)).c_str());
+    if (!validate_root.empty()) validate_dataset(source.list, validate_root, dataset);
+    if (opts.cross_set && opts.test_images.empty() && source.official_split.empty())
+      std::printf("note: %s has no official split in its score files; pass --test-list for cross-set\n",
+                  dataset.c_str());
+    const std::vector<std::string> written = write_protocols(source, opts, out);
+    std::printf("wrote %zu files under %s\n", written.size(), out.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
