@@ -99,7 +99,7 @@ BenchCase make_bench_case(const std::string& op, Device device, DType dtype, boo
            v = random({batch, heads, seq, hd}, dtype, device);
     c.shape = dims({batch, heads, seq, hd});
     c.flops = 4.0 * double(batch) * double(heads) * double(seq) * double(seq) * double(hd);
-    c.run = [q, k, v] { scaled_dot_product_attention(q, k, v); };
+    c.run = [q, k, v] { scaled_dot_product_attention_unfused(q, k, v); };
   } else {
     for (const auto& [name, factory] : registered()) {
       if (name != op) continue;

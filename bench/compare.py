@@ -23,7 +23,8 @@ def read(path):
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            out[(r["op"], r["shape"], r["dtype"])] = r
+            # Several torch rows may share a case (one per attention backend): keep each, by impl.
+            out.setdefault((r["op"], r["shape"], r["dtype"]), []).append(r)
     return out
 
 
@@ -41,19 +42,24 @@ def main():
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     ours, torch = read(sys.argv[1]), read(sys.argv[2])
-    copy_bw = next((r["gbps"] for (op, _, _), r in ours.items() if op == "copy_large"), None)
+    copy_bw = next((rs[0]["gbps"] for (op, _, _), rs in ours.items() if op == "copy_large"), None)
     keys = list(ours) + [k for k in torch if k not in ours]
-    print(f"{'op':<12} {'shape':<22} {'dtype':<5} {'ours_ms':>9} {'torch_ms':>9} {'speed':>6} "
+    print(f"{'op':<18} {'shape':<22} {'dtype':<5} {'peer':<12} {'ours_ms':>9} {'torch_ms':>9} {'speed':>6} "
           f"{'ours_rate':>12} {'torch_rate':>12} {'%copy':>6}")
     for key in keys:
-        o, t = ours.get(key), torch.get(key)
-        o_ms = f"{o['median_ms']:.4f}" if o else "-"
-        t_ms = f"{t['median_ms']:.4f}" if t else "-"
-        speed = f"{t['median_ms'] / o['median_ms']:.2f}" if o and t and o["median_ms"] > 0 else "-"
-        pct = f"{100 * o['gbps'] / copy_bw:.0f}%" if o and "gbps" in o and copy_bw else "-"
-        print(f"{key[0]:<12} {key[1]:<22} {key[2]:<5} {o_ms:>9} {t_ms:>9} {speed:>6} "
-              f"{rate(o):>12} {rate(t):>12} {pct:>6}")
+        o = ours.get(key, [None])[0]
+        for t in torch.get(key, [None]):
+            print_row(key, o, t, copy_bw)
 
+
+def print_row(key, o, t, copy_bw):
+    o_ms = f"{o['median_ms']:.4f}" if o else "-"
+    t_ms = f"{t['median_ms']:.4f}" if t else "-"
+    speed = f"{t['median_ms'] / o['median_ms']:.2f}" if o and t and o["median_ms"] > 0 else "-"
+    pct = f"{100 * o['gbps'] / copy_bw:.0f}%" if o and "gbps" in o and copy_bw else "-"
+    peer = t.get("impl", "torch") if t else "-"
+    print(f"{key[0]:<18} {key[1]:<22} {key[2]:<5} {peer:<12} {o_ms:>9} {t_ms:>9} {speed:>6} "
+          f"{rate(o):>12} {rate(t):>12} {pct:>6}")
 
 if __name__ == "__main__":
     main()

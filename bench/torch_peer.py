@@ -26,6 +26,12 @@ import torch.nn.functional as F
 OPS = ["copy", "copy_large", "add", "gelu", "softmax", "layer_norm", "linear_qkv", "linear_mlp",
        "conv2d_stem", "sdpa", "sdpa_fused", "attention_fwd", "attention_fwd_bwd"]
 ATTENTION_OPS = ("attention_fwd", "attention_fwd_bwd")
+# SIND's own kernels (scale-shift loss, fusion head, view kernels) have their peers in torch_peer_iqa.py.
+try:
+    import torch_peer_iqa
+    OPS += torch_peer_iqa.OPS
+except ImportError:  # the view peers need torchvision and PIL; the engine ops do not
+    torch_peer_iqa = None
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "f64": torch.float64}
 
 
@@ -162,6 +168,8 @@ def main():
             try:
                 if op in ATTENTION_OPS:  # one row per SDPA backend
                     cases = attention_cases(op, args.device, dtype, args.small)
+                elif torch_peer_iqa is not None and op in torch_peer_iqa.OPS:
+                    cases = [("torch",) + torch_peer_iqa.make_case(op, args.device, dtype, args.small)]
                 else:
                     cases = [("torch",) + make_case(op, args.device, dtype, args.small)]
             except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
