@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "kernels/cpu/dispatch.h"
 #include "kernels/batch_norm.h"
 #include "kernels/cpu/scalar_io.h"
 
@@ -10,12 +11,6 @@ namespace iqa::kernels::cpu {
 
 namespace {
 
-template <class F>
-void with_cpu_float(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::F32) f(float{});
-  else if (dtype == DType::F64) f(double{});
-  else fail(cat(op, ": the CPU backend computes in f32/f64, got ", dtype_name(dtype)));
-}
 
 // Parameter c of an optional weight/bias buffer (absent = `fallback`).
 inline double param(const void* p, DType t, int64_t c, double fallback) {

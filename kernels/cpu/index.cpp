@@ -1,18 +1,12 @@
 // CPU indexing kernels. The adjoints (index_add, scatter_add) run serially so repeated indices add up
 // in a fixed order.
 #include "engine/error.h"
+#include "kernels/cpu/dispatch.h"
 #include "kernels/index.h"
 
 namespace iqa::kernels::cpu {
 
 namespace {
-
-template <class F>
-void with_cpu_float(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::F32) f(float{});
-  else if (dtype == DType::F64) f(double{});
-  else fail(cat(op, ": the CPU backend computes in f32/f64, got ", dtype_name(dtype)));
-}
 
 // Calls f(T{}) with an unsigned type of the element's size: the selects only move bits, so one
 // instance serves every dtype of that width.

@@ -4,19 +4,13 @@
 #include <limits>
 
 #include "engine/error.h"
+#include "kernels/cpu/dispatch.h"
 #include "kernels/pool.h"
 
 namespace iqa::kernels::cpu {
 
 namespace {
 
-// Calls f(T{}) with T the C++ type of a CPU floating dtype.
-template <class F>
-void with_cpu_float(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::F32) f(float{});
-  else if (dtype == DType::F64) f(double{});
-  else fail(cat(op, ": the CPU backend computes in f32/f64, got ", dtype_name(dtype)));
-}
 
 // Adaptive bin [start, end) of output index i when `in` pixels pool into `out` bins.
 inline int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }

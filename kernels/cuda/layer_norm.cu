@@ -184,32 +184,6 @@ __global__ void ln_param_grad_final(const float* ws_w, const float* ws_b, T* dw,
   if (db) db[col] = from_f32<T>(tb);
 }
 
-// Runtime (vec, iters) -> template instance; only kVec * kIters <= 32 (floats per lane per array) exist.
-template <int kVec, class Launch>
-void with_iters(int iters, Launch&& launch) {
-  auto go = [&](auto iters_c) {
-    constexpr int I = decltype(iters_c)::value;
-    if constexpr (kVec * I <= 32) launch(std::integral_constant<int, kVec>{}, iters_c);
-    else fail("layer_norm: internal error, row too long for the warp kernel");
-  };
-  switch (iters) {
-    case 1: go(std::integral_constant<int, 1>{}); break;
-    case 2: go(std::integral_constant<int, 2>{}); break;
-    case 4: go(std::integral_constant<int, 4>{}); break;
-    case 8: go(std::integral_constant<int, 8>{}); break;
-    case 16: go(std::integral_constant<int, 16>{}); break;
-    case 32: go(std::integral_constant<int, 32>{}); break;
-    default: fail("layer_norm: internal error, bad iteration count");
-  }
-}
-
-template <class T, class Launch>
-void dispatch_warp(int64_t cols, bool vectorised, Launch&& launch) {
-  constexpr int V = vec_width<T>();
-  if (vectorised) with_iters<V>(warp_iters(cols, V), launch);
-  else with_iters<1>(warp_iters(cols, 1), launch);
-}
-
 void check_rows(int64_t rows, const char* who) {
   IQA_CHECK(rows <= 2147483647LL, who, ": ", rows, " rows exceed the grid limit");
 }
@@ -229,7 +203,7 @@ void layer_norm_forward(DType dtype, const void* x, const void* weight, const vo
     if (cols <= kWarpMaxCols) {
       bool vec = cols % vec_width<T>() == 0 && aligned16(x) && aligned16(y) && aligned16(weight) && aligned16(bias);
       unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-      dispatch_warp<T>(cols, vec, [&](auto vec_c, auto iters_c) {
+      dispatch_warp<T>(cols, vec, "layer_norm", [&](auto vec_c, auto iters_c) {
         ln_warp_forward<T, decltype(vec_c)::value, decltype(iters_c)::value>
             <<<grid, kWarpsPerBlock * kWarp, 0, stream>>>(xp, wp, bp, yp, mean, rstd, rows, cols, float(eps));
       });
@@ -257,7 +231,7 @@ void layer_norm_backward(DType dtype, const void* x, const void* weight, const f
       bool vec = cols % vec_width<T>() == 0 && aligned16(x) && aligned16(weight) && aligned16(grad_y) &&
                  aligned16(grad_x);
       unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-      dispatch_warp<T>(cols, vec, [&](auto vec_c, auto iters_c) {
+      dispatch_warp<T>(cols, vec, "layer_norm", [&](auto vec_c, auto iters_c) {
         ln_warp_backward_dx<T, decltype(vec_c)::value, decltype(iters_c)::value>
             <<<grid, kWarpsPerBlock * kWarp, 0, stream>>>(xp, wp, mean, rstd, gp, dxp, rows, cols);
       });

@@ -1,6 +1,8 @@
 // Pieces shared by the row-wise CUDA kernels (softmax, layer norm): warp/block reductions and the
 // register layout of a row held by one warp.
 #pragma once
+#include <type_traits>
+
 #include "kernels/cuda/dtype_io.cuh"
 
 namespace iqa::kernels::cuda_detail {
@@ -92,6 +94,34 @@ inline int warp_iters(int64_t cols, int vec) {
   int it = 1;
   while (int64_t(it) * kWarp * vec < cols) it *= 2;
   return it;
+}
+
+// Runtime (vec, iters) -> template instance of a warp-per-row kernel. Only kVec * kIters <= 32
+// (32 floats per lane held in registers) exist. `launch` receives (integral_constant kVec,
+// integral_constant kIters); `op` names the caller in the internal-error messages.
+template <int kVec, class Launch>
+void with_iters(int iters, const char* op, Launch&& launch) {
+  auto go = [&](auto iters_c) {
+    constexpr int I = decltype(iters_c)::value;
+    if constexpr (kVec * I <= 32) launch(std::integral_constant<int, kVec>{}, iters_c);
+    else fail(cat(op, ": internal error, row too long for the warp kernel"));
+  };
+  switch (iters) {
+    case 1: go(std::integral_constant<int, 1>{}); break;
+    case 2: go(std::integral_constant<int, 2>{}); break;
+    case 4: go(std::integral_constant<int, 4>{}); break;
+    case 8: go(std::integral_constant<int, 8>{}); break;
+    case 16: go(std::integral_constant<int, 16>{}); break;
+    case 32: go(std::integral_constant<int, 32>{}); break;
+    default: fail(cat(op, ": internal error, bad iteration count"));
+  }
+}
+
+template <class T, class Launch>
+void dispatch_warp(int64_t cols, bool vectorised, const char* op, Launch&& launch) {
+  constexpr int V = vec_width<T>();
+  if (vectorised) with_iters<V>(warp_iters(cols, V), op, launch);
+  else with_iters<1>(warp_iters(cols, 1), op, launch);
 }
 
 }  // namespace iqa::kernels::cuda_detail

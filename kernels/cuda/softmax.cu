@@ -103,33 +103,6 @@ __global__ void softmax_block_backward(const T* y, const T* g, T* dx, int64_t co
   }
 }
 
-// Runtime (vec, iters) -> template instance. Only kVec * kIters <= 32 (32 floats per lane) exist.
-// `launch` receives (integral_constant kVec, integral_constant kIters).
-template <int kVec, class Launch>
-void with_iters(int iters, Launch&& launch) {
-  auto go = [&](auto iters_c) {
-    constexpr int I = decltype(iters_c)::value;
-    if constexpr (kVec * I <= 32) launch(std::integral_constant<int, kVec>{}, iters_c);
-    else fail("softmax: internal error, row too long for the warp kernel");
-  };
-  switch (iters) {
-    case 1: go(std::integral_constant<int, 1>{}); break;
-    case 2: go(std::integral_constant<int, 2>{}); break;
-    case 4: go(std::integral_constant<int, 4>{}); break;
-    case 8: go(std::integral_constant<int, 8>{}); break;
-    case 16: go(std::integral_constant<int, 16>{}); break;
-    case 32: go(std::integral_constant<int, 32>{}); break;
-    default: fail("softmax: internal error, bad iteration count");
-  }
-}
-
-template <class T, class Launch>
-void dispatch_warp(int64_t cols, bool vectorised, Launch&& launch) {
-  constexpr int V = vec_width<T>();
-  if (vectorised) with_iters<V>(warp_iters(cols, V), launch);
-  else with_iters<1>(warp_iters(cols, 1), launch);
-}
-
 constexpr int64_t kWarpMaxCols = 1024;
 
 template <class T, bool kLog>
@@ -137,7 +110,7 @@ void forward_typed(const T* x, T* y, int64_t rows, int64_t cols, cudaStream_t st
   if (cols <= kWarpMaxCols) {
     bool vec = cols % vec_width<T>() == 0 && aligned16(x) && aligned16(y);
     unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-    dispatch_warp<T>(cols, vec, [&](auto vec_c, auto iters_c) {
+    dispatch_warp<T>(cols, vec, "softmax", [&](auto vec_c, auto iters_c) {
       softmax_warp_forward<T, decltype(vec_c)::value, decltype(iters_c)::value, kLog>
           <<<grid, kWarpsPerBlock * kWarp, 0, stream>>>(x, y, rows, cols);
     });
@@ -152,7 +125,7 @@ void backward_typed(const T* y, const T* g, T* dx, int64_t rows, int64_t cols, c
   if (cols <= kWarpMaxCols) {
     bool vec = cols % vec_width<T>() == 0 && aligned16(y) && aligned16(g) && aligned16(dx);
     unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-    dispatch_warp<T>(cols, vec, [&](auto vec_c, auto iters_c) {
+    dispatch_warp<T>(cols, vec, "softmax", [&](auto vec_c, auto iters_c) {
       softmax_warp_backward<T, decltype(vec_c)::value, decltype(iters_c)::value, kLog>
           <<<grid, kWarpsPerBlock * kWarp, 0, stream>>>(y, g, dx, rows, cols);
     });
