@@ -90,6 +90,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
       Tensor prev = t->grad ? Tensor(t->grad) : Tensor();
       Tensor acc = prev.defined() ? add(prev, g) : g.clone();
       t->grad = acc.impl_ptr();
+      if (t->post_accumulate_grad_hook) t->post_accumulate_grad_hook(*t);
     }
     if (!t->grad_fn) continue;
     Node& node = *t->grad_fn;

@@ -50,6 +50,9 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;      // accumulated gradient (leaves, or retain_grad)
   bool retains_grad = false;
   std::string name;                      // optional, for error messages
+  // Called by backward right after it writes this tensor's .grad, so data-parallel training can start
+  // reducing a gradient while the rest of backward runs (dist::GradientSynchronizer). Empty by default.
+  std::function<void(TensorImpl&)> post_accumulate_grad_hook;
 };
 
 class Tensor {
