@@ -3,12 +3,15 @@
 // kernels; this file runs Pillow's two passes over them:
 // - each pass accumulates in integers from a rounding offset of half a unit and clips to 0..255; the
 //   horizontal pass runs first and its uint8 result feeds the vertical pass.
+// Both passes have an AVX2 form (augment_resize_simd.h) used for RGB when the CPU has it; it computes
+// the same integer sums, so the bytes do not depend on which form ran.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/views.h"
 #include "training/augment.h"
+#include "training/augment_resize_simd.h"
 
 namespace iqa {
 namespace {
@@ -24,20 +27,34 @@ inline uint8_t clip_fixed(int32_t acc) {
   return uint8_t(acc >> kPrecisionBits);
 }
 
-// One row of the horizontal pass. kChannels > 0 fixes the channel count at compile time (RGB).
-template <int kChannels>
-void horizontal_row(const uint8_t* src, uint8_t* dst, const AxisTaps& t, int channels) {
-  const int C = kChannels > 0 ? kChannels : channels;
-  int32_t acc[4];
+// One row of the horizontal pass for RGB: three accumulators sharing each tap's weight, the taps of an
+// output read as one contiguous run of source pixels.
+void horizontal_row_rgb(const uint8_t* src, uint8_t* dst, const AxisTaps& t) {
+  const size_t outputs = t.first.size();
+  for (size_t o = 0; o < outputs; ++o) {
+    const int32_t* w = t.weights.data() + o * size_t(t.max_taps);
+    const uint8_t* p = src + size_t(t.first[o]) * 3;
+    int32_t r = kHalf, g = kHalf, b = kHalf;
+    for (int k = 0, n = t.count[o]; k < n; ++k, p += 3) {
+      r += int32_t(p[0]) * w[k];
+      g += int32_t(p[1]) * w[k];
+      b += int32_t(p[2]) * w[k];
+    }
+    dst[3 * o] = clip_fixed(r);
+    dst[3 * o + 1] = clip_fixed(g);
+    dst[3 * o + 2] = clip_fixed(b);
+  }
+}
+
+// Any channel count: one channel at a time.
+void horizontal_row_any(const uint8_t* src, uint8_t* dst, const AxisTaps& t, int C) {
   for (size_t o = 0; o < t.first.size(); ++o) {
     const int32_t* w = t.weights.data() + o * size_t(t.max_taps);
     const uint8_t* p = src + size_t(t.first[o]) * C;
-    for (int c0 = 0; c0 < C; c0 += 4) {  // channels in groups of up to 4 accumulators
-      const int cn = std::min(C - c0, 4);
-      for (int c = 0; c < cn; ++c) acc[c] = kHalf;
-      for (int k = 0; k < t.count[o]; ++k)
-        for (int c = 0; c < cn; ++c) acc[c] += int32_t(p[k * C + c0 + c]) * w[k];
-      for (int c = 0; c < cn; ++c) dst[o * size_t(C) + size_t(c0 + c)] = clip_fixed(acc[c]);
+    for (int c = 0; c < C; ++c) {
+      int32_t acc = kHalf;
+      for (int k = 0; k < t.count[o]; ++k) acc += int32_t(p[k * C + c]) * w[k];
+      dst[o * size_t(C) + size_t(c)] = clip_fixed(acc);
     }
   }
 }
@@ -71,32 +88,55 @@ ImageU8 resize_bilinear_antialias_gather(const ImageU8& img, int out_width, int 
   for (int& slot : temp_row_of)
     if (slot == 0) slot = temp_rows++;
 
-  // Horizontal pass into uint8 temp rows.
-  const size_t temp_stride = cols.size() * size_t(C);
+  // Horizontal pass into uint8 temp rows. The stride leaves room for the SIMD passes' whole-vector
+  // reads and writes past the last pixel (a scratch byte, and the vertical pass's 16-byte blocks).
+  const size_t temp_width = cols.size() * size_t(C);
+  const size_t temp_stride = (temp_width + 1 + 15) / 16 * 16;
   std::vector<uint8_t> temp(size_t(temp_rows) * temp_stride);
+  const bool simd = C == 3 && resize_simd::have_avx2();
+  const resize_simd::RgbPairTaps pair_taps = simd ? resize_simd::rgb_pair_taps(h) : resize_simd::RgbPairTaps{};
+  const size_t src_stride = size_t(img.width) * C;
+  std::vector<uint8_t> padded_row;  // the last source row plus slack for 8-byte reads past its end
   for (int y = 0; y < img.height; ++y) {
     if (temp_row_of[size_t(y)] < 0) continue;
-    const uint8_t* src = img.pixels.data() + size_t(y) * img.width * C;
+    const uint8_t* src = img.pixels.data() + size_t(y) * src_stride;
     uint8_t* dst = temp.data() + size_t(temp_row_of[size_t(y)]) * temp_stride;
-    if (C == 3)
-      horizontal_row<3>(src, dst, h, C);
-    else
-      horizontal_row<0>(src, dst, h, C);
+    if (simd) {
+      if (y == img.height - 1) {
+        padded_row.assign(src_stride + 16, 0);
+        std::copy(src, src + src_stride, padded_row.begin());
+        src = padded_row.data();
+      }
+      resize_simd::horizontal_row_rgb_avx2(src, dst, pair_taps);
+    } else if (C == 3) {
+      horizontal_row_rgb(src, dst, h);
+    } else {
+      horizontal_row_any(src, dst, h, C);
+    }
   }
 
-  std::vector<int32_t> acc(temp_stride);
   // Vertical pass: whole rows at a time, tap by tap, so the inner loop runs over contiguous pixels.
   ImageU8 out(int(cols.size()), int(rows.size()), C);
+  std::vector<int32_t> acc(temp_width);
+  std::vector<uint8_t> out_row(temp_stride);
+  std::vector<const uint8_t*> tap_rows(size_t(v.max_taps));
   for (size_t r = 0; r < rows.size(); ++r) {
     const int32_t* w = v.weights.data() + r * size_t(v.max_taps);
+    for (int k = 0; k < v.count[r]; ++k)
+      tap_rows[size_t(k)] = temp.data() + size_t(temp_row_of[size_t(v.first[r] + k)]) * temp_stride;
+    uint8_t* dst = out.pixels.data() + r * temp_width;
+    if (simd) {
+      resize_simd::vertical_row_avx2(tap_rows.data(), w, v.count[r], out_row.data(), temp_width);
+      std::copy(out_row.begin(), out_row.begin() + ptrdiff_t(temp_width), dst);
+      continue;
+    }
     std::fill(acc.begin(), acc.end(), kHalf);
     for (int k = 0; k < v.count[r]; ++k) {
-      const uint8_t* src = temp.data() + size_t(temp_row_of[size_t(v.first[r] + k)]) * temp_stride;
+      const uint8_t* src = tap_rows[size_t(k)];
       const int32_t wk = w[k];
-      for (size_t i = 0; i < temp_stride; ++i) acc[i] += int32_t(src[i]) * wk;
+      for (size_t i = 0; i < temp_width; ++i) acc[i] += int32_t(src[i]) * wk;
     }
-    uint8_t* dst = out.pixels.data() + r * temp_stride;
-    for (size_t i = 0; i < temp_stride; ++i) dst[i] = clip_fixed(acc[i]);
+    for (size_t i = 0; i < temp_width; ++i) dst[i] = clip_fixed(acc[i]);
   }
   return out;
 }

@@ -6,6 +6,7 @@
 // lives in small C-style "phase" functions that keep their state in a JpegSession (memory, not
 // registers) and return false after a jump; the C++ caller owns everything and turns false into an
 // iqa::Error naming the file.
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>  // before jpeglib.h, which uses FILE without including it
 
@@ -115,8 +116,12 @@ bool phase_decode(JpegSession* s) {
   while (s->cinfo.output_scanline < s->cinfo.output_height) {
     uint8_t* dst = s->out + size_t(s->cinfo.output_scanline) * out_stride;
     if (s->cinfo.out_color_space == JCS_RGB) {
-      JSAMPROW row = dst;
-      jpeg_read_scanlines(&s->cinfo, &row, 1);
+      // Many rows per call, straight into the image: libjpeg emits up to an iMCU row's worth at once.
+      constexpr int kRowsPerCall = 16;
+      JSAMPROW rows[kRowsPerCall];
+      const int n = int(std::min<JDIMENSION>(kRowsPerCall, s->cinfo.output_height - s->cinfo.output_scanline));
+      for (int i = 0; i < n; ++i) rows[i] = dst + size_t(i) * out_stride;
+      jpeg_read_scanlines(&s->cinfo, rows, JDIMENSION(n));
     } else {
       JSAMPROW row = s->scratch;
       jpeg_read_scanlines(&s->cinfo, &row, 1);
