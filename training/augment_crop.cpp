@@ -121,10 +121,19 @@ void normalize_to_chw(const ImageU8& img, float* out, const std::array<float, 3>
                       const std::array<float, 3>& stdev) {
   IQA_CHECK(img.channels == 3, "normalize_to_chw: need 3 channels, got ", img.channels);
   const size_t plane = size_t(img.width) * img.height;
-  for (int c = 0; c < 3; ++c) {
-    float* dst = out + size_t(c) * plane;
-    const float m = mean[size_t(c)], s = stdev[size_t(c)];
-    for (size_t i = 0; i < plane; ++i) dst[i] = (float(img.pixels[i * 3 + size_t(c)]) / 255.0f - m) / s;
+  // A pixel has only 256 values: tabulate the exact per-value result once per channel (same float
+  // arithmetic as evaluating it per pixel, so the output is unchanged) and look it up.
+  float table[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) table[c][v] = (float(v) / 255.0f - mean[size_t(c)]) / stdev[size_t(c)];
+  float* r = out;
+  float* g = out + plane;
+  float* b = out + 2 * plane;
+  const uint8_t* px = img.pixels.data();
+  for (size_t i = 0; i < plane; ++i) {
+    r[i] = table[0][px[3 * i]];
+    g[i] = table[1][px[3 * i + 1]];
+    b[i] = table[2][px[3 * i + 2]];
   }
 }
 
