@@ -2,7 +2,7 @@
 # Set-up and build for iqa.cu on Debian 12. Installs what is missing (apt), configures and builds
 # into build/, then:
 #   tools/setup.sh            build only
-#   tools/setup.sh demo       build and run the main job (the engine smoke run for now)
+#   tools/setup.sh demo       build sind-train and run its built-in demo (build/demo-run)
 #   tools/setup.sh test       build everything and run all tests through ctest
 #   tools/setup.sh --deps-only
 #       download the header-only and image-library packages as .debs and unpack them into .deps/,
@@ -84,8 +84,8 @@ case "$MODE" in
     ;;
   demo)
     install_packages
-    configure_and_build engine-smoke
-    "$BUILD_DIR/engine-smoke"
+    configure_and_build sind-train
+    "$BUILD_DIR/sind-train" --demo --project_dir "$BUILD_DIR/demo-run"
     ;;
   test)
     install_packages

@@ -1,0 +1,57 @@
+// The configuration of a SIND training run: the reference's command-line flags with their names and
+// meanings (shared/seeds/sind-readme.md, shared/spec/sind.md §4-5), plus this project's additions
+// (--precision, --local_view, --resize, --bad-image, --demo). tools/sind-train.cpp maps CLI11 flags
+// onto this struct; it is written to <project_dir>/config.json and into every checkpoint.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace iqa::training {
+
+struct SindConfig {
+  std::string clip_model = "ViT-B-16";  // ViT-B-16 | ViT-B-8 | resnet50 | tiny
+  std::string pretrained;               // safetensors of the backbone (CLIP / torchvision naming) or a whole model
+  int epochs = 35;                      // the loop runs epochs + 1 times, as the reference's range(0, epochs + 1)
+  double lr = 1e-5;
+  double lr_ratio = 1.0;                // backbone lr = lr / lr_ratio; head lr = lr
+  int warmup_epoch = 5;
+  double weight_decay = 1e-5;           // coupled L2 (torch.optim.Adam)
+  int batch_size = 64;                  // per GPU
+  bool local_global = false;            // LocalGlobalClipIQA; otherwise SimpleClip / SimpleResNet
+  bool all_global = false;              // ablation: the local branch uses the projected CLS too
+  std::string loss_type = "scale_shift";  // scale_shift | l1
+  int scene_sampling = 2;               // k scenes per GPU batch; 0 = ordinary shuffled batches
+  std::string project_dir = "exp_log/run";
+  std::vector<std::string> train_dataset;  // registry names, or paths to data_json files
+  std::vector<std::string> test_dataset;
+  std::string exp_type = "cross-set";   // leave-one-out | cross-set | random-split
+  bool dataset_domain = false;          // domain = dataset (domain_id / 100) instead of scene (SPAQ kept in cross-set)
+  std::string data_root = "./data";
+  std::string json_root = "./data_json";  // the layout tools/make-splits writes
+  int eval_every = 1;                   // evaluate after epoch t when t % eval_every == 0
+  uint64_t seed = 0;
+  std::string resume;                   // checkpoint to continue from ("auto": <project_dir>/checkpoints/last.safetensors)
+  std::string precision = "fp32";       // fp32 | bf16 | fp16 (autocast on CUDA; fp16 adds a GradScaler)
+  int num_workers = 4;
+  std::string local_view = "mosaic";    // mosaic | same-crop
+  int resize = 256;                     // 256 (SIND HEAD) | 244 (2024 experiments)
+  std::string bad_image = "fail";       // fail | skip
+  std::string device = "auto";          // auto | cpu | cuda
+  int log_every = 10;                   // optimizer steps between metrics.jsonl step lines
+  int splits = 10;                      // random-split: how many splits to run
+  bool demo = false;
+
+  // Throws iqa::Error listing every invalid value (unknown choices, non-positive sizes, batch not
+  // divisible by scene_sampling, scale_shift without scene sampling, missing datasets).
+  void validate() const;
+  // One JSON object; from_json(to_json()) == *this. Unknown keys in the input are errors.
+  std::string to_json() const;
+  static SindConfig from_json(const std::string& text);
+  // Flat string form for checkpoint metadata.
+  std::map<std::string, std::string> to_string_map() const;
+  bool operator==(const SindConfig&) const = default;
+};
+
+}  // namespace iqa::training
