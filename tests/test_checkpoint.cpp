@@ -1,5 +1,6 @@
 // Training checkpoints: round trip of every section, bit-exact resume, and errors for wrong files.
 #include <filesystem>
+#include <unistd.h>  // getpid: ctest runs test cases as parallel processes
 
 #include "engine/ema.h"
 #include "engine/optim.h"
@@ -70,7 +71,7 @@ void require_identical(const NamedTensors& a, const NamedTensors& b) {
   }
 }
 
-std::string temp_path(const std::string& name) { return (fs::temp_directory_path() / name).string(); }
+std::string temp_path(const std::string& name) { return (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string(); }
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -83,7 +84,7 @@ std::string error_of(const std::function<void()>& f) {
 }  // namespace
 
 TEST_CASE("a training checkpoint round-trips model, optimizer, EMA, scaler, step, RNG and config", "[checkpoint]") {
-  const fs::path dir = fs::temp_directory_path() / "iqa_test_checkpoint_dir";
+  const fs::path dir = fs::temp_directory_path() / ("iqa_test_checkpoint_dir_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "ckpt.safetensors").string();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <unistd.h>  // getpid: ctest runs test cases as parallel processes
 
 #include "models/checkpoint_names.h"
 #include "models/dsmix.h"
@@ -143,7 +144,7 @@ TEST_CASE("CLIP weights load from OpenCLIP, Hugging Face and native names alike"
   for (auto& [n, t] : from_hf.state_dict()) openclip.push_back({"visual." + n, t});
   openclip.push_back({"transformer.resblocks.0.attn.in_proj_weight", Tensor::zeros({24, 8})});
   openclip.push_back({"logit_scale", Tensor::scalar(4.6)});
-  const std::string path = (std::filesystem::temp_directory_path() / "iqa_test_openclip.safetensors").string();
+  const std::string path = (std::filesystem::temp_directory_path() / ("iqa_test_openclip_" + std::to_string(::getpid()) + ".safetensors")).string();
   save_safetensors(path, openclip);
   VisionTransformer from_openclip(tiny_hf_config());
   LoadReport r = load_pretrained(from_openclip, path);  // Auto: OpenCLIP detected from "visual."

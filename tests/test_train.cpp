@@ -4,6 +4,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>  // getpid: ctest runs test cases as parallel processes
 
 #include "engine/ema.h"
 #include "engine/lr_schedule.h"
@@ -31,7 +32,7 @@ struct SmallSet {
   std::string dir;
   DatasetList list;
   SmallSet() {
-    dir = (fs::temp_directory_path() / "iqa_test_train_set").string();
+    dir = (fs::temp_directory_path() / ("iqa_test_train_set_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
     list = make_demo_dataset(dir, DemoSetOptions{.scenes = 2, .references_per_scene = 1, .width = 128, .height = 96});
   }
@@ -63,7 +64,7 @@ TrainData tiny_data() {
 }
 
 std::string fresh_dir(const std::string& name) {
-  const std::string d = (fs::temp_directory_path() / name).string();
+  const std::string d = (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
   fs::remove_all(d);
   return d;
 }
