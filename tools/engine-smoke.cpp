@@ -12,38 +12,9 @@
 #include "engine/nn.h"
 #include "engine/optim.h"
 #include "engine/random.h"
+#include "training/synthetic_regression.h"
 
 using namespace iqa;
-
-namespace {
-// y = sin(x.u1) + 0.5 tanh(x.u2) along two random unit directions u1, u2.
-void make_data(int64_t n, Tensor& x, Tensor& y) {
-  x = Tensor::randn({n, 8});
-  Tensor w = Tensor::randn({2, 8});
-  auto xv = x.to_vector();
-  auto wv = w.to_vector();
-  // Orthonormal directions u1, u2 (Gram-Schmidt): with x ~ N(0, I) the two projections are
-  // independent N(0, 1), so the target's variance does not hinge on the draw.
-  std::vector<double> u1(8), u2(8);
-  double n1 = 0, dot = 0, n2 = 0;
-  for (int k = 0; k < 8; ++k) n1 += double(wv[k]) * wv[k];
-  for (int k = 0; k < 8; ++k) u1[k] = wv[k] / std::sqrt(n1);
-  for (int k = 0; k < 8; ++k) dot += wv[8 + k] * u1[k];
-  for (int k = 0; k < 8; ++k) u2[k] = wv[8 + k] - dot * u1[k];
-  for (int k = 0; k < 8; ++k) n2 += u2[k] * u2[k];
-  for (int k = 0; k < 8; ++k) u2[k] /= std::sqrt(n2);
-  std::vector<float> yv(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    double a = 0, b = 0;
-    for (int k = 0; k < 8; ++k) {
-      a += xv[i * 8 + k] * u1[k];
-      b += xv[i * 8 + k] * u2[k];
-    }
-    yv[size_t(i)] = float(std::sin(a) + 0.5 * std::tanh(b));
-  }
-  y = Tensor::from_vector(yv, {n, 1});
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"engine-smoke: train a small MLP on synthetic data and print the loss falling"};
@@ -69,7 +40,9 @@ int main(int argc, char** argv) {
     IQA_CHECK(autocast == "none" || dev.is_cuda(), "--autocast bf16 needs --device cuda");
     manual_seed(seed);
     Tensor x, y;
-    make_data(samples, x, y);
+    RegressionData d = make_synthetic_regression(samples);
+    x = d.x;
+    y = d.y;
     MLP model(8, {64, 64}, 1, Activation::ReLU);
     model.to(dev);
     x = x.to(dev);
