@@ -387,9 +387,9 @@ TEST_CASE("bad files throw iqa::Error naming the file", "[data][decode]") {
     require_error_naming([&] { decode_image(path); }, path);
   }
   // Only the first bytes of a header.
-  std::string stub = write("stub.jpg", std::vector<uint8_t>(jpg.begin(), jpg.begin() + 20));
-  require_error_naming([&] { decode_image(stub); }, stub);
-  require_error_naming([&] { probe_image(stub); }, stub);
+  std::string header_only = write("header_only.jpg", std::vector<uint8_t>(jpg.begin(), jpg.begin() + 20));
+  require_error_naming([&] { decode_image(header_only); }, header_only);
+  require_error_naming([&] { probe_image(header_only); }, header_only);
 
   // Corrupt: a JPEG whose frame header claims 7-bit samples; a PNG with a damaged IDAT (CRC mismatch).
   std::vector<uint8_t> bad_jpg = jpg;
