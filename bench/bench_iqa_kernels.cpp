@@ -21,9 +21,9 @@
 namespace iqa::bench {
 namespace {
 
-// Forward + backward of the loss for B predictions in `scenes` equal scene chunks.
-BenchCase scale_shift_case(Device device, DType dtype, bool /*small*/) {
-  const int64_t B = 128, scenes = 4;
+// Forward + backward of a scene loss for B predictions in `scenes` equal scene chunks (the issue's
+// target shape is 64 predictions in 2 scenes: SIND's batch 64 with --scene_sampling 2).
+BenchCase scene_loss_case(Device device, DType dtype, int64_t B, int64_t scenes, kernels::SceneLossNorm norm) {
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < B; ++i) ids.push_back(i / (B / scenes));
   Tensor pred = Tensor::randn({B}, dtype, device), mos = Tensor::rand({B}, dtype, device);
@@ -36,7 +36,7 @@ BenchCase scale_shift_case(Device device, DType dtype, bool /*small*/) {
   if (device.is_cpu()) {
     c.run = [=] {
       kernels::cpu::scale_shift_loss(dtype, pred.raw_data(), mos.raw_data(), scene.data<int64_t>(), B, 1e-8,
-                                     loss.raw_data(), grad_pred.raw_data(), nullptr);
+                                     loss.raw_data(), grad_pred.raw_data(), nullptr, norm);
     };
     return c;
   }
@@ -46,7 +46,7 @@ BenchCase scale_shift_case(Device device, DType dtype, bool /*small*/) {
   c.run = [=] {
     kernels::cuda::scale_shift_loss(dtype, pred.raw_data(), mos.raw_data(), scene.data<int64_t>(), B, 1e-8,
                                     loss.raw_data(), grad_pred.raw_data(), nullptr, workspace.raw_data(),
-                                    cuda::current_stream());
+                                    cuda::current_stream(), norm);
   };
 #endif
   return c;
@@ -131,7 +131,15 @@ BenchCase views_case(Device device, DType dtype, bool small, bool mosaic) {
   return c;
 }
 
-const BenchRegistrar scale_shift_reg("scale_shift_loss", scale_shift_case);
+const BenchRegistrar scale_shift_reg("scale_shift_loss", [](Device d, DType t, bool) {
+  return scene_loss_case(d, t, 64, 2, kernels::SceneLossNorm::RobustScaleShift);
+});
+const BenchRegistrar scale_shift_128_reg("scale_shift_loss_128x4", [](Device d, DType t, bool) {
+  return scene_loss_case(d, t, 128, 4, kernels::SceneLossNorm::RobustScaleShift);
+});
+const BenchRegistrar scene_l1_reg("scene_l1_loss", [](Device d, DType t, bool) {
+  return scene_loss_case(d, t, 64, 2, kernels::SceneLossNorm::None);
+});
 const BenchRegistrar fusion_head_reg("fusion_head", fusion_head_case);
 const BenchRegistrar views_global_reg("views_global",
                                       [](Device d, DType t, bool small) { return views_case(d, t, small, false); });

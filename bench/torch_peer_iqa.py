@@ -4,7 +4,9 @@ implementation's own PyTorch computations at the same shapes. bench/torch_peer.p
 from here for the op names in OPS.
 
 - scale_shift_loss: loss_by_scene with robust_scale_shift_loss (shared/spec/sind.md §2), eager, a Python
-  loop over the scenes, forward and backward; B = 128 predictions in 4 scenes of 32.
+  loop over the scenes, forward and backward; B = 64 predictions in 2 scenes (the issue's target
+  shape), and scale_shift_loss_128x4 at 128 in 4.
+- scene_l1_loss: the same loop with F.l1_loss (the "without alignment" baseline), 64 in 2 scenes.
 - fusion_head: LocalGlobalClipIQA's head, mean over tokens + cat + nn.Linear(1280, 1), forward and
   backward; B = 256 (16 with small).
 - views_global / views_mosaic: the reference's torchvision transforms on PIL images, on the CPU as its
@@ -14,7 +16,7 @@ from here for the op names in OPS.
 import torch
 import torch.nn.functional as F
 
-OPS = ["scale_shift_loss", "fusion_head", "views_global", "views_mosaic"]
+OPS = ["scale_shift_loss", "scale_shift_loss_128x4", "scene_l1_loss", "fusion_head", "views_global", "views_mosaic"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,12 +32,12 @@ def robust_scale_shift_loss(y_pred, y):
     return F.l1_loss(y_pred, y).float()
 
 
-def loss_by_scene(y_pred, y, scene):
+def loss_by_scene(y_pred, y, scene, loss_fn=robust_scale_shift_loss):
     scene_ids = torch.unique(scene)
     loss = 0
     for s in scene_ids:
         idx = scene == s
-        loss = loss + robust_scale_shift_loss(y_pred[idx], y[idx])
+        loss = loss + loss_fn(y_pred[idx], y[idx])
     return loss / len(scene_ids)
 
 
@@ -84,8 +86,9 @@ def _views_case(op, small):
 def make_case(op, device, dtype, small):
     """Returns (shape string, bytes, flops, callable), like bench/torch_peer.py's make_case."""
     es = torch.empty((), dtype=dtype).element_size()
-    if op == "scale_shift_loss":
-        b, scenes = 128, 4
+    if op in ("scale_shift_loss", "scale_shift_loss_128x4", "scene_l1_loss"):
+        b, scenes = (128, 4) if op.endswith("128x4") else (64, 2)
+        loss_fn = F.l1_loss if op == "scene_l1_loss" else robust_scale_shift_loss
         with torch.inference_mode(False):
             pred = torch.randn(b, device=device, dtype=dtype, requires_grad=True)
             mos = torch.rand(b, device=device, dtype=dtype)
@@ -94,7 +97,7 @@ def make_case(op, device, dtype, small):
         def run():
             with torch.inference_mode(False), torch.enable_grad():
                 pred.grad = None
-                loss_by_scene(pred, mos, scene).backward()
+                loss_by_scene(pred, mos, scene, loss_fn).backward()
 
         return f"{b}x{scenes}scenes", float(b * (3 * es + 8)), 0.0, run
     if op == "fusion_head":

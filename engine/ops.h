@@ -144,6 +144,9 @@ Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs);
 // mean |p̂ - ĝ|. pred and mos have the same shape and dtype; scene_ids is i64 with as many elements.
 // Returns a 0-d tensor; gradients (pred and mos) are torch autograd's, see kernels/scale_shift_loss.h.
 Tensor scale_shift_loss(const Tensor& pred, const Tensor& mos, const Tensor& scene_ids, double eps = 1e-8);
+// The same launch without normalisation: the mean over scene ids of each scene's mean |pred - mos|
+// (SIND's --loss_type l1 with scene sampling); one scene id for the whole batch is plain L1.
+Tensor scene_l1_loss(const Tensor& pred, const Tensor& mos, const Tensor& scene_ids);
 // SIND's LocalGlobal head: Linear(G + D -> 1) on [global_cls ; mean over tokens of local_tokens].
 // global_cls [B, G], local_tokens [B, N, D], weight [1, G + D], bias [1], one dtype; returns [B, 1].
 Tensor local_global_head(const Tensor& global_cls, const Tensor& local_tokens, const Tensor& weight,

@@ -9,8 +9,11 @@
 
 namespace iqa {
 
-Tensor scale_shift_loss(const Tensor& pred, const Tensor& mos, const Tensor& scene_ids, double eps) {
-  const char* op = "scale_shift_loss";
+namespace {
+
+// Both scene losses are one launch of the same kernel; `norm` says whether each side is normalised.
+Tensor scene_loss(const char* op, const Tensor& pred, const Tensor& mos, const Tensor& scene_ids, double eps,
+                  kernels::SceneLossNorm norm) {
   IQA_CHECK(pred.shape() == mos.shape(), op, ": pred ", pred.str(), " and mos ", mos.str(), " differ in shape");
   IQA_CHECK(pred.numel() > 0, op, ": empty batch ", pred.str());
   IQA_CHECK(scene_ids.dtype() == DType::I64 && scene_ids.numel() == pred.numel(), op, ": scene_ids must be i64 with ",
@@ -31,13 +34,13 @@ Tensor scale_shift_loss(const Tensor& pred, const Tensor& mos, const Tensor& sce
   void* gm = grad_mos ? unit_grad_mos.raw_data() : nullptr;
   if (pred.device().is_cpu()) {
     kernels::cpu::scale_shift_loss(pred.dtype(), p.raw_data(), m.raw_data(), s.data<int64_t>(), p.numel(), eps,
-                                   out.raw_data(), gp, gm);
+                                   out.raw_data(), gp, gm, norm);
   } else {
     IQA_ON_CUDA({
       Tensor workspace = Tensor::empty({int64_t(kernels::cuda::scale_shift_loss_workspace_bytes(p.numel()))},
                                        DType::U8, pred.device());
       kernels::cuda::scale_shift_loss(pred.dtype(), p.raw_data(), m.raw_data(), s.data<int64_t>(), p.numel(), eps,
-                                      out.raw_data(), gp, gm, workspace.raw_data(), cuda::current_stream());
+                                      out.raw_data(), gp, gm, workspace.raw_data(), cuda::current_stream(), norm);
     });
   }
   record(op, out, {pred, mos}, [unit_grad_pred, unit_grad_mos](const Tensor& g) {
@@ -45,6 +48,16 @@ Tensor scale_shift_loss(const Tensor& pred, const Tensor& mos, const Tensor& sce
                                unit_grad_mos.defined() ? mul(unit_grad_mos, g) : Tensor()};
   });
   return out;
+}
+
+}  // namespace
+
+Tensor scale_shift_loss(const Tensor& pred, const Tensor& mos, const Tensor& scene_ids, double eps) {
+  return scene_loss("scale_shift_loss", pred, mos, scene_ids, eps, kernels::SceneLossNorm::RobustScaleShift);
+}
+
+Tensor scene_l1_loss(const Tensor& pred, const Tensor& mos, const Tensor& scene_ids) {
+  return scene_loss("scene_l1_loss", pred, mos, scene_ids, 0.0, kernels::SceneLossNorm::None);
 }
 
 Tensor local_global_head(const Tensor& global_cls, const Tensor& local_tokens, const Tensor& weight,

@@ -12,17 +12,24 @@
 //   ds/dx_j  = (sign(d_j) - [j in M] * sum_k sign(d_k) / r) / n
 //   dL/dx_j  = (c_j - [j in M] * C / r) / S - (H / S) * ds/dx_j,       S = s + eps, d = x - t.
 // For the prediction c_i = sign(p̂_i - ĝ_i) / n, for the MOS c_i = -sign(p̂_i - ĝ_i) / n.
+//
+// SceneLossNorm::None is the same launch without the normalisation (x̂ = x): the per-scene raw L1 of
+// SIND's "without alignment" baseline (--loss_type l1 with scene sampling, sind.md §2), and with a
+// single scene id the plain L1 of the whole batch. Its gradient is c_i / (number of scenes).
 #pragma once
 #include "kernels/common.h"
 
 namespace iqa::kernels {
+
+enum class SceneLossNorm { RobustScaleShift, None };
 
 namespace cpu {
 // pred, mos: n values of `dtype` (f32 or f64); scene_ids: n i64. Writes the loss to loss[0] (dtype).
 // grad_pred / grad_mos (n values of dtype each), when not null, receive dLoss/dpred and dLoss/dmos for
 // an upstream gradient of 1. Computes in f64.
 void scale_shift_loss(DType dtype, const void* pred, const void* mos, const int64_t* scene_ids, int64_t n,
-                      double eps, void* loss, void* grad_pred, void* grad_mos);
+                      double eps, void* loss, void* grad_pred, void* grad_mos,
+                      SceneLossNorm norm = SceneLossNorm::RobustScaleShift);
 }  // namespace cpu
 
 namespace cuda {
@@ -32,7 +39,7 @@ size_t scale_shift_loss_workspace_bytes(int64_t n);
 // block; all pointers on the device.
 void scale_shift_loss(DType dtype, const void* pred, const void* mos, const int64_t* scene_ids, int64_t n,
                       double eps, void* loss, void* grad_pred, void* grad_mos, void* workspace,
-                      cudaStream_t stream);
+                      cudaStream_t stream, SceneLossNorm norm = SceneLossNorm::RobustScaleShift);
 }  // namespace cuda
 
 }  // namespace iqa::kernels

@@ -171,3 +171,69 @@ TEST_CASE("scale_shift_loss CUDA matches the CPU", "[kernels][scale_shift][cuda]
     }
   }
 }
+
+// ---- scene_l1_loss: the same launch without normalisation ----------------------------------------
+
+namespace {
+// Σ over scenes (first appearance order irrelevant) of mean |p - g| within the scene, / scenes, in f64
+// engine ops, so the gradient comes from autograd.
+Tensor scene_l1_composite(const Tensor& pred, const Tensor& mos, const std::vector<int64_t>& scenes) {
+  std::map<int64_t, std::vector<int64_t>> groups;
+  for (size_t i = 0; i < scenes.size(); ++i) groups[scenes[i]].push_back(int64_t(i));
+  Tensor total;
+  for (const auto& [id, members] : groups) {
+    Tensor index = Tensor::from_vector_i64(members, {int64_t(members.size())});
+    Tensor l = mean(abs(index_select(pred, 0, index) - index_select(mos, 0, index)));
+    total = total.defined() ? total + l : l;
+  }
+  return total * (1.0 / double(groups.size()));
+}
+}  // namespace
+
+TEST_CASE("scene_l1_loss matches hand values and plain L1", "[kernels][scale_shift]") {
+  // Scene 0: |1-0|, |2-4| -> mean 1.5; scene 1: |5-5|, |0-3|, |1-1| -> mean 1. Loss (1.5 + 1) / 2.
+  Tensor pred = vec({1, 5, 2, 0, 1}), mos = vec({0, 5, 4, 3, 1});
+  REQUIRE(std::abs(scene_l1_loss(pred, mos, ids({0, 1, 0, 1, 1})).item() - 1.25) < 1e-14);
+  // One scene id: exactly F.l1_loss (mean over the batch) = 6 / 5.
+  REQUIRE(std::abs(scene_l1_loss(pred, mos, ids({7, 7, 7, 7, 7})).item() - 1.2) < 1e-14);
+  REQUIRE(std::abs(l1_loss(pred, mos).item() - 1.2) < 1e-14);
+  REQUIRE_THROWS_AS(scene_l1_loss(pred, mos, ids({1, 2})), Error);
+}
+
+TEST_CASE("scene_l1_loss equals the composite of engine ops, with gradients", "[kernels][scale_shift]") {
+  for (uint64_t seed : {61, 62, 63}) {
+    const int n = int(seed) - 30;
+    std::vector<int64_t> s = random_scenes(n, 4, seed);
+    Tensor p1 = rand_f64({n}, -2, 2, seed).detach().set_requires_grad(true);
+    Tensor m1 = rand_f64({n}, 0, 5, seed + 100).detach().set_requires_grad(true);
+    Tensor p2 = p1.detach().clone().set_requires_grad(true), m2 = m1.detach().clone().set_requires_grad(true);
+    Tensor got = scene_l1_loss(p1, m1, ids(s)), want = scene_l1_composite(p2, m2, s);
+    require_close(got, want, 1e-12, 1e-12, "loss");
+    got.backward();
+    want.backward();
+    require_close(p1.grad(), p2.grad(), 1e-12, 1e-12, "grad pred");
+    require_close(m1.grad(), m2.grad(), 1e-12, 1e-12, "grad mos");
+  }
+  Tensor pred = rand_f64({19}, -1, 1, 71), mos = rand_f64({19}, 0, 10, 72);
+  Tensor scene_ids = ids(random_scenes(19, 3, 73));
+  gradcheck([&](const std::vector<Tensor>& in) { return scene_l1_loss(in[0], in[1], scene_ids); }, {pred, mos});
+}
+
+TEST_CASE("scene_l1_loss CUDA matches the CPU", "[kernels][scale_shift][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  for (int n : {1, 37, 64, 300}) {
+    INFO("n " << n);
+    Tensor pred = rand_f64({n}, -2, 2, 81 + uint64_t(n)).detach(), mos = rand_f64({n}, 0, 5, 82).detach();
+    Tensor scenes = ids(random_scenes(n, 3, 83));
+    Tensor pc = pred.to(DType::F32).set_requires_grad(true), mc = mos.to(DType::F32).set_requires_grad(true);
+    Tensor lc = scene_l1_loss(pc, mc, scenes);
+    lc.backward();
+    Tensor pg = pred.to(cuda_device(0), DType::F32).set_requires_grad(true);
+    Tensor mg = mos.to(cuda_device(0), DType::F32).set_requires_grad(true);
+    Tensor lg = scene_l1_loss(pg, mg, scenes.to(cuda_device(0)));
+    lg.backward();
+    require_close(lg.cpu(), lc, 1e-5, 1e-5, "loss");
+    require_close(pg.grad().cpu(), pc.grad(), 1e-5, 1e-5, "grad pred");
+    require_close(mg.grad().cpu(), mc.grad(), 1e-5, 1e-5, "grad mos");
+  }
+}

@@ -43,20 +43,6 @@ Device pick_device(const SindConfig& cfg, int local_rank) {
   return cuda_device(local_rank % std::max(1, cuda::device_count()));
 }
 
-// Per-scene mean of raw L1 (scene sampling with --loss_type l1), or plain L1 without scene groups.
-Tensor l1_by_scene(const Tensor& pred, const Tensor& mos, const std::vector<int>& domains, bool by_scene) {
-  if (!by_scene) return l1_loss(pred, mos);
-  std::map<int, std::vector<int64_t>> groups;
-  for (size_t i = 0; i < domains.size(); ++i) groups[domains[i]].push_back(int64_t(i));
-  Tensor total;
-  for (const auto& [id, idx] : groups) {
-    Tensor index = Tensor::from_vector_i64(idx, {int64_t(idx.size())}).to(pred.device());
-    Tensor l = l1_loss(index_select(pred, 0, index), index_select(mos, 0, index));
-    total = total.defined() ? total + l : l;
-  }
-  return total * (1.0 / double(groups.size()));
-}
-
 // Scores a listing across ranks: each rank predicts its share, the shares are summed over ranks.
 std::vector<double> predict_all(models::QualityModel& model, const DatasetList& list, EvalOptions eo,
                                 dist::Communicator& comm, Device device) {
@@ -241,12 +227,12 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
       {
         amp::AutocastGuard ac(cfg.precision == "fp16" ? DType::F16 : DType::BF16, autocast_on);
         Tensor pred = model->score(xg, xl).reshape({int64_t(batch->size)}).to(DType::F32);
-        if (cfg.loss_type == "scale_shift") {
-          std::vector<int64_t> ids(batch->domain_ids.begin(), batch->domain_ids.end());
-          loss = scale_shift_loss(pred, mos, Tensor::from_vector_i64(ids, {int64_t(ids.size())}).to(device));
-        } else {
-          loss = l1_by_scene(pred, mos, batch->domain_ids, scene);
-        }
+        std::vector<int64_t> ids(batch->domain_ids.begin(), batch->domain_ids.end());
+        const Tensor scene_ids = Tensor::from_vector_i64(ids, {int64_t(ids.size())}).to(device);
+        if (cfg.loss_type == "scale_shift")
+          loss = scale_shift_loss(pred, mos, scene_ids);
+        else  // the "without alignment" baseline: per-scene raw L1 with scene sampling, else F.l1_loss
+          loss = scene ? scene_l1_loss(pred, mos, scene_ids) : l1_loss(pred, mos);
       }
       if (hooks.on_loss) hooks.on_loss(step, loss);
       const double loss_value = loss.item();

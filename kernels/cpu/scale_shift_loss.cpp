@@ -24,10 +24,19 @@ struct NormalizedSide {
   std::vector<double> normalized;  // x̂_i = d_i / S
   int ties = 0;                    // r: elements equal to the median value (they share its gradient)
   double sign_sum = 0;             // sum_k sign(d_k)
+  bool identity = false;           // SceneLossNorm::None: x̂ = x
 };
 
-NormalizedSide normalize(const std::vector<double>& x, double eps) {
+// norm None: the identity, whose backward passes c through unchanged.
+NormalizedSide normalize(const std::vector<double>& x, double eps, SceneLossNorm norm) {
   const size_t n = x.size();
+  if (norm == SceneLossNorm::None) {
+    NormalizedSide s;
+    s.scale = 1;
+    s.normalized = x;
+    s.identity = true;
+    return s;
+  }
   std::vector<double> sorted = x;
   std::sort(sorted.begin(), sorted.end());
   NormalizedSide s;
@@ -51,6 +60,7 @@ std::vector<double> normalize_backward(const NormalizedSide& s, const std::vecto
   double c_sum = 0, c_dot_xhat = 0;
   for (size_t i = 0; i < n; ++i) c_sum += c[i], c_dot_xhat += c[i] * s.normalized[i];
   std::vector<double> grad(n);
+  if (s.identity) return c;
   for (size_t j = 0; j < n; ++j) {
     const bool is_median = s.deviation[j] == 0;  // x_j equals the median value exactly
     const double dscale = (sign_of(s.deviation[j]) - (is_median ? s.sign_sum / s.ties : 0.0)) / double(n);
@@ -62,7 +72,7 @@ std::vector<double> normalize_backward(const NormalizedSide& s, const std::vecto
 }  // namespace
 
 void scale_shift_loss(DType dtype, const void* pred, const void* mos, const int64_t* scene_ids, int64_t n,
-                      double eps, void* loss, void* grad_pred, void* grad_mos) {
+                      double eps, void* loss, void* grad_pred, void* grad_mos, SceneLossNorm norm) {
   IQA_CHECK(dtype == DType::F32 || dtype == DType::F64, "scale_shift_loss (cpu): dtype ", dtype_name(dtype),
             " (f32 or f64 expected)");
   IQA_CHECK(n > 0, "scale_shift_loss (cpu): empty batch");
@@ -83,7 +93,7 @@ void scale_shift_loss(DType dtype, const void* pred, const void* mos, const int6
       p[k] = load_as_double(pred, dtype, members[k]);
       g[k] = load_as_double(mos, dtype, members[k]);
     }
-    const NormalizedSide np = normalize(p, eps), ng = normalize(g, eps);
+    const NormalizedSide np = normalize(p, eps, norm), ng = normalize(g, eps, norm);
     double l1 = 0;
     std::vector<double> c_pred(m), c_mos(m);
     for (size_t k = 0; k < m; ++k) {

@@ -12,6 +12,8 @@
 //     (n-1)/2 writes the lower median at the leader's slot; leaders number the scenes;
 //  3. one warp per scene: sums of |d|, sign(d), ties, then of |p̂ - ĝ|, sign, sign*p̂, sign*ĝ;
 //  4. the loss (scenes summed in order) and, when asked, each element's gradient.
+// With SceneLossNorm::None (per-scene raw L1) phase 2 only numbers the scenes, t = 0 and S = 1, and
+// the gradient is sign(p - g) / (n_scene * scenes).
 #include "kernels/cuda/dtype_io.cuh"
 #include "kernels/scale_shift_loss.h"
 
@@ -83,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) scale_shift_loss_kernel(const T* __r
                                                                   const T* __restrict__ mos,
                                                                   const int64_t* __restrict__ scene, int n,
                                                                   float eps, T* loss, T* grad_pred, T* grad_mos,
-                                                                  Workspace ws) {
+                                                                  Workspace ws, bool normalize) {
   __shared__ int scene_count;
   if (threadIdx.x == 0) scene_count = 0;
 
@@ -107,7 +109,7 @@ __global__ void __launch_bounds__(kThreads) scale_shift_loss_kernel(const T* __r
     const int lead = ws.leader[i];
     const float pi = ws.p[i], gi = ws.g[i];
     int count = 0, rank_p = 0, rank_g = 0, scenes_before = 0;
-    for (int j = lead; j < n; ++j) {
+    for (int j = lead; normalize && j < n; ++j) {
       if (ws.leader[j] != lead) continue;
       ++count;
       const float pj = ws.p[j], gj = ws.g[j];
@@ -115,8 +117,12 @@ __global__ void __launch_bounds__(kThreads) scale_shift_loss_kernel(const T* __r
       rank_g += (gj < gi || (gj == gi && j < i));
     }
     const int median_rank = (count - 1) / 2;
-    if (rank_p == median_rank) ws.median_p_at[lead] = pi;
-    if (rank_g == median_rank) ws.median_g_at[lead] = gi;
+    if (!normalize) {
+      if (lead == i) ws.median_p_at[i] = ws.median_g_at[i] = 0.f;
+    } else {
+      if (rank_p == median_rank) ws.median_p_at[lead] = pi;
+      if (rank_g == median_rank) ws.median_g_at[lead] = gi;
+    }
     if (lead == i) {
       for (int j = 0; j < i; ++j) scenes_before += (ws.leader[j] == j);
       ws.scene_number[i] = scenes_before;
@@ -142,7 +148,8 @@ __global__ void __launch_bounds__(kThreads) scale_shift_loss_kernel(const T* __r
       count += 1.f;
     }
     count = warp_sum(count);
-    const float scale_p = warp_sum(abs_p) / count + eps, scale_g = warp_sum(abs_g) / count + eps;
+    abs_p = warp_sum(abs_p), abs_g = warp_sum(abs_g);
+    const float scale_p = normalize ? abs_p / count + eps : 1.f, scale_g = normalize ? abs_g / count + eps : 1.f;
     float l1 = 0, c_sum = 0, h_p = 0, h_g = 0;
     for (int i = lead + lane; i < n; i += kWarp) {
       if (ws.leader[i] != lead) continue;
@@ -175,6 +182,11 @@ __global__ void __launch_bounds__(kThreads) scale_shift_loss_kernel(const T* __r
     const float dp = ws.p[i] - st.median_p, dg = ws.g[i] - st.median_g;
     const float u = dp / st.scale_p, v = dg / st.scale_g;
     const float c = sign_of(u - v) / st.count;
+    if (!normalize) {
+      if (grad_pred) grad_pred[i] = from_f32<T>(inv_scenes * c);
+      if (grad_mos) grad_mos[i] = from_f32<T>(-inv_scenes * c);
+      continue;
+    }
     if (grad_pred)
       grad_pred[i] = from_f32<T>(inv_scenes * normalize_backward(c, dp, ws.p[i] == st.median_p, st.c_sum, st.h_p,
                                                                  st.scale_p, st.sign_sum_p, st.ties_p, st.count));
@@ -193,14 +205,15 @@ size_t scale_shift_loss_workspace_bytes(int64_t n) {
 
 void scale_shift_loss(DType dtype, const void* pred, const void* mos, const int64_t* scene_ids, int64_t n,
                       double eps, void* loss, void* grad_pred, void* grad_mos, void* workspace,
-                      cudaStream_t stream) {
+                      cudaStream_t stream, SceneLossNorm norm) {
   IQA_CHECK(n > 0 && n < (int64_t(1) << 30), "scale_shift_loss (cuda): batch of ", n, " elements");
   const Workspace ws = carve(workspace, n);
   IQA_DISPATCH_FLOAT_CUDA(dtype, T,
                           scale_shift_loss_kernel<T><<<1, kThreads, 0, stream>>>(
                               static_cast<const T*>(pred), static_cast<const T*>(mos), scene_ids, int(n),
                               float(eps), static_cast<T*>(loss), static_cast<T*>(grad_pred),
-                              static_cast<T*>(grad_mos), ws));
+                              static_cast<T*>(grad_mos), ws,
+                              norm == SceneLossNorm::RobustScaleShift));
   IQA_CUDA_CHECK_LAUNCH();
 }
 
