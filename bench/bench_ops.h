@@ -16,6 +16,7 @@ struct BenchCase {
   DType dtype = DType::F32;
   double bytes = 0;    // bytes read + written by one call (memory-bound ops), else 0
   double flops = 0;    // floating-point operations of one call (GEMM-like ops), else 0
+  double items = 0;    // images processed by one call (whole training steps), else 0
   std::function<void()> run;  // one call of the op on inputs made when the case was built
 };
 

@@ -35,6 +35,8 @@ def rate(r):
         return f"{r['gbps']:.4g} GB/s"
     if "tflops" in r:
         return f"{r['tflops']:.4g} TF/s"
+    if "images_per_s" in r:
+        return f"{r['images_per_s']:.4g} img/s"
     return "-"
 
 

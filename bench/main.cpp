@@ -43,19 +43,21 @@ std::string json_line(const Result& r, const std::string& device) {
   j["reps"] = r.reps;
   if (r.c.bytes > 0) j["gbps"] = r.c.bytes / (r.median_ms * 1e-3) / 1e9;
   if (r.c.flops > 0) j["tflops"] = r.c.flops / (r.median_ms * 1e-3) / 1e12;
+  if (r.c.items > 0) j["images_per_s"] = r.c.items / (r.median_ms * 1e-3);
   return j.dump();
 }
 
 void print_table(const std::vector<Result>& results, const std::string& device) {
   std::printf("iqa-bench on %s (median of timed reps after warm-up)\n", device.c_str());
-  std::printf("%-12s %-22s %-5s %11s %11s %10s %9s\n", "op", "shape", "dtype", "median_ms", "min_ms", "GB/s",
-              "TFLOP/s");
+  std::printf("%-12s %-22s %-5s %11s %11s %10s %9s %9s\n", "op", "shape", "dtype", "median_ms", "min_ms", "GB/s",
+              "TFLOP/s", "images/s");
   for (const auto& r : results) {
-    char gbps[32] = "-", tflops[32] = "-";
+    char gbps[32] = "-", tflops[32] = "-", images[32] = "-";
     if (r.c.bytes > 0) std::snprintf(gbps, sizeof gbps, "%.4g", r.c.bytes / (r.median_ms * 1e-3) / 1e9);
     if (r.c.flops > 0) std::snprintf(tflops, sizeof tflops, "%.4g", r.c.flops / (r.median_ms * 1e-3) / 1e12);
-    std::printf("%-12s %-22s %-5s %11.4f %11.4f %10s %9s\n", r.c.op.c_str(), r.c.shape.c_str(),
-                dtype_name(r.c.dtype), r.median_ms, r.min_ms, gbps, tflops);
+    if (r.c.items > 0) std::snprintf(images, sizeof images, "%.4g", r.c.items / (r.median_ms * 1e-3));
+    std::printf("%-12s %-22s %-5s %11.4f %11.4f %10s %9s %9s\n", r.c.op.c_str(), r.c.shape.c_str(),
+                dtype_name(r.c.dtype), r.median_ms, r.min_ms, gbps, tflops, images);
   }
 }
 

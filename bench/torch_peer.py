@@ -32,6 +32,12 @@ try:
     OPS += torch_peer_iqa.OPS
 except ImportError:  # the view peers need torchvision and PIL; the engine ops do not
     torch_peer_iqa = None
+# Whole training steps (SIND, DSMix stage 2) have theirs in torch_peer_train.py; rows report images/s.
+try:
+    import torch_peer_train
+    OPS += torch_peer_train.OPS
+except ImportError:
+    torch_peer_train = None
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "f64": torch.float64}
 
 
@@ -170,6 +176,8 @@ def main():
                     cases = attention_cases(op, args.device, dtype, args.small)
                 elif torch_peer_iqa is not None and op in torch_peer_iqa.OPS:
                     cases = [("torch",) + torch_peer_iqa.make_case(op, args.device, dtype, args.small)]
+                elif torch_peer_train is not None and op in torch_peer_train.OPS:
+                    cases = [("torch",) + torch_peer_train.make_case(op, args.device, dtype, args.small)]
                 else:
                     cases = [("torch",) + make_case(op, args.device, dtype, args.small)]
             except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
@@ -190,6 +198,8 @@ def main():
                     rec["gbps"] = nbytes / (med * 1e-3) / 1e9
                 if flops:
                     rec["tflops"] = flops / (med * 1e-3) / 1e12
+                if torch_peer_train is not None and op in torch_peer_train.ITEMS:
+                    rec["images_per_s"] = torch_peer_train.ITEMS[op] / (med * 1e-3)
                 print(json.dumps(rec), flush=True)
             cases = run = None  # frees the inputs before the next op allocates its own
             if on_cuda:

@@ -38,6 +38,19 @@ class NoGradGuard {
   bool prev_;
 };
 
+// RAII: enables recording in this thread for its lifetime (torch.enable_grad()), e.g. a training step
+// timed inside a no-grad benchmark harness.
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // True when grad is enabled and any of the inputs requires grad.
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 
