@@ -246,3 +246,74 @@ TEST_CASE("Loader shuts down cleanly mid-epoch and can abandon an epoch", "[data
   CHECK(parse_bad_image_policy("skip") == BadImagePolicy::Skip);
   CHECK_THROWS_WITH(parse_bad_image_policy("ignore"), Catch::Contains("'ignore'"));
 }
+
+TEST_CASE("Loader generic constructor: planes of two sizes, any worker count, bad samples", "[data][loader]") {
+  // Plane 0: 5 floats from the item index; plane 1: 3 floats from the sample key, so each slot's
+  // content says which key it was rendered with. Item 4 stands for an undecodable file.
+  const SampleRenderFn render = [](int64_t index, uint64_t key, float* const* planes) {
+    if (index == 4) fail("/data/bad4.png: not an image");
+    for (int j = 0; j < 5; ++j) planes[0][j] = float(index) * 10.f + float(j);
+    for (int j = 0; j < 3; ++j) planes[1][j] = float((key >> (16 * j)) & 0xFFFF);
+  };
+  auto options = [](int workers, BadImagePolicy policy) {
+    LoaderOptions o;
+    o.workers = workers;
+    o.prefetch_batches = 2;
+    o.seed = 21;
+    o.bad_image = policy;
+    o.log_skips = false;
+    return o;
+  };
+  const std::vector<SampledBatch> batches = {{0, {0, 1, 2}}, {1, {6, 5, 3}}, {2, {1}}, {3, {2, 0, 6}}};
+  Loader one(7, {5, 3}, render, options(1, BadImagePolicy::Fail));
+  Loader four(7, {5, 3}, render, options(4, BadImagePolicy::Fail));
+  one.start_epoch(3, batches);
+  four.start_epoch(3, batches);
+  std::vector<Batch> a = drain(one), b = drain(four);
+  REQUIRE(a.size() == 4);
+  REQUIRE(b.size() == 4);
+  for (size_t k = 0; k < a.size(); ++k) {
+    REQUIRE(a[k].size == int(batches[k].indices.size()));
+    CHECK(a[k].indices == batches[k].indices);
+    CHECK(a[k].plane_floats == std::vector<size_t>{5, 3});
+    CHECK(a[k].scores.empty());
+    CHECK_FALSE(a[k].global_view);
+    REQUIRE(a[k].planes.size() == 2);
+    CHECK(same_floats(a[k].planes[0].get(), b[k].planes[0].get(), size_t(a[k].size) * 5));
+    CHECK(same_floats(a[k].planes[1].get(), b[k].planes[1].get(), size_t(a[k].size) * 3));
+    for (int s = 0; s < a[k].size; ++s) {
+      const uint64_t key = loader_sample_key(21, 3, a[k].number, s);
+      CHECK(a[k].planes[0].get()[s * 5 + 4] == float(a[k].indices[size_t(s)]) * 10.f + 4.f);
+      CHECK(a[k].planes[1].get()[s * 3 + 1] == float((key >> 16) & 0xFFFF));
+    }
+  }
+  const Tensor t = a[1].plane_tensor(0, {5});
+  CHECK(t.shape() == Shape{3, 5});
+  CHECK(t.data<float>()[5] == 50.f);  // slot 1 holds item 5
+  CHECK(a[3].plane_tensor(1, {1, 3}).shape() == Shape{3, 1, 3});
+  CHECK_THROWS_WITH(a[1].plane_tensor(1, {4}), Catch::Contains("plane 1"));
+  CHECK_THROWS_WITH(a[1].global_tensor(), Catch::Contains("generic loader"));
+  CHECK_THROWS_WITH(one.start_epoch(0, {{0, {7}}}), Catch::Contains("index 7"));
+
+  // Fail policy: the error names the file and the entry.
+  const std::vector<SampledBatch> with_bad = {{0, {0, 1}}, {1, {2, 4, 3}}, {2, {5, 6}}};
+  for (int workers : {1, 3}) {
+    Loader failing(7, {5, 3}, render, options(workers, BadImagePolicy::Fail));
+    failing.start_epoch(0, with_bad);
+    REQUIRE(failing.next());
+    CHECK_THROWS_WITH(failing.next(), Catch::Contains("batch 1, dataset entry 4") && Catch::Contains("bad4.png"));
+  }
+  // Skip policy: the sample is dropped, later slots keep their own keys.
+  Loader skipping(7, {5, 3}, render, options(3, BadImagePolicy::Skip));
+  skipping.start_epoch(0, with_bad);
+  std::vector<Batch> got = drain(skipping);
+  REQUIRE(got.size() == 3);
+  REQUIRE(got[1].size == 2);
+  CHECK(got[1].indices == std::vector<int64_t>{2, 3});
+  CHECK(got[1].planes[0].get()[5] == 30.f);
+  CHECK(got[1].planes[1].get()[3] == float(loader_sample_key(21, 0, 1, 2) & 0xFFFF));
+  CHECK(skipping.stats().images_skipped == 1);
+  REQUIRE(skipping.stats().skipped.size() == 1);
+  CHECK_THAT(skipping.stats().skipped[0], Catch::Contains("bad4.png"));
+  CHECK_THROWS_WITH(Loader(7, {5, 0}, render, options(1, BadImagePolicy::Fail)), Catch::Contains("plane 1"));
+}

@@ -4,6 +4,9 @@
 // strictly in batch/slot order), the next batch to deliver, and the number of workers busy outside the
 // lock. A worker renders its sample into the batch's buffers without holding the lock (slots are
 // disjoint), then records the outcome. The consumer waits for the next batch in order to complete.
+//
+// Everything renders through a SampleRenderFn into per-sample float planes; SIND's listing is one such
+// function (decode + the global and local views), with its scores and domain ids attached at delivery.
 #include "training/loader.h"
 
 #include <algorithm>
@@ -28,8 +31,9 @@ namespace {
 
 constexpr int64_t kMaxBatchSize = int64_t(1) << 20;  // slot field width of the sample key
 
-Tensor view_tensor(const std::shared_ptr<float>& data, int size, int crop) {
-  const Shape shape = {size, 3, crop, crop};
+Tensor view_tensor(const std::shared_ptr<float>& data, const Shape& shape) {
+  IQA_CHECK(data != nullptr, "Batch: no memory behind a ", shape_str(shape), " view (a SIND view of a batch from "
+            "the generic loader?)");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::wrap(data.get(), size_t(shape_numel(shape)) * sizeof(float), kCPU, data);
   impl->shape = shape;
@@ -75,7 +79,7 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
 struct PendingBatch {
   SampledBatch spec;
   std::once_flag allocated;
-  std::shared_ptr<float> global, local;
+  std::vector<std::shared_ptr<float>> planes;
   bool pinned = false;
   std::vector<std::string> skip_reason;  // per slot; non-empty = skipped
   int remaining = 0;
@@ -109,14 +113,28 @@ void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptio
   }
 }
 
-Tensor Batch::global_tensor() const { return view_tensor(global_view, size, crop); }
-Tensor Batch::local_tensor() const { return view_tensor(local_view, size, crop); }
+Tensor Batch::global_tensor() const { return view_tensor(global_view, {size, 3, crop, crop}); }
+Tensor Batch::local_tensor() const { return view_tensor(local_view, {size, 3, crop, crop}); }
+
+Tensor Batch::plane_tensor(size_t p, const Shape& per_sample_shape) const {
+  IQA_CHECK(p < planes.size() && p < plane_floats.size(), "Batch::plane_tensor: plane ", p, " of a batch with ",
+            planes.size(), " planes");
+  IQA_CHECK(shape_numel(per_sample_shape) == int64_t(plane_floats[p]), "Batch::plane_tensor: per-sample shape ",
+            shape_str(per_sample_shape), " holds ", shape_numel(per_sample_shape), " floats, plane ", p, " has ",
+            plane_floats[p], " per sample");
+  Shape shape = {int64_t(size)};
+  shape.insert(shape.end(), per_sample_shape.begin(), per_sample_shape.end());
+  return view_tensor(planes[p], shape);
+}
 
 struct Loader::State {
-  DatasetList list;
-  std::shared_ptr<BlockPool> pool;
-  size_t sample_floats = 0;  // 3 * crop * crop
-  size_t pool_bytes = 0;     // block size of `pool`: the largest batch's view
+  int64_t num_items = 0;
+  std::vector<size_t> plane_floats;  // per sample, per plane
+  SampleRenderFn render;
+  bool sind = false;  // a SIND listing: scores, domain ids and global/local views on each batch
+  DatasetList list;   // SIND listings only
+  std::vector<std::shared_ptr<BlockPool>> pools;  // per plane
+  std::vector<size_t> pool_bytes;                 // block size of each pool: the largest batch's plane
 
   mutable std::mutex mu;
   std::condition_variable work_cv, ready_cv, idle_cv;
@@ -133,15 +151,52 @@ struct Loader::State {
 };
 
 Loader::Loader(DatasetList list, LoaderOptions opts) : opts_(std::move(opts)), state_(std::make_unique<State>()) {
-  IQA_CHECK(opts_.workers >= 1, "Loader: workers must be >= 1, got ", opts_.workers);
-  IQA_CHECK(opts_.prefetch_batches >= 1, "Loader: prefetch_batches must be >= 1, got ", opts_.prefetch_batches);
   IQA_CHECK(opts_.local_view != LocalViewMode::Mosaic || opts_.crop == kMosaicSize, "Loader: the mosaic view is ",
             kMosaicSize, "x", kMosaicSize, ", so crop must be ", kMosaicSize, " in Mosaic mode (got ", opts_.crop,
             ")");
   IQA_CHECK(!list.entries.empty(), "Loader: empty dataset listing");
   State& s = *state_;
+  s.sind = true;
   s.list = std::move(list);
-  s.sample_floats = size_t(3) * size_t(opts_.crop) * size_t(opts_.crop);
+  s.num_items = int64_t(s.list.entries.size());
+  const size_t view_floats = size_t(3) * size_t(opts_.crop) * size_t(opts_.crop);
+  const bool mosaic = opts_.local_view == LocalViewMode::Mosaic;
+  s.plane_floats = mosaic ? std::vector<size_t>{view_floats, view_floats} : std::vector<size_t>{view_floats};
+  // The loader (and so this State) outlives every call of its render function.
+  s.render = [this, mosaic](int64_t index, uint64_t key, float* const* planes) {
+    const std::string path = resolve_image_path(opts_.data_root, state_->list.entries[size_t(index)].image);
+    try {
+      const ImageU8 image = decode_image(path, loader_decode_options(opts_));
+      render_training_views(image, key, opts_, planes[0], mosaic ? planes[1] : nullptr);
+    } catch (const std::exception& e) {
+      // Decode errors already start with the path; plan errors (an image too small for the mosaic) do not.
+      const std::string what = e.what();
+      fail(what.rfind(path, 0) == 0 ? what : cat(path, ": ", what));
+    }
+  };
+  start_workers();
+}
+
+Loader::Loader(int64_t num_items, std::vector<size_t> plane_floats, SampleRenderFn render, LoaderOptions opts)
+    : opts_(std::move(opts)), state_(std::make_unique<State>()) {
+  IQA_CHECK(num_items > 0, "Loader: no items to load (num_items = ", num_items, ")");
+  IQA_CHECK(!plane_floats.empty(), "Loader: a sample needs at least one plane");
+  for (size_t p = 0; p < plane_floats.size(); ++p)
+    IQA_CHECK(plane_floats[p] > 0, "Loader: plane ", p, " has no floats per sample");
+  IQA_CHECK(bool(render), "Loader: no render function");
+  State& s = *state_;
+  s.num_items = num_items;
+  s.plane_floats = std::move(plane_floats);
+  s.render = std::move(render);
+  start_workers();
+}
+
+void Loader::start_workers() {
+  IQA_CHECK(opts_.workers >= 1, "Loader: workers must be >= 1, got ", opts_.workers);
+  IQA_CHECK(opts_.prefetch_batches >= 1, "Loader: prefetch_batches must be >= 1, got ", opts_.prefetch_batches);
+  State& s = *state_;
+  s.pools.resize(s.plane_floats.size());
+  s.pool_bytes.assign(s.plane_floats.size(), 0);
   for (int w = 0; w < opts_.workers; ++w) s.threads.emplace_back([this] { worker_loop(); });
 }
 
@@ -160,18 +215,20 @@ void Loader::start_epoch(uint64_t epoch, std::vector<SampledBatch> batches) {
   for (const SampledBatch& b : batches) {
     max_size = std::max(max_size, b.indices.size());
     for (int64_t idx : b.indices)
-      IQA_CHECK(idx >= 0 && size_t(idx) < s.list.entries.size(), "Loader::start_epoch: batch ", b.number,
-                " lists index ", idx, " outside the dataset's ", s.list.entries.size(), " entries");
+      IQA_CHECK(idx >= 0 && idx < s.num_items, "Loader::start_epoch: batch ", b.number, " lists index ", idx,
+                " outside the dataset's ", s.num_items, " entries");
   }
   IQA_CHECK(int64_t(max_size) < kMaxBatchSize, "Loader::start_epoch: batch of ", max_size, " images is too large");
   std::unique_lock<std::mutex> lock(s.mu);
   // Abandon the previous epoch: no new claims, then wait for samples being rendered into its buffers.
   s.claiming = false;
   s.idle_cv.wait(lock, [&] { return s.active == 0; });
-  const size_t view_bytes = max_size * s.sample_floats * sizeof(float);
-  if (!s.pool || view_bytes > s.pool_bytes) {
-    s.pool = std::make_shared<BlockPool>(view_bytes, opts_.pinned);
-    s.pool_bytes = view_bytes;
+  for (size_t p = 0; p < s.plane_floats.size(); ++p) {
+    const size_t plane_bytes = max_size * s.plane_floats[p] * sizeof(float);
+    if (!s.pools[p] || plane_bytes > s.pool_bytes[p]) {
+      s.pools[p] = std::make_shared<BlockPool>(plane_bytes, opts_.pinned);
+      s.pool_bytes[p] = plane_bytes;
+    }
   }
   s.batches.clear();
   for (SampledBatch& b : batches) {
@@ -189,19 +246,13 @@ void Loader::start_epoch(uint64_t epoch, std::vector<SampledBatch> batches) {
   s.work_cv.notify_all();
 }
 
-std::string Loader::load_sample(const SampledBatch& spec, size_t slot, float* global_out, float* local_out,
-                                uint64_t epoch) const {
-  const int64_t index = spec.indices[slot];
-  const std::string path = resolve_image_path(opts_.data_root, state_->list.entries[size_t(index)].image);
+std::string Loader::load_sample(const SampledBatch& spec, size_t slot, float* const* planes, uint64_t epoch) const {
   try {
-    const ImageU8 image = decode_image(path, loader_decode_options(opts_));
-    render_training_views(image, loader_sample_key(opts_.seed, epoch, spec.number, int(slot)), opts_, global_out,
-                          local_out);
+    state_->render(spec.indices[slot], loader_sample_key(opts_.seed, epoch, spec.number, int(slot)), planes);
     return "";
   } catch (const std::exception& e) {
-    // Decode errors already start with the path; plan errors (an image too small for the mosaic) do not.
     const std::string what = e.what();
-    return what.rfind(path, 0) == 0 ? what : cat(path, ": ", what);
+    return what.empty() ? std::string("render failed without a message") : what;
   }
 }
 
@@ -222,21 +273,23 @@ void Loader::worker_loop() {
     }
     if (++s.claim_slot == batch.spec.indices.size()) ++s.claim_batch, s.claim_slot = 0;
     const uint64_t epoch = s.epoch;
-    std::shared_ptr<BlockPool> pool = s.pool;
+    std::vector<std::shared_ptr<BlockPool>> pools = s.pools;
     ++s.active;
     lock.unlock();
 
     std::string failure;
     try {
       std::call_once(batch.allocated, [&] {
-        bool global_pinned = false, local_pinned = false;
-        batch.global = pool->acquire(&global_pinned);
-        local_pinned = global_pinned;
-        batch.local = opts_.local_view == LocalViewMode::Mosaic ? pool->acquire(&local_pinned) : batch.global;
-        batch.pinned = global_pinned && local_pinned;
+        batch.pinned = true;
+        for (const std::shared_ptr<BlockPool>& pool : pools) {
+          bool pinned = false;
+          batch.planes.push_back(pool->acquire(&pinned));
+          batch.pinned = batch.pinned && pinned;
+        }
       });
-      float* local = opts_.local_view == LocalViewMode::Mosaic ? batch.local.get() + slot * s.sample_floats : nullptr;
-      failure = load_sample(batch.spec, slot, batch.global.get() + slot * s.sample_floats, local, epoch);
+      std::vector<float*> planes(batch.planes.size());
+      for (size_t p = 0; p < planes.size(); ++p) planes[p] = batch.planes[p].get() + slot * s.plane_floats[p];
+      failure = load_sample(batch.spec, slot, planes.data(), epoch);
     } catch (const std::exception& e) {
       failure = cat("loader: cannot allocate batch memory: ", e.what());
     }
@@ -285,9 +338,13 @@ std::optional<Batch> Loader::next() {
     Batch b;
     b.number = done->spec.number;
     b.crop = opts_.crop;
-    b.global_view = done->global;
-    b.local_view = done->local;
+    b.planes = done->planes;
+    b.plane_floats = s.plane_floats;
     b.pinned = done->pinned;
+    if (s.sind && !b.planes.empty()) {
+      b.global_view = b.planes[0];
+      b.local_view = b.planes.size() > 1 ? b.planes[1] : b.planes[0];
+    }
     std::vector<std::string> skipped;
     for (size_t slot = 0; slot < done->spec.indices.size(); ++slot) {
       const int64_t index = done->spec.indices[slot];
@@ -296,16 +353,15 @@ std::optional<Batch> Loader::next() {
         continue;
       }
       const size_t to = size_t(b.size);
-      if (to != slot) {
-        std::memmove(b.global_view.get() + to * s.sample_floats, b.global_view.get() + slot * s.sample_floats,
-                     s.sample_floats * sizeof(float));
-        if (b.local_view != b.global_view)
-          std::memmove(b.local_view.get() + to * s.sample_floats, b.local_view.get() + slot * s.sample_floats,
-                       s.sample_floats * sizeof(float));
+      if (to != slot)
+        for (size_t p = 0; p < b.planes.size(); ++p)
+          std::memmove(b.planes[p].get() + to * s.plane_floats[p], b.planes[p].get() + slot * s.plane_floats[p],
+                       s.plane_floats[p] * sizeof(float));
+      if (s.sind) {
+        const DatasetEntry& e = s.list.entries[size_t(index)];
+        b.scores.push_back(float(e.score));
+        b.domain_ids.push_back(e.domain_id);
       }
-      const DatasetEntry& e = s.list.entries[size_t(index)];
-      b.scores.push_back(float(e.score));
-      b.domain_ids.push_back(e.domain_id);
       b.indices.push_back(index);
       ++b.size;
     }

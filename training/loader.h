@@ -1,5 +1,7 @@
 // The threaded training loader: N worker threads decode images, draw their augmentation plans and
 // render SIND's two 224x224 views on the CPU, ahead of the trainer, into a bounded window of batches.
+// The same machinery renders any other per-sample data (dsmix-train's crops and sensitivity maps):
+// the generic constructor takes a render function that fills a sample's float planes.
 //
 // Determinism: a sample's pixels depend only on (seed, epoch, batch number, slot) and the file, and
 // batches are handed out strictly in the sampler's order, so 1 or 16 workers give byte-identical
@@ -14,6 +16,7 @@
 // pool once the consumer drops a Batch.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,18 +60,25 @@ struct Batch {
   int64_t number = 0;      // the batch's position in the epoch (SampledBatch::number)
   int size = 0;            // images kept (< the sampler's batch size only when images were skipped)
   int crop = 224;
-  // float32 NCHW [size, 3, crop, crop], ImageNet-normalised. In SameAsGlobal mode local_view is the
-  // same memory as global_view.
+  // Every plane the samples were rendered into, each float32 [size, plane_floats[p]] contiguous.
+  // SIND listings: plane 0 is the global view and (Mosaic mode) plane 1 the local view.
+  std::vector<std::shared_ptr<float>> planes;
+  std::vector<size_t> plane_floats;  // floats per sample of each plane
+  // SIND listings only (null for the generic constructor): float32 NCHW [size, 3, crop, crop],
+  // ImageNet-normalised. In SameAsGlobal mode local_view is the same memory as global_view.
   std::shared_ptr<float> global_view, local_view;
   bool pinned = false;
-  std::vector<float> scores;
-  std::vector<int> domain_ids;
-  std::vector<int64_t> indices;  // dataset entries, in batch order
+  std::vector<float> scores;     // SIND listings only (empty otherwise)
+  std::vector<int> domain_ids;   // SIND listings only (empty otherwise)
+  std::vector<int64_t> indices;  // dataset entries (item indices), in batch order
 
   size_t view_floats() const { return size_t(size) * 3 * size_t(crop) * size_t(crop); }
   // CPU tensors viewing the batch memory (no copy), shape [size, 3, crop, crop].
   Tensor global_tensor() const;
   Tensor local_tensor() const;
+  // CPU tensor viewing plane p (no copy), shape [size, ...per_sample_shape]; per_sample_shape must hold
+  // exactly plane_floats[p] elements.
+  Tensor plane_tensor(size_t p, const Shape& per_sample_shape) const;
 };
 
 struct LoaderStats {
@@ -86,9 +96,19 @@ DecodeOptions loader_decode_options(const LoaderOptions& opts);
 void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptions& opts, float* global_out,
                            float* local_out);
 
+// Renders item `index` with augmentation key `key` (loader_sample_key of its batch and slot) into
+// planes[p], plane_floats[p] floats each. Failures throw (iqa::Error) with a message naming the file;
+// the loader applies opts.bad_image to them like to undecodable images.
+using SampleRenderFn = std::function<void(int64_t index, uint64_t key, float* const* planes)>;
+
 class Loader {
  public:
+  // SIND's listing: decodes each entry's image and renders the global (and local) view.
   Loader(DatasetList list, LoaderOptions opts);
+  // Any items 0..num_items-1 rendered by `render` into planes of the given sizes (floats per sample).
+  // Uses workers, prefetch_batches, bad_image, seed, pinned and log_skips from opts; batches carry
+  // planes, plane_floats and indices (no scores, domain ids or global/local views).
+  Loader(int64_t num_items, std::vector<size_t> plane_floats, SampleRenderFn render, LoaderOptions opts);
   ~Loader();  // stops and joins the workers, abandoning any epoch in progress
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -104,10 +124,10 @@ class Loader {
 
  private:
   struct State;
+  void start_workers();
   void worker_loop();
-  // Decodes and renders one sample into its slot; returns "" or the failure message (naming the file).
-  std::string load_sample(const SampledBatch& spec, size_t slot, float* global_out, float* local_out,
-                          uint64_t epoch) const;
+  // Renders one sample into its slot; returns "" or the failure message (naming the file).
+  std::string load_sample(const SampledBatch& spec, size_t slot, float* const* planes, uint64_t epoch) const;
   LoaderOptions opts_;
   std::unique_ptr<State> state_;
 };
