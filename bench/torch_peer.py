@@ -32,6 +32,10 @@ try:
     OPS += torch_peer_iqa.OPS
 except ImportError:  # the view peers need torchvision and PIL; the engine ops do not
     torch_peer_iqa = None
+# The ViT training-step kernels (fused bias+QuickGELU, add+LayerNorm, soft cross-entropy, multi-tensor
+# optimizers) have theirs in torch_peer_vit.py, one row per PyTorch variant.
+import torch_peer_vit
+OPS += torch_peer_vit.OPS
 # Whole training steps (SIND, DSMix stage 2) have theirs in torch_peer_train.py; rows report images/s.
 try:
     import torch_peer_train
@@ -174,6 +178,8 @@ def main():
             try:
                 if op in ATTENTION_OPS:  # one row per SDPA backend
                     cases = attention_cases(op, args.device, dtype, args.small)
+                elif op in torch_peer_vit.OPS:
+                    cases = torch_peer_vit.make_cases(op, args.device, dtype, args.small)
                 elif torch_peer_iqa is not None and op in torch_peer_iqa.OPS:
                     cases = [("torch",) + torch_peer_iqa.make_case(op, args.device, dtype, args.small)]
                 elif torch_peer_train is not None and op in torch_peer_train.OPS:

@@ -76,12 +76,24 @@ Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] x [B,K,N]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // Fused linear + GELU (cuBLASLt epilogue on CUDA); same numbers as gelu(linear(x, W, b)).
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, GeluApprox approx = GeluApprox::None);
+// Fused linear + QuickGELU (CLIP's MLP): the GEMM adds the bias in its epilogue, one pass applies
+// QuickGELU; the backward is one pass giving d(pre) and the bias gradient (kernels/linear_quick_gelu.h).
+// Same numbers as quick_gelu(linear(x, W, b)). bias may be undefined.
+Tensor linear_quick_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- normalisation and softmax (engine/ops_norm.cpp) ----
 Tensor softmax(const Tensor& a, int dim = -1);
 Tensor log_softmax(const Tensor& a, int dim = -1);
 // LayerNorm over the last dim (normalized_shape = [C]); weight/bias [C] or undefined.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+// Residual add fused with the LayerNorm after it: sum = x + residual (same shape and dtype) and
+// out = layer_norm(sum, weight, bias, eps), from one pass over x and residual. Both are differentiable;
+// the numbers equal add() followed by layer_norm().
+struct AddLayerNormResult {
+  Tensor sum, out;
+};
+AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight, const Tensor& bias,
+                                  double eps = 1e-5);
 
 // ---- attention (engine/ops_attention.cpp) ----
 // Scaled dot-product attention: q [B, H, Sq, D], k [B, H, Skv, D], v [B, H, Skv, Dv], non-causal,
@@ -136,6 +148,7 @@ Tensor smooth_l1_loss(const Tensor& pred, const Tensor& target, double beta = 1.
 // logits [N, C]; target i64 [N] class indices.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target);
 // logits [N, C]; target probabilities [N, C] (soft labels): mean_n( -sum_c t log_softmax(x) ).
+// One fused kernel per direction (kernels/cross_entropy.h); gradients for logits and target.
 Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs);
 
 // ---- IQA: SIND's loss and fusion head (engine/ops_iqa.cpp) ----

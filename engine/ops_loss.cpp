@@ -1,9 +1,12 @@
-// Losses with mean reduction, composed from differentiable ops so their gradients come for free.
+// Losses with mean reduction. Most are composed from differentiable ops so their gradients come for
+// free; the soft-target cross-entropy is one fused kernel each way (kernels/cross_entropy.h).
 // Semantics are torch.nn.functional's (l1_loss, mse_loss, smooth_l1_loss, cross_entropy).
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/cross_entropy.h"
 
 namespace iqa {
 
@@ -63,11 +66,45 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
   return neg(mean(picked));
 }
 
+// Saves the row statistics (log-sum-exp, target sum) so the backward is one pass over logits and target.
 Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs) {
   check_logits("cross_entropy_soft", logits);
   check_pair("cross_entropy_soft", logits, target_probs);
-  Tensor per_sample = sum(mul(target_probs, log_softmax(logits, 1)), {1});
-  return neg(mean(per_sample));
+  check_compute_dtype("cross_entropy_soft", logits);
+  const int64_t rows = logits.size(0), cols = logits.size(1);
+  Tensor xc = logits.detach().contiguous(), tc = target_probs.detach().contiguous();
+  const bool on_cpu = logits.device().is_cpu();
+  const DType stat = on_cpu ? logits.dtype() : DType::F32;
+  Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
+  Tensor lse = Tensor::empty({rows}, stat, logits.device()), tsum = Tensor::empty({rows}, stat, logits.device());
+  if (on_cpu) {
+    kernels::cpu::soft_cross_entropy_forward(logits.dtype(), xc.raw_data(), tc.raw_data(), loss.raw_data(),
+                                             lse.raw_data(), tsum.raw_data(), rows, cols);
+  } else {
+    IQA_ON_CUDA({
+      Tensor row_loss = Tensor::empty({rows}, DType::F32, logits.device());
+      kernels::cuda::soft_cross_entropy_forward(logits.dtype(), xc.raw_data(), tc.raw_data(), loss.raw_data(),
+                                                lse.data<float>(), tsum.data<float>(), row_loss.data<float>(), rows,
+                                                cols, cuda::current_stream());
+    });
+  }
+  const bool want_x = logits.requires_grad(), want_t = target_probs.requires_grad();
+  record("cross_entropy_soft", loss, {logits, target_probs},
+         [xc, tc, lse, tsum, rows, cols, want_x, want_t](const Tensor& g) {
+           Tensor gc = g.dtype() == xc.dtype() ? g.contiguous() : g.to(xc.dtype());
+           Tensor dx = want_x ? Tensor::empty(xc.shape(), xc.dtype(), xc.device()) : Tensor();
+           Tensor dt = want_t ? Tensor::empty(tc.shape(), tc.dtype(), tc.device()) : Tensor();
+           void* dxp = want_x ? dx.raw_data() : nullptr;
+           void* dtp = want_t ? dt.raw_data() : nullptr;
+           if (xc.device().is_cpu())
+             kernels::cpu::soft_cross_entropy_backward(xc.dtype(), xc.raw_data(), tc.raw_data(), lse.raw_data(),
+                                                       tsum.raw_data(), gc.raw_data(), dxp, dtp, rows, cols);
+           else IQA_ON_CUDA(kernels::cuda::soft_cross_entropy_backward(
+               xc.dtype(), xc.raw_data(), tc.raw_data(), lse.data<float>(), tsum.data<float>(), gc.raw_data(), dxp,
+               dtp, rows, cols, cuda::current_stream()));
+           return std::vector<Tensor>{dx, dt};
+         });
+  return loss;
 }
 
 }  // namespace iqa

@@ -59,35 +59,29 @@ DType stat_dtype(const Tensor& x) { return x.dtype() == DType::F64 ? DType::F64 
 Tensor softmax(const Tensor& a, int dim) { return softmax_impl("softmax", a, dim, false); }
 Tensor log_softmax(const Tensor& a, int dim) { return softmax_impl("log_softmax", a, dim, true); }
 
-Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  check_compute_dtype("layer_norm", x);
-  check_same_device("layer_norm", {x, weight, bias});
-  IQA_CHECK(x.dim() >= 1 && x.shape().back() > 0, "layer_norm: input ", x.str(), " needs a non-empty last dim");
-  const int64_t cols = x.shape().back(), rows = x.numel() / cols;
+namespace {
+
+// Checks shared by layer_norm and add_layer_norm; returns the contiguous no-history weight and bias.
+void check_norm_params(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& wc,
+                       Tensor& bc) {
+  check_compute_dtype(op, x);
+  check_same_device(op, {x, weight, bias});
+  IQA_CHECK(x.dim() >= 1 && x.shape().back() > 0, op, ": input ", x.str(), " needs a non-empty last dim");
+  const int64_t cols = x.shape().back();
   for (const Tensor* p : {&weight, &bias}) {
     if (!p->defined()) continue;
-    check_same_dtype("layer_norm", x, *p);
-    IQA_CHECK(p->dim() == 1 && p->shape()[0] == cols, "layer_norm: ", (p == &weight ? "weight " : "bias "), p->str(),
+    check_same_dtype(op, x, *p);
+    IQA_CHECK(p->dim() == 1 && p->shape()[0] == cols, op, ": ", (p == &weight ? "weight " : "bias "), p->str(),
               " must be [", cols, "] for input ", x.str());
   }
-  Tensor xc = x.detach().contiguous();
-  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
-  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
-  const void* wp = wc.defined() ? wc.raw_data() : nullptr;
-  const void* bp = bc.defined() ? bc.raw_data() : nullptr;
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = Tensor::empty({rows}, stat_dtype(x), x.device());
-  Tensor rstd = Tensor::empty({rows}, stat_dtype(x), x.device());
-  if (rows > 0) {
-    if (x.device().is_cpu())
-      kernels::cpu::layer_norm_forward(x.dtype(), xc.raw_data(), wp, bp, y.raw_data(), mean.raw_data(), rstd.raw_data(),
-                                       rows, cols, eps);
-    else IQA_ON_CUDA(kernels::cuda::layer_norm_forward(x.dtype(), xc.raw_data(), wp, bp, y.raw_data(),
-                                                      mean.data<float>(), rstd.data<float>(), rows, cols, eps,
-                                                      cuda::current_stream()));
-  }
-  bool want_w = weight.defined() && weight.requires_grad(), want_b = bias.defined() && bias.requires_grad();
-  record("layer_norm", y, {x, weight, bias}, [xc, wc, mean, rstd, rows, cols, want_w, want_b](const Tensor& g) {
+  wc = weight.defined() ? weight.detach().contiguous() : Tensor();
+  bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+}
+
+// The LayerNorm backward rule at the normalised input xc (contiguous, no history): {dx, dweight, dbias}.
+BackwardFn layer_norm_backward_fn(Tensor xc, Tensor wc, Tensor mean, Tensor rstd, int64_t rows, int64_t cols,
+                                  bool want_w, bool want_b) {
+  return [xc, wc, mean, rstd, rows, cols, want_w, want_b](const Tensor& g) {
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(xc.shape(), xc.dtype(), xc.device());
     Tensor dw = want_w ? Tensor::empty({cols}, xc.dtype(), xc.device()) : Tensor();
@@ -111,8 +105,67 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
       });
     }
     return std::vector<Tensor>{dx, dw, db};
-  });
+  };
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  Tensor wc, bc;
+  check_norm_params("layer_norm", x, weight, bias, wc, bc);
+  const int64_t cols = x.shape().back(), rows = x.numel() / cols;
+  Tensor xc = x.detach().contiguous();
+  const void* wp = wc.defined() ? wc.raw_data() : nullptr;
+  const void* bp = bc.defined() ? bc.raw_data() : nullptr;
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({rows}, stat_dtype(x), x.device());
+  Tensor rstd = Tensor::empty({rows}, stat_dtype(x), x.device());
+  if (rows > 0) {
+    if (x.device().is_cpu())
+      kernels::cpu::layer_norm_forward(x.dtype(), xc.raw_data(), wp, bp, y.raw_data(), mean.raw_data(), rstd.raw_data(),
+                                       rows, cols, eps);
+    else IQA_ON_CUDA(kernels::cuda::layer_norm_forward(x.dtype(), xc.raw_data(), wp, bp, y.raw_data(),
+                                                      mean.data<float>(), rstd.data<float>(), rows, cols, eps,
+                                                      cuda::current_stream()));
+  }
+  bool want_w = weight.defined() && weight.requires_grad(), want_b = bias.defined() && bias.requires_grad();
+  record("layer_norm", y, {x, weight, bias}, layer_norm_backward_fn(xc, wc, mean, rstd, rows, cols, want_w, want_b));
   return y;
+}
+
+// Two autograd nodes over one forward kernel: `sum` (gradient passed to x and residual unchanged) and
+// `out`, a LayerNorm whose input is `sum`. The tape has single-output nodes, so the gradient reaching sum
+// from its other consumers is added by the tape, as it would be after an unfused add + layer_norm; the
+// kernels' grad_sum operand (add_layer_norm_backward) does that add in the LayerNorm pass for callers
+// that hold both gradients.
+AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight, const Tensor& bias,
+                                  double eps) {
+  Tensor wc, bc;
+  check_norm_params("add_layer_norm", x, weight, bias, wc, bc);
+  check_same_device("add_layer_norm", {x, residual});
+  check_same_dtype("add_layer_norm", x, residual);
+  IQA_CHECK(x.shape() == residual.shape(), "add_layer_norm: x ", x.str(), " and residual ", residual.str(),
+            " must have the same shape");
+  const int64_t cols = x.shape().back(), rows = x.numel() / cols;
+  Tensor xc = x.detach().contiguous(), rc = residual.detach().contiguous();
+  const void* wp = wc.defined() ? wc.raw_data() : nullptr;
+  const void* bp = bc.defined() ? bc.raw_data() : nullptr;
+  AddLayerNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty(x.shape(), x.dtype(), x.device())};
+  Tensor mean = Tensor::empty({rows}, stat_dtype(x), x.device());
+  Tensor rstd = Tensor::empty({rows}, stat_dtype(x), x.device());
+  if (rows > 0) {
+    if (x.device().is_cpu())
+      kernels::cpu::add_layer_norm_forward(x.dtype(), xc.raw_data(), rc.raw_data(), wp, bp, r.sum.raw_data(),
+                                           r.out.raw_data(), mean.raw_data(), rstd.raw_data(), rows, cols, eps);
+    else IQA_ON_CUDA(kernels::cuda::add_layer_norm_forward(x.dtype(), xc.raw_data(), rc.raw_data(), wp, bp,
+                                                          r.sum.raw_data(), r.out.raw_data(), mean.data<float>(),
+                                                          rstd.data<float>(), rows, cols, eps, cuda::current_stream()));
+  }
+  record("add_layer_norm.sum", r.sum, {x, residual}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
+  bool want_w = weight.defined() && weight.requires_grad(), want_b = bias.defined() && bias.requires_grad();
+  record("add_layer_norm", r.out, {r.sum, weight, bias},
+         layer_norm_backward_fn(r.sum.detach(), wc, mean, rstd, rows, cols, want_w, want_b));
+  return r;
 }
 
 }  // namespace iqa

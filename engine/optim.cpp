@@ -1,5 +1,6 @@
 // Optimizer bookkeeping (groups, lazily created state, state dicts) and the SGD/Adam/AdamW/AdamP
-// updates, which hand each parameter tensor to one fused kernel (kernels/optim.h).
+// updates, which hand each parameter tensor to one fused kernel (kernels/optim.h), or on CUDA a whole
+// group to the multi-tensor kernels.
 #include "engine/optim.h"
 
 #include <cmath>
@@ -48,6 +49,7 @@ void Optimizer::step() {
   NoGradGuard ng;
   size_t idx = 0;
   for (auto& group : groups_) {
+    std::vector<PendingUpdate> items;
     for (auto& param : group.params) {
       ParamState& st = state_[idx++];
       Tensor grad = param.grad();
@@ -64,9 +66,23 @@ void Optimizer::step() {
         else if (!(buf.device() == param.device())) buf = buf.to(param.device());
       }
       st.step += 1;
-      update(group, param, grad, st);
+      items.push_back({&param, grad, &st});
     }
+    if (!items.empty()) update_group(group, items);
   }
+}
+
+void Optimizer::update_group(const ParamGroup& group, std::vector<PendingUpdate>& items) {
+  for (auto& it : items) update(group, *it.param, it.grad, *it.state);
+}
+
+bool Optimizer::use_multi_tensor(const std::vector<PendingUpdate>& items) const {
+  if (!multi_tensor_ || items.empty()) return false;
+  const Device dev = items.front().param->device();
+  if (dev.is_cpu()) return false;
+  for (const auto& it : items)
+    if (!(it.param->device() == dev)) return false;
+  return true;
 }
 
 int64_t Optimizer::step_count(size_t i) const {
@@ -184,6 +200,31 @@ void SGD::update(const ParamGroup& group, Tensor& param, const Tensor& grad, Par
                                         cuda::current_stream()));
 }
 
+// Parameters whose first step this is start their momentum buffer differently, so they get their own
+// launch (in practice all parameters share their step count and there is one).
+void SGD::update_group(const ParamGroup& group, std::vector<PendingUpdate>& items) {
+  if (!use_multi_tensor(items)) return Optimizer::update_group(group, items);
+  for (bool first : {true, false}) {
+    kernels::MultiTensorRefs refs;
+    for (auto& it : items) {
+      if ((it.state->step == 1) != first) continue;
+      refs.params.push_back(it.param->data<float>());
+      refs.grads.push_back(it.grad.data<float>());
+      if (opts_.momentum != 0) refs.state1.push_back(it.state->buffers.at("momentum_buffer").data<float>());
+      refs.numels.push_back(it.param->numel());
+    }
+    if (refs.params.empty()) continue;
+    kernels::SgdStepArgs a;
+    a.lr = float(group.lr);
+    a.momentum = float(opts_.momentum);
+    a.one_minus_dampening = float(1.0 - opts_.dampening);
+    a.weight_decay = float(group.weight_decay);
+    a.nesterov = opts_.nesterov;
+    a.first_step = first;
+    IQA_ON_CUDA(kernels::cuda::multi_tensor_sgd_step(refs, a, cuda::current_stream()));
+  }
+}
+
 // ---------------------------------------------------------------- Adam, AdamW
 namespace {
 kernels::AdamStepArgs adam_args(double lr, double beta1, double beta2, double eps, double wd, int64_t step) {
@@ -226,6 +267,25 @@ void Adam::update(const ParamGroup& group, Tensor& param, const Tensor& grad, Pa
   else
     IQA_ON_CUDA(kernels::cuda::adam_step(param.data<float>(), grad.data<float>(), m, v, param.numel(), a,
                                          cuda::current_stream()));
+}
+
+// The bias corrections depend on the step count: one launch series per distinct count (usually one).
+void Adam::update_group(const ParamGroup& group, std::vector<PendingUpdate>& items) {
+  if (!use_multi_tensor(items)) return Optimizer::update_group(group, items);
+  std::map<int64_t, kernels::MultiTensorRefs> by_step;
+  for (auto& it : items) {
+    kernels::MultiTensorRefs& refs = by_step[it.state->step];
+    refs.params.push_back(it.param->data<float>());
+    refs.grads.push_back(it.grad.data<float>());
+    refs.state1.push_back(it.state->buffers.at("exp_avg").data<float>());
+    refs.state2.push_back(it.state->buffers.at("exp_avg_sq").data<float>());
+    refs.numels.push_back(it.param->numel());
+  }
+  for (auto& [step, refs] : by_step) {
+    kernels::AdamStepArgs a = adam_args(group.lr, opts_.beta1, opts_.beta2, opts_.eps, group.weight_decay, step);
+    a.decoupled_weight_decay = decoupled_;
+    IQA_ON_CUDA(kernels::cuda::multi_tensor_adam_step(refs, a, cuda::current_stream()));
+  }
 }
 
 // ---------------------------------------------------------------- AdamP

@@ -1,6 +1,8 @@
 // Optimizers over fp32 parameters (the master weights; CPU or CUDA), with parameter groups that
 // carry their own lr and weight decay. Semantics are PyTorch's: torch.optim.SGD, Adam (coupled L2),
-// AdamW (decoupled), and AdamP (clovaai/AdamP). The per-element math is in kernels/optim.h.
+// AdamW (decoupled), and AdamP (clovaai/AdamP). The per-element math is in kernels/optim.h. When every
+// parameter of a group is a CUDA tensor, SGD/Adam/AdamW update the whole group with multi-tensor
+// launches (a few kernels for all tensors) instead of one launch per tensor; the numbers are the same.
 #pragma once
 #include <map>
 #include <memory>
@@ -48,6 +50,10 @@ class Optimizer {
   // key on a missing buffer, a wrong shape, or a parameter index/group out of range.
   void load_state_dict(const std::map<std::string, Tensor>& state);
 
+  // Multi-tensor CUDA launches (default on); off runs one kernel per parameter, e.g. to compare the two.
+  void set_multi_tensor(bool enabled) { multi_tensor_ = enabled; }
+  bool multi_tensor() const { return multi_tensor_; }
+
   // Step count of parameter i (0 before its first update).
   int64_t step_count(size_t param_index) const;
   // A state buffer of parameter i ("exp_avg", "momentum_buffer", ...); undefined if none yet.
@@ -63,11 +69,23 @@ class Optimizer {
   // Updates one parameter whose gradient is defined; `state.step` has already been incremented
   // and its buffers exist (zero-filled on the first step).
   virtual void update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& state) = 0;
+  // One parameter of a group, ready for update(): state.step incremented, buffers allocated.
+  struct PendingUpdate {
+    Tensor* param;
+    Tensor grad;  // contiguous f32
+    ParamState* state;
+  };
+  // Updates all of a group's parameters that have gradients. The default calls update() on each;
+  // optimizers with a multi-tensor kernel override it.
+  virtual void update_group(const ParamGroup& group, std::vector<PendingUpdate>& items);
+  // Whether the multi-tensor path applies to `items`: enabled, and all on one CUDA device.
+  bool use_multi_tensor(const std::vector<PendingUpdate>& items) const;
   virtual const char* name() const = 0;
 
  private:
   std::vector<ParamGroup> groups_;
   std::vector<ParamState> state_;  // one per parameter, in all_params() order
+  bool multi_tensor_ = true;
 };
 
 struct SGDOptions {
@@ -83,6 +101,7 @@ class SGD : public Optimizer {
  protected:
   std::vector<std::string> buffer_names() const override;
   void update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& state) override;
+  void update_group(const ParamGroup& group, std::vector<PendingUpdate>& items) override;
   const char* name() const override { return "SGD"; }
 
  private:
@@ -102,6 +121,7 @@ class Adam : public Optimizer {
  protected:
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   void update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& state) override;
+  void update_group(const ParamGroup& group, std::vector<PendingUpdate>& items) override;
   const char* name() const override { return decoupled_ ? "AdamW" : "Adam"; }
   AdamOptions opts_;
   bool decoupled_ = false;

@@ -2,6 +2,8 @@
 // optimizer state all fp32, one call per parameter tensor. Formulas follow torch.optim's
 // single-tensor implementations so a run matches PyTorch step for step.
 #pragma once
+#include <vector>
+
 #include "kernels/common.h"
 
 namespace iqa::kernels {
@@ -35,6 +37,16 @@ struct AdamStepArgs {
   float bias_correction2_sqrt = 1;
 };
 
+// Many fp32 tensors updated by one multi-tensor launch (kernels/multi_tensor_plan.h): entry i of every
+// list belongs to tensor i. state1/state2 are the optimizer's buffers: Adam's exp_avg / exp_avg_sq,
+// SGD's momentum buffer in state1 (state lists empty when the optimizer keeps no such buffer).
+struct MultiTensorRefs {
+  std::vector<float*> params;
+  std::vector<const float*> grads;
+  std::vector<float*> state1, state2;
+  std::vector<int64_t> numels;
+};
+
 namespace cpu {
 // momentum_buf may be null when momentum == 0.
 void sgd_step(float* param, const float* grad, float* momentum_buf, int64_t n, const SgdStepArgs& a);
@@ -64,6 +76,10 @@ void ema_update(float* shadow, const float* param, int64_t n, float one_minus_de
 // Sets *found_inf (device memory, one int) to 1 when any element is inf/NaN; never clears it, so
 // one flag can collect all of a model's gradients before a single host read.
 void unscale_grad(float* grad, int64_t n, float inv_scale, int* found_inf, cudaStream_t stream);
+// The same updates over all tensors of `t` with shared arguments, in a few launches of one kernel
+// (per-element math identical to sgd_step / adam_step). SGD with momentum needs t.state1.
+void multi_tensor_sgd_step(const MultiTensorRefs& t, const SgdStepArgs& a, cudaStream_t stream);
+void multi_tensor_adam_step(const MultiTensorRefs& t, const AdamStepArgs& a, cudaStream_t stream);
 }  // namespace cuda
 
 }  // namespace iqa::kernels

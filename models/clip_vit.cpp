@@ -12,7 +12,9 @@ namespace iqa::models {
 namespace {
 // `t` in x's dtype: under autocast the activations become bf16/f16 while the embeddings stay fp32
 // masters; the cast is differentiable, so their gradients arrive as fp32.
-Tensor in_dtype_of(const Tensor& t, const Tensor& x) { return t.dtype() == x.dtype() ? t : t.to(x.dtype()); }
+Tensor in_dtype_of(const Tensor& t, const Tensor& x) {
+  return !t.defined() || t.dtype() == x.dtype() ? t : t.to(x.dtype());
+}
 
 Tensor scaled_normal(const Shape& shape, double scale) {
   NoGradGuard ng;
@@ -76,7 +78,17 @@ CLIPMlp::CLIPMlp(int64_t width, int64_t hidden, Activation act) : activation(act
   c_proj = register_module("c_proj", std::make_shared<Linear>(hidden, width));
 }
 
-Tensor CLIPMlp::forward(const Tensor& x) { return c_proj->forward(apply_activation(activation, c_fc->forward(x))); }
+// QuickGELU (CLIP's activation) runs fused with c_fc: the bias in the GEMM epilogue, one activation pass,
+// one backward pass for the activation and the bias gradient; same numbers as Linear + QuickGELU.
+Tensor CLIPMlp::forward(const Tensor& x) {
+  if (activation == Activation::QuickGELU) {
+    IQA_CHECK(x.dim() >= 1 && x.size(-1) == c_fc->in_features, "CLIPMlp: input ", x.str(), " must end in ",
+              c_fc->in_features);
+    Tensor h = linear_quick_gelu(amp::autocast(x), amp::autocast(c_fc->weight), amp::autocast(c_fc->bias));
+    return c_proj->forward(h);
+  }
+  return c_proj->forward(apply_activation(activation, c_fc->forward(x)));
+}
 
 ResidualAttentionBlock::ResidualAttentionBlock(const VisionTransformerConfig& cfg) {
   ln_1 = register_module("ln_1", std::make_shared<LayerNorm>(cfg.width, cfg.ln_eps));
@@ -85,8 +97,15 @@ ResidualAttentionBlock::ResidualAttentionBlock(const VisionTransformerConfig& cf
   mlp = register_module("mlp", std::make_shared<CLIPMlp>(cfg.width, cfg.width * cfg.mlp_ratio, cfg.activation));
 }
 
+// The residual add after attention and ln_2 run as one add_layer_norm pass (same numbers as add then
+// LayerNorm) when x and the attention output agree in shape and dtype, as they do in every CLIP config.
 Tensor ResidualAttentionBlock::forward(const Tensor& x) {
-  Tensor h = add(x, attn->forward(ln_1->forward(x)));
+  Tensor a = attn->forward(ln_1->forward(x));
+  if (a.dtype() == x.dtype() && a.shape() == x.shape()) {
+    AddLayerNormResult r = add_layer_norm(x, a, in_dtype_of(ln_2->weight, x), in_dtype_of(ln_2->bias, x), ln_2->eps);
+    return add(r.sum, mlp->forward(r.out));
+  }
+  Tensor h = add(x, a);
   return add(h, mlp->forward(ln_2->forward(h)));
 }
 

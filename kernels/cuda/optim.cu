@@ -1,7 +1,8 @@
 // Fused optimizer updates: one launch per parameter tensor reads param, grad and state once and
 // writes them once (Adam touches 4 arrays in, 3 out: memory bound, so one pass is the whole game).
-// Same formulas, in the same order, as kernels/cpu/optim.cpp.
-#include "kernels/cuda/dtype_io.cuh"
+// Same formulas, in the same order, as kernels/cpu/optim.cpp; SGD and Adam's element updates live in
+// optim_math.cuh, shared with the multi-tensor launch (optim_multi_tensor.cu).
+#include "kernels/cuda/optim_math.cuh"
 #include "kernels/optim.h"
 
 namespace iqa::kernels::cuda {
@@ -13,34 +14,14 @@ using cuda_detail::grid_for;
 
 __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ buf,
                            int64_t n, SgdStepArgs a) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    float d = grad[i];
-    if (a.weight_decay != 0) d += a.weight_decay * param[i];
-    if (a.momentum != 0) {
-      float b = a.first_step ? d : a.momentum * buf[i] + a.one_minus_dampening * d;
-      buf[i] = b;
-      d = a.nesterov ? d + a.momentum * b : b;
-    }
-    param[i] -= a.lr * d;
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    cuda_detail::sgd_update(param, grad, buf, i, a);
 }
 
 __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
                             float* __restrict__ exp_avg_sq, int64_t n, AdamStepArgs a) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    float p = param[i];
-    float g = grad[i];
-    if (a.decoupled_weight_decay) p *= a.decay_factor;
-    else if (a.weight_decay != 0) g += a.weight_decay * p;
-    float m = a.beta1 * exp_avg[i] + a.one_minus_beta1 * g;
-    float v = a.beta2 * exp_avg_sq[i] + a.one_minus_beta2 * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    // Round-to-nearest sqrt/division even under --use_fast_math, so results track the CPU reference
-    // (they may still differ in the last bit where nvcc contracts a multiply-add into an FMA).
-    float denom = __fdiv_rn(__fsqrt_rn(v), a.bias_correction2_sqrt) + a.eps;
-    param[i] = p - a.step_size * __fdiv_rn(m, denom);
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    cuda_detail::adam_update(param, grad, exp_avg, exp_avg_sq, i, a);
 }
 
 __global__ void adam_direction_kernel(const float* __restrict__ grad, float* __restrict__ exp_avg,

@@ -1,0 +1,217 @@
+// iqa-bench cases for the kernels that decide a ViT training step (issue 3 §4), at ViT-B/16 batch-64
+// shapes (64 x 197 = 12608 token rows). bench/torch_peer_vit.py times PyTorch's eager equivalents.
+//
+// iqa-bench runs under NoGradGuard, so each case calls the kernels an autograd op launches, forward and
+// backward together. Byte counts are the traffic the kernels actually move (every launch's reads and
+// writes), so GB/s compares directly with the "copy" case's bandwidth.
+//   bias_quick_gelu:  QuickGELU forward (pre in, y out) + backward (pre, g in; d(pre) out; bias-gradient
+//                     partial sums): 5 slabs of 12608 x 3072.
+//   add_layer_norm:   forward (x, residual in; sum, y out) + backward with grad_sum (sum, g_y, g_sum in;
+//                     dx out) + the weight/bias partial sums (sum, g_y in): 10 slabs of 12608 x 768.
+//   cross_entropy_soft: 64 x 1000 logits (launch bound: what matters is one launch each way).
+//   adamw_multi_tensor / adamw_per_tensor / sgd_multi_tensor: ViT-B/16's ~150 fp32 parameter tensors
+//                     (86M floats); AdamW moves 7 floats per element, SGD with momentum 5.
+#include <string>
+#include <vector>
+
+#include "bench/bench_ops.h"
+#include "engine/cuda_runtime.h"
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/layer_norm.h"
+#include "kernels/linear_quick_gelu.h"
+#include "kernels/optim.h"
+
+namespace iqa::bench {
+namespace {
+
+std::string dims2(int64_t a, int64_t b) { return std::to_string(a) + "x" + std::to_string(b); }
+
+BenchCase bias_quick_gelu_case(Device device, DType dtype, bool small) {
+  const int64_t rows = small ? 1024 : 12608, cols = 3072;
+  Tensor pre = Tensor::randn({rows, cols}, dtype, device), g = Tensor::randn({rows, cols}, dtype, device);
+  Tensor y = Tensor::empty({rows, cols}, dtype, device), dpre = Tensor::empty({rows, cols}, dtype, device);
+  Tensor db = Tensor::empty({cols}, dtype, device);
+  BenchCase c;
+  c.shape = dims2(rows, cols);
+  c.bytes = 5.0 * double(pre.nbytes());
+  if (device.is_cpu()) {
+    c.run = [=] {
+      kernels::cpu::quick_gelu_forward(dtype, pre.raw_data(), y.raw_data(), rows * cols);
+      kernels::cpu::quick_gelu_backward_bias(dtype, pre.raw_data(), g.raw_data(), dpre.raw_data(), db.raw_data(), rows,
+                                             cols);
+    };
+    return c;
+  }
+#ifdef IQA_WITH_CUDA
+  Tensor ws = Tensor::empty({kernels::cuda::quick_gelu_backward_bias_workspace_floats(rows, cols)}, DType::F32, device);
+  c.run = [=] {
+    cudaStream_t s = cuda::current_stream();
+    kernels::cuda::quick_gelu_forward(dtype, pre.raw_data(), y.raw_data(), rows * cols, s);
+    kernels::cuda::quick_gelu_backward_bias(dtype, pre.raw_data(), g.raw_data(), dpre.raw_data(), db.raw_data(), rows,
+                                            cols, ws.data<float>(), s);
+  };
+#endif
+  return c;
+}
+
+BenchCase add_layer_norm_case(Device device, DType dtype, bool small) {
+  const int64_t rows = small ? 1024 : 12608, cols = 768;
+  auto slab = [&] { return Tensor::randn({rows, cols}, dtype, device); };
+  Tensor x = slab(), r = slab(), gy = slab(), gs = slab();
+  Tensor sum = Tensor::empty({rows, cols}, dtype, device), y = Tensor::empty({rows, cols}, dtype, device);
+  Tensor dx = Tensor::empty({rows, cols}, dtype, device);
+  Tensor w = Tensor::randn({cols}, dtype, device), b = Tensor::randn({cols}, dtype, device);
+  Tensor dw = Tensor::empty({cols}, dtype, device), db = Tensor::empty({cols}, dtype, device);
+  const DType stat = device.is_cpu() ? dtype : DType::F32;
+  Tensor mean = Tensor::empty({rows}, stat, device), rstd = Tensor::empty({rows}, stat, device);
+  BenchCase c;
+  c.shape = dims2(rows, cols);
+  c.bytes = 10.0 * double(x.nbytes());
+  if (device.is_cpu()) {
+    c.run = [=] {
+      kernels::cpu::add_layer_norm_forward(dtype, x.raw_data(), r.raw_data(), w.raw_data(), b.raw_data(),
+                                           sum.raw_data(), y.raw_data(), mean.raw_data(), rstd.raw_data(), rows, cols,
+                                           1e-5);
+      kernels::cpu::add_layer_norm_backward(dtype, sum.raw_data(), w.raw_data(), mean.raw_data(), rstd.raw_data(),
+                                            gy.raw_data(), gs.raw_data(), dx.raw_data(), dw.raw_data(), db.raw_data(),
+                                            rows, cols);
+    };
+    return c;
+  }
+#ifdef IQA_WITH_CUDA
+  Tensor ws = Tensor::empty({kernels::cuda::layer_norm_backward_workspace_floats(rows, cols)}, DType::F32, device);
+  c.run = [=] {
+    cudaStream_t s = cuda::current_stream();
+    kernels::cuda::add_layer_norm_forward(dtype, x.raw_data(), r.raw_data(), w.raw_data(), b.raw_data(),
+                                          sum.raw_data(), y.raw_data(), mean.data<float>(), rstd.data<float>(), rows,
+                                          cols, 1e-5, s);
+    kernels::cuda::add_layer_norm_backward(dtype, sum.raw_data(), w.raw_data(), mean.data<float>(), rstd.data<float>(),
+                                           gy.raw_data(), gs.raw_data(), dx.raw_data(), dw.raw_data(), db.raw_data(),
+                                           rows, cols, ws.data<float>(), s);
+  };
+#endif
+  return c;
+}
+
+BenchCase cross_entropy_case(Device device, DType dtype) {
+  const int64_t rows = 64, cols = 1000;
+  Tensor x = Tensor::randn({rows, cols}, dtype, device);
+  Tensor t = softmax(Tensor::randn({rows, cols}, dtype, device), -1);
+  Tensor loss = Tensor::empty({}, dtype, device), g = Tensor::ones({}, dtype, device);
+  Tensor dx = Tensor::empty({rows, cols}, dtype, device);
+  const DType stat = device.is_cpu() ? dtype : DType::F32;
+  Tensor lse = Tensor::empty({rows}, stat, device), tsum = Tensor::empty({rows}, stat, device);
+  BenchCase c;
+  c.shape = dims2(rows, cols);
+  c.bytes = 5.0 * double(x.nbytes());
+  if (device.is_cpu()) {
+    c.run = [=] {
+      kernels::cpu::soft_cross_entropy_forward(dtype, x.raw_data(), t.raw_data(), loss.raw_data(), lse.raw_data(),
+                                               tsum.raw_data(), rows, cols);
+      kernels::cpu::soft_cross_entropy_backward(dtype, x.raw_data(), t.raw_data(), lse.raw_data(), tsum.raw_data(),
+                                                g.raw_data(), dx.raw_data(), nullptr, rows, cols);
+    };
+    return c;
+  }
+#ifdef IQA_WITH_CUDA
+  Tensor row_loss = Tensor::empty({rows}, DType::F32, device);
+  c.run = [=] {
+    cudaStream_t s = cuda::current_stream();
+    kernels::cuda::soft_cross_entropy_forward(dtype, x.raw_data(), t.raw_data(), loss.raw_data(), lse.data<float>(),
+                                              tsum.data<float>(), row_loss.data<float>(), rows, cols, s);
+    kernels::cuda::soft_cross_entropy_backward(dtype, x.raw_data(), t.raw_data(), lse.data<float>(),
+                                               tsum.data<float>(), g.raw_data(), dx.raw_data(), nullptr, rows, cols, s);
+  };
+#endif
+  return c;
+}
+
+// ViT-B/16's parameter tensors (OpenCLIP visual tower, width 768, 12 blocks, output 512), in order.
+std::vector<int64_t> vit_b16_param_sizes(bool small) {
+  const int64_t w = 768;
+  std::vector<int64_t> s = {w, 197 * w, w * 512, w * 3 * 16 * 16, w, w};  // cls, pos, proj, conv1, ln_pre
+  for (int i = 0; i < (small ? 2 : 12); ++i)
+    for (int64_t n : {w, w, 3 * w * w, 3 * w, w * w, w, w, w, 4 * w * w, 4 * w, 4 * w * w, w}) s.push_back(n);
+  s.push_back(w);  // ln_post
+  s.push_back(w);
+  return s;
+}
+
+enum class OptimKind { AdamWMulti, AdamWPerTensor, SgdMulti };
+
+// Always fp32 (master weights), whatever --dtype says.
+BenchCase optimizer_case(Device device, bool small, OptimKind kind) {
+  std::vector<int64_t> sizes = vit_b16_param_sizes(small);
+  std::vector<Tensor> keep;
+  kernels::MultiTensorRefs refs;
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    Tensor p = Tensor::randn({n}, DType::F32, device), g = Tensor::randn({n}, DType::F32, device);
+    Tensor m = Tensor::zeros({n}, DType::F32, device), v = Tensor::zeros({n}, DType::F32, device);
+    refs.params.push_back(p.data<float>());
+    refs.grads.push_back(g.data<float>());
+    refs.state1.push_back(m.data<float>());
+    refs.state2.push_back(v.data<float>());
+    refs.numels.push_back(n);
+    keep.insert(keep.end(), {p, g, m, v});
+    total += n;
+  }
+  kernels::AdamStepArgs adam;  // AdamW at step 10, lr 1e-4, wd 0.05
+  adam.decoupled_weight_decay = true;
+  adam.decay_factor = float(1.0 - 1e-4 * 0.05);
+  adam.step_size = float(1e-4 / (1.0 - 0.6513215599));
+  adam.bias_correction2_sqrt = 0.0998f;
+  kernels::SgdStepArgs sgd;
+  sgd.lr = 0.01f;
+  sgd.momentum = 0.9f;
+  BenchCase c;
+  c.shape = std::to_string(sizes.size()) + "tensors," + std::to_string(total);
+  c.bytes = (kind == OptimKind::SgdMulti ? 5.0 : 7.0) * 4.0 * double(total);
+  const bool cpu = device.is_cpu();
+  c.run = [=] {
+    (void)keep;  // the buffers live as long as the case
+    const size_t count = refs.params.size();
+    if (cpu || kind == OptimKind::AdamWPerTensor) {
+      for (size_t i = 0; i < count; ++i) {
+        float* buf = refs.state1[i];
+        if (kind == OptimKind::SgdMulti) {
+          if (cpu) kernels::cpu::sgd_step(refs.params[i], refs.grads[i], buf, refs.numels[i], sgd);
+          else IQA_ON_CUDA(kernels::cuda::sgd_step(refs.params[i], refs.grads[i], buf, refs.numels[i], sgd,
+                                                   cuda::current_stream()));
+        } else {
+          if (cpu) kernels::cpu::adam_step(refs.params[i], refs.grads[i], buf, refs.state2[i], refs.numels[i], adam);
+          else IQA_ON_CUDA(kernels::cuda::adam_step(refs.params[i], refs.grads[i], buf, refs.state2[i], refs.numels[i],
+                                                    adam, cuda::current_stream()));
+        }
+      }
+      return;
+    }
+    if (kind == OptimKind::SgdMulti) {
+      kernels::MultiTensorRefs sgd_refs = refs;
+      sgd_refs.state2.clear();
+      IQA_ON_CUDA(kernels::cuda::multi_tensor_sgd_step(sgd_refs, sgd, cuda::current_stream()));
+    } else {
+      IQA_ON_CUDA(kernels::cuda::multi_tensor_adam_step(refs, adam, cuda::current_stream()));
+    }
+  };
+  return c;
+}
+
+const BenchRegistrar bias_quick_gelu_reg("bias_quick_gelu", bias_quick_gelu_case);
+const BenchRegistrar add_layer_norm_reg("add_layer_norm", add_layer_norm_case);
+const BenchRegistrar cross_entropy_reg("cross_entropy_soft",
+                                       [](Device d, DType t, bool) { return cross_entropy_case(d, t); });
+const BenchRegistrar adamw_multi_reg("adamw_multi_tensor", [](Device d, DType, bool small) {
+  return optimizer_case(d, small, OptimKind::AdamWMulti);
+});
+const BenchRegistrar adamw_single_reg("adamw_per_tensor", [](Device d, DType, bool small) {
+  return optimizer_case(d, small, OptimKind::AdamWPerTensor);
+});
+const BenchRegistrar sgd_multi_reg("sgd_multi_tensor", [](Device d, DType, bool small) {
+  return optimizer_case(d, small, OptimKind::SgdMulti);
+});
+
+}  // namespace
+}  // namespace iqa::bench
