@@ -20,26 +20,56 @@ Tensor DSMPredictor::forward(const Tensor& x) {
   return per_token.reshape({x.size(0), 1, g, g});
 }
 
+DSMPredictorConfig DSMPredictorConfig::tiny(int64_t image_size) {
+  DSMPredictorConfig c;
+  c.encoder = VisionTransformerConfig::tiny(8, image_size);
+  c.encoder.output_dim = 0;
+  c.encoder.class_token = false;
+  return c;
+}
+
+QualityEncoderConfig QualityEncoderConfig::tiny() {
+  QualityEncoderConfig c;
+  c.backbone = ResNetConfig::tiny(0);
+  c.head_hidden = 32;
+  return c;
+}
+
 QualityEncoder::QualityEncoder(const QualityEncoderConfig& cfg) : config(cfg) {
-  IQA_CHECK(cfg.head_hidden > 0 && cfg.type_classes > 1 && cfg.level_classes > 1,
-            "QualityEncoder: bad head sizes hidden ", cfg.head_hidden, ", type classes ", cfg.type_classes,
-            ", level classes ", cfg.level_classes);
+  const bool heads_ok = cfg.joint ? cfg.joint_classes > 1 : (cfg.type_classes > 1 && cfg.level_classes > 1);
+  IQA_CHECK(cfg.head_hidden > 0 && heads_ok, "QualityEncoder: bad head sizes hidden ", cfg.head_hidden,
+            ", type classes ", cfg.type_classes, ", level classes ", cfg.level_classes, ", joint ", cfg.joint,
+            " with ", cfg.joint_classes, " classes");
   ResNetConfig b = cfg.backbone;
   b.num_classes = 0;
   backbone = register_module("backbone", std::make_shared<ResNet>(b));
   const int64_t d = b.feature_dim();
-  type_head = register_module("type_head", std::make_shared<MLP>(d, std::vector<int64_t>{cfg.head_hidden},
-                                                                  cfg.type_classes, Activation::ReLU));
-  level_head = register_module("level_head", std::make_shared<MLP>(d, std::vector<int64_t>{cfg.head_hidden},
-                                                                   cfg.level_classes, Activation::ReLU));
+  auto head = [&](int64_t classes) {
+    return std::make_shared<MLP>(d, std::vector<int64_t>{cfg.head_hidden}, classes, Activation::ReLU);
+  };
+  if (cfg.joint) {
+    class_head = register_module("class_head", head(cfg.joint_classes));
+  } else {
+    type_head = register_module("type_head", head(cfg.type_classes));
+    level_head = register_module("level_head", head(cfg.level_classes));
+  }
 }
 
 QualityEncoderOutput QualityEncoder::run(const Tensor& x) {
   QualityEncoderOutput o;
   o.features = backbone->features(x);
-  o.type_logits = type_head->forward(o.features.pooled);
-  o.level_logits = level_head->forward(o.features.pooled);
+  if (class_head) {
+    o.class_logits = class_head->forward(o.features.pooled);
+  } else {
+    o.type_logits = type_head->forward(o.features.pooled);
+    o.level_logits = level_head->forward(o.features.pooled);
+  }
   return o;
+}
+
+Tensor QualityEncoder::forward(const Tensor& x) {
+  QualityEncoderOutput o = run(x);
+  return o.class_logits.defined() ? o.class_logits : o.type_logits;
 }
 
 LinearProbeHead::LinearProbeHead(int64_t in_features, int64_t hidden)

@@ -5,6 +5,8 @@
 //   QualityEncoder: backbone.* (torchvision ResNet-50 names, no fc),
 //                   type_head.{0,2}.* and level_head.{0,2}.* (GAP 2048 -> 512 -> ReLU -> C)
 //   Default classes: 26 distortion types (25 + pristine = class 0) and 6 levels (5 + pristine).
+//   Joint label space (spec §7's alternative reading, --label_space joint): one class_head.{0,2}.*
+//   over the 126 (type, level) classes instead of the two heads.
 //   LinearProbeHead: {0,2}.* (2048 -> 512 -> ReLU -> 1); the spec's optional dropout is left out.
 #pragma once
 #include <memory>
@@ -21,6 +23,8 @@ struct DSMPredictorConfig {
   VisionTransformerConfig encoder = VisionTransformerConfig::vit_b8_no_cls();
   std::vector<int64_t> decoder_hidden = {};  // empty: the decoder is one Linear(width, 1)
   Activation decoder_activation = Activation::GELU;
+  // A 2-layer width-64 ViT with patch 8 (no CLS, no projection) at image_size², for tests and the demo.
+  static DSMPredictorConfig tiny(int64_t image_size);
 };
 
 // Predicts the distortion sensitivity map: one value per patch token, so with patch 8 at 224² the
@@ -41,12 +45,17 @@ struct QualityEncoderConfig {
   int64_t head_hidden = 512;
   int64_t type_classes = 26;
   int64_t level_classes = 6;
+  bool joint = false;            // one head over joint_classes instead of the type and level heads
+  int64_t joint_classes = 126;
+  // ResNetConfig::tiny() backbone (feature 128) with a 32-wide head, for tests and the demo.
+  static QualityEncoderConfig tiny();
 };
 
 struct QualityEncoderOutput {
   ResNetFeatures features;  // layer1..4 (for the distillation loss) and the pooled feature
-  Tensor type_logits;       // [B, type_classes]
-  Tensor level_logits;      // [B, level_classes]
+  Tensor type_logits;       // [B, type_classes]; undefined with a joint head
+  Tensor level_logits;      // [B, level_classes]; undefined with a joint head
+  Tensor class_logits;      // [B, joint_classes]; only with a joint head
 };
 
 class QualityEncoder : public Module {
@@ -54,10 +63,12 @@ class QualityEncoder : public Module {
   explicit QualityEncoder(const QualityEncoderConfig& cfg = {});
   std::string type_name() const override { return "QualityEncoder"; }
   QualityEncoderOutput run(const Tensor& x);
-  Tensor forward(const Tensor& x) override { return run(x).type_logits; }
+  // The type logits (the joint logits with a joint head).
+  Tensor forward(const Tensor& x) override;
   QualityEncoderConfig config;
   std::shared_ptr<ResNet> backbone;
-  std::shared_ptr<MLP> type_head, level_head;
+  std::shared_ptr<MLP> type_head, level_head;  // null with a joint head
+  std::shared_ptr<MLP> class_head;             // null with two heads
 };
 
 // The linear-probing regressor on the frozen encoder's pooled feature: [B, in] -> [B, 1].

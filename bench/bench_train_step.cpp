@@ -1,0 +1,131 @@
+// Whole training steps, timed as one call each (issues 6 and 7): forward, loss, backward and the
+// optimizer update, on random inputs already on the device, so the number is the step's compute
+// without the data loader. bench/torch_peer_train.py builds the same steps in PyTorch.
+//
+//   sind_step_b64 / _b256  SIND's step: CLIP ViT-B/16 on the global crop and the mosaic (two tower
+//                          passes), the LocalGlobal head, the scale-shift loss over 2 scenes, Adam
+//                          (two groups, coupled L2) and the EMA update; bf16 autocast on CUDA.
+//   qep_step_b110 / _b256  DSMix stage 2: ResNet-50 with the type (26) and level (6) heads,
+//                          soft-target cross-entropy on both, SGD with momentum; bf16 autocast on
+//                          CUDA. The frozen DSM predictor and the distillation teacher are not in
+//                          the step (they are inference-only and depend on the batch's make-up);
+//                          our convolutions are NCHW, the PyTorch peer runs channels_last.
+// With --small both use the tiny networks at batch 4, so the CPU run takes seconds.
+#include <memory>
+
+#include "bench/bench_ops.h"
+#include "engine/amp.h"
+#include "engine/autograd.h"
+#include "engine/ema.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "models/dsmix.h"
+#include "training/sind_model.h"
+
+namespace iqa::bench {
+namespace {
+
+struct SindStep {
+  std::shared_ptr<models::QualityModel> model;
+  std::unique_ptr<Adam> opt;
+  std::unique_ptr<ExponentialMovingAverage> ema;
+  Tensor xg, xl, mos, scenes;
+  bool autocast = false;
+  DType dtype = DType::BF16;
+
+  void run() {
+    EnableGradGuard grad;
+    Tensor loss;
+    {
+      amp::AutocastGuard ac(dtype, autocast);
+      Tensor pred = model->score(xg, xl).reshape({xg.size(0)}).to(DType::F32);
+      loss = scale_shift_loss(pred, mos, scenes);
+    }
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    ema->update();
+  }
+};
+
+BenchCase sind_step_case(Device device, DType dtype, bool small, int64_t batch) {
+  training::SindConfig cfg;
+  cfg.clip_model = small ? "tiny" : "ViT-B-16";
+  cfg.local_global = true;
+  const int64_t B = small ? 4 : batch;
+  auto step = std::make_shared<SindStep>();
+  step->model = training::make_sind_model(cfg);
+  step->model->to(device);
+  step->model->train();
+  const training::ParamSplit split = training::split_sind_parameters(*step->model);
+  step->opt = std::make_unique<Adam>(
+      std::vector<ParamGroup>{ParamGroup{split.backbone, 1e-5, 1e-5}, ParamGroup{split.head, 1e-5, 1e-5}});
+  std::vector<Tensor> params = split.backbone;
+  params.insert(params.end(), split.head.begin(), split.head.end());
+  step->ema = std::make_unique<ExponentialMovingAverage>(params, 0.99, true);
+  // The views arrive as f32 from the loader; autocast casts at the first GEMM, as in the trainer.
+  step->xg = Tensor::randn({B, 3, 224, 224}, DType::F32, device);
+  step->xl = Tensor::randn({B, 3, 224, 224}, DType::F32, device);
+  step->mos = Tensor::rand({B}, DType::F32, device);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < B; ++i) ids.push_back(i * 2 / B);
+  step->scenes = Tensor::from_vector_i64(ids, {B}, DType::I64, device);
+  step->autocast = device.is_cuda() && dtype != DType::F32;
+  step->dtype = dtype == DType::F16 ? DType::F16 : DType::BF16;
+  BenchCase c;
+  c.shape = cfg.clip_model + "-b" + std::to_string(B);
+  c.items = double(B);
+  c.run = [step] { step->run(); };
+  return c;
+}
+
+struct QepStep {
+  std::shared_ptr<models::QualityEncoder> model;
+  std::unique_ptr<SGD> opt;
+  Tensor x, type_target, level_target;
+  bool autocast = false;
+  DType dtype = DType::BF16;
+
+  void run() {
+    EnableGradGuard grad;
+    Tensor loss;
+    {
+      amp::AutocastGuard ac(dtype, autocast);
+      const models::QualityEncoderOutput out = model->run(x);
+      loss = cross_entropy_soft(out.type_logits.to(DType::F32), type_target) +
+             cross_entropy_soft(out.level_logits.to(DType::F32), level_target);
+    }
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+  }
+};
+
+BenchCase qep_step_case(Device device, DType dtype, bool small, int64_t batch) {
+  const int64_t B = small ? 4 : batch;
+  auto step = std::make_shared<QepStep>();
+  const models::QualityEncoderConfig cfg = small ? models::QualityEncoderConfig::tiny() : models::QualityEncoderConfig{};
+  step->model = std::make_shared<models::QualityEncoder>(cfg);
+  step->model->to(device);
+  step->model->train();
+  step->opt = std::make_unique<SGD>(std::vector<ParamGroup>{ParamGroup{step->model->parameters(), 0.01, 1e-4}},
+                                    SGDOptions{.momentum = 0.9});
+  step->x = Tensor::randn({B, 3, 224, 224}, DType::F32, device);
+  step->type_target = softmax(Tensor::randn({B, cfg.type_classes}, DType::F32, device), -1);
+  step->level_target = softmax(Tensor::randn({B, cfg.level_classes}, DType::F32, device), -1);
+  step->autocast = device.is_cuda() && dtype != DType::F32;
+  step->dtype = dtype == DType::F16 ? DType::F16 : DType::BF16;
+  BenchCase c;
+  c.shape = std::string(small ? "resnet-tiny" : "resnet50") + "-b" + std::to_string(B);
+  c.items = double(B);
+  c.run = [step] { step->run(); };
+  return c;
+}
+
+const BenchRegistrar sind64("sind_step_b64", [](Device d, DType t, bool s) { return sind_step_case(d, t, s, 64); });
+const BenchRegistrar sind256("sind_step_b256", [](Device d, DType t, bool s) { return sind_step_case(d, t, s, 256); });
+const BenchRegistrar qep110("qep_step_b110", [](Device d, DType t, bool s) { return qep_step_case(d, t, s, 110); });
+const BenchRegistrar qep256("qep_step_b256", [](Device d, DType t, bool s) { return qep_step_case(d, t, s, 256); });
+
+}  // namespace
+}  // namespace iqa::bench

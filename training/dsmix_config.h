@@ -1,0 +1,87 @@
+// The configuration of a dsmix-train run (shared/spec/dsmix.md §5-§9): one struct for the three
+// stages, with the paper's recipe as per-stage defaults. tools/dsmix-train.cpp maps CLI11 flags onto
+// it; the resolved form (every "stage default" filled in) is written to <project_dir>/config.json and
+// into every checkpoint.
+//
+// Recipe values left at 0 / -1 take the stage's default (resolved()):
+//   dsm: epochs 10,  batch 40,  lr 5e-3 (cosine), AdamP weight decay 1e-4
+//   qep: epochs 120, batch 110, lr 0.01 x lr_gamma every lr_step epochs, SGD momentum 0.9, wd 1e-4
+//   lp:  epochs 100 (LIVE, CSIQ, CLIVE and unknown sets) or 200 (TID2013, KADID, KonIQ, FLIVE),
+//        batch 64, lr 7e-4 (cosine), AdamW weight decay 0.01
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace iqa::training {
+
+struct DsmixConfig {
+  std::string stage = "dsm";             // dsm | qep | lp
+  std::string project_dir = "exp_log/dsmix";
+  bool demo = false;
+
+  // ---- recipe (0 / -1: the stage's default, see above) ----------------------------------------------
+  int epochs = 0;
+  int batch_size = 0;                    // per GPU
+  double lr = 0;
+  double weight_decay = -1;
+  int crop = 224;                        // training crop; the DSM grid is crop / 8
+  uint64_t seed = 0;
+  std::string resume;                    // checkpoint path, or "auto" (<run dir>/checkpoints/last.safetensors)
+  std::string device = "auto";           // auto | cpu | cuda
+  std::string precision = "fp32";        // fp32 | bf16 (autocast on CUDA only)
+  int num_workers = 4;
+  int log_every = 10;                    // optimizer steps between metrics.jsonl step lines
+  int eval_every = 1;                    // held-out evaluation after epoch e when (e + 1) % eval_every == 0 and after the last
+
+  // ---- KADIS-style data (dsm, qep): exactly one of kadis_root, distorted_csv, references ---------------
+  std::string kadis_root;                // KADIS-700k's real layout (reference CSV, ref_imgs/, dist_imgs/)
+  std::string kadis_type8 = "with-type8";  // with-type8 | literal (spec §2's note on column dist_type_2)
+  std::string distorted_csv;             // tools/iqa-distort's distortions.csv
+  std::string reference_dir;             // the references of --distorted_csv (iqa-distort's --input)
+  std::string references;                // a folder of reference images, distorted on the fly
+  std::vector<int> types;                // on the fly: distortion types drawn from (empty: all 25)
+  int types_per_image = 1;               // on the fly: types per reference (KADIS: 1), each at all 5 levels
+  double holdout = 0.05;                 // fraction of references held out for map error / accuracy
+
+  // ---- models ---------------------------------------------------------------------------------------
+  std::string dsm_model = "vit-b8";      // vit-b8 | tiny   (the stage-1 predictor)
+  std::string qe_model = "resnet50";     // resnet50 | tiny (the quality encoder and the KD teacher)
+
+  // ---- stage 2 (qep) --------------------------------------------------------------------------------
+  std::string dsm_checkpoint;            // stage-1 checkpoint (frozen predictor for the DSMix weights)
+  int mix = 3;                           // images per mixed sample (1: no mixing)
+  bool random_box_count = false;         // boxes per sample uniform in {0..mix-1} instead of exactly mix-1
+  std::string label_space = "two-heads";  // two-heads (26 types + 6 levels) | joint (one 126-way head)
+  std::string teacher;                   // torchvision ResNet-50 safetensors; empty: no distillation
+  double kd_alpha = 1.0, kd_beta = 1.0;  // weights of the MAE and the cosine-distance terms
+  int images_per_reference = 5;          // same-reference images per batch chunk (SceneSampler chunk)
+  double momentum = 0.9;
+  int lr_step = 5;                       // StepLR: lr x lr_gamma every lr_step epochs
+  double lr_gamma = 0.9;
+
+  // ---- stage 3 (lp) ---------------------------------------------------------------------------------
+  std::string encoder;                   // stage-2 encoder.safetensors (torchvision names) or its checkpoint
+  std::string dataset;                   // registry name (<json_root>/all/<name>.json) or a listing .json
+  std::string data_root = "./data";
+  std::string json_root = "./data_json";
+  int splits = 10;                       // random 80/20 splits (by reference content for synthetic sets)
+  double train_fraction = 0.8;
+  std::string score_norm = "zscore";     // zscore | minmax | none: targets from the training split's statistics
+
+  // The configuration with every stage default filled in (epochs, batch_size, lr, weight_decay).
+  DsmixConfig resolved() const;
+  // Throws iqa::Error listing every invalid value. Call on resolved().
+  void validate() const;
+  std::string to_json() const;
+  static DsmixConfig from_json(const std::string& text);
+  std::map<std::string, std::string> to_string_map() const;
+  bool operator==(const DsmixConfig&) const = default;
+};
+
+// The paper's LP epochs for a dataset name (spec §9): 200 for tid2013, kadid10k, koniq10k and FLIVE
+// (flive, paq2piq); 100 otherwise (live, csiq, livec and anything unlisted).
+int lp_default_epochs(const std::string& dataset);
+
+}  // namespace iqa::training

@@ -1,0 +1,42 @@
+// dsmix-train --demo: all three DSMix stages on a CPU in a few minutes, with tiny networks (a 2-layer
+// width-64 ViT with 8x8 patches, a one-block-per-stage ResNet) at 64x64 crops:
+//   stage 1 and 2 on procedurally generated 96x96 references distorted on the fly with six fast KADID
+//   types (Gaussian blur, JPEG, white noise, impulse noise, pixelate, multiplicative noise: the demo's
+//   choice: cheap to render, and local, so a no-reference network can see them; two types per
+//   reference, all five levels);
+//   stage 3 on a synthetic IQA set of other procedural references whose MOS falls with the level,
+//   probed with the stage-2 encoder and with a randomly initialised encoder of the same shape.
+// Stage 2 runs without distillation (no ImageNet teacher in a demo; the log says so).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "training/dataset.h"
+#include "training/dsmix_config.h"
+#include "training/image.h"
+
+namespace iqa::training {
+
+// One procedural reference: a two-colour gradient, random discs, rectangles, rings and striped
+// patches, coarse value noise and a fine two-octave texture over everything, all drawn from `seed`.
+ImageU8 procedural_reference(int width, int height, uint64_t seed);
+
+// Writes `count` references as PNGs into dir (ref_000.png, ...).
+void write_procedural_references(const std::string& dir, int count, int width, int height, uint64_t seed);
+
+// The demo's distortion types.
+const std::vector<int>& demo_distortion_types();
+
+// A synthetic IQA set: `references` procedural references, each distorted by every demo type at every
+// level (kadis_distort), written as PNGs under dir/images; MOS = 5 - 4 * severity(type) * (level - 1) / 4
+// plus a little jitter. Entries name their reference (content-disjoint splits). Paths relative to dir.
+DatasetList make_demo_iqa_set(const std::string& dir, int references, int width, int height, uint64_t seed);
+
+// The demo's base configuration (tiny models, crop 64, CPU-sized recipe) for `stage`.
+DsmixConfig demo_stage_config(const std::string& project_dir, const std::string& stage);
+
+// Runs the demo in base.project_dir (device, num_workers and seed taken from base). Returns 0, or 130
+// when interrupted.
+int run_dsmix_demo(const DsmixConfig& base);
+
+}  // namespace iqa::training
