@@ -17,7 +17,7 @@ using namespace iqa::training;
 int main(int argc, char** argv) {
   CLI::App app{"sind-train: SIND training and evaluation (leave-one-out, cross-set, random-split)"};
   SindConfig c;
-  app.add_option("--clip_model", c.clip_model, "ViT-B-16 | ViT-B-8 | resnet50 | tiny")->capture_default_str();
+  app.add_option("--clip_model", c.clip_model, "ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16")->capture_default_str();
   app.add_option("--pretrained", c.pretrained, "backbone or whole-model weights (safetensors)");
   app.add_option("--epochs", c.epochs, "epochs (the loop runs epochs + 1 times, as the reference)")->capture_default_str();
   app.add_option("--lr", c.lr, "head lr; backbone lr = lr / lr_ratio")->capture_default_str();
@@ -61,6 +61,11 @@ int main(int argc, char** argv) {
       SindConfig& t = d;
       again.add_option("--epochs", t.epochs);
       again.add_option("--lr", t.lr);
+      again.add_option("--lr_ratio", t.lr_ratio);
+      again.add_option("--warmup_epoch", t.warmup_epoch);
+      again.add_option("--weight_decay", t.weight_decay);
+      again.add_option("--eval_every", t.eval_every);
+      again.add_option("--log_every", t.log_every);
       again.add_option("--batch_size", t.batch_size);
       again.add_option("--scene_sampling", t.scene_sampling);
       again.add_option("--clip_model", t.clip_model);

@@ -56,8 +56,8 @@ void SindConfig::validate() const {
   auto need = [&](bool ok, const std::string& msg) {
     if (!ok) problems.push_back(msg);
   };
-  need(one_of(clip_model, {"ViT-B-16", "ViT-B-8", "resnet50", "tiny"}),
-       "--clip_model must be ViT-B-16, ViT-B-8, resnet50 or tiny, got '" + clip_model + "'");
+  need(one_of(clip_model, {"ViT-B-16", "ViT-B-8", "resnet50", "tiny", "tiny16"}),
+       "--clip_model must be ViT-B-16, ViT-B-8, resnet50, tiny or tiny16, got '" + clip_model + "'");
   need(epochs >= 1, "--epochs must be >= 1");
   need(lr > 0 && lr_ratio > 0, "--lr and --lr_ratio must be positive");
   need(warmup_epoch >= 0, "--warmup_epoch must be >= 0");

@@ -18,6 +18,9 @@ VisionTransformerConfig vit_config(const std::string& name) {
     return c;
   }
   if (name == "tiny") return VisionTransformerConfig::tiny(32, 224);
+  // The demo's model: the same width-64, 2-layer ViT with 16-pixel patches (196 tokens at 224), fine
+  // enough to see pixel-level noise that 32-pixel patches average away.
+  if (name == "tiny16") return VisionTransformerConfig::tiny(16, 224);
   throw Error("make_sind_model: '" + name + "' is not a ViT");
 }
 
