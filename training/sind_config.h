@@ -11,7 +11,7 @@
 namespace iqa::training {
 
 struct SindConfig {
-  std::string clip_model = "ViT-B-16";  // ViT-B-16 | ViT-B-8 | resnet50 | tiny
+  std::string clip_model = "ViT-B-16";  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16
   std::string pretrained;               // safetensors of the backbone (CLIP / torchvision naming) or a whole model
   int epochs = 35;                      // the loop runs epochs + 1 times, as the reference's range(0, epochs + 1)
   double lr = 1e-5;
