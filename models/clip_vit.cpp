@@ -97,21 +97,46 @@ ResidualAttentionBlock::ResidualAttentionBlock(const VisionTransformerConfig& cf
   mlp = register_module("mlp", std::make_shared<CLIPMlp>(cfg.width, cfg.width * cfg.mlp_ratio, cfg.activation));
 }
 
-// The residual add after attention and ln_2 run as one add_layer_norm pass (same numbers as add then
-// LayerNorm) when x and the attention output agree in shape and dtype, as they do in every CLIP config.
+// residual + branch, then `ln`. One add_layer_norm pass (same numbers as add then LayerNorm) when the
+// two agree in shape and dtype, as they do in every CLIP config; the two-op form otherwise (e.g. a
+// bf16 branch under autocast beside an f32 residual stream).
+static AddLayerNormResult add_then_layer_norm(const Tensor& residual, const Tensor& branch, LayerNorm& ln) {
+  if (branch.dtype() == residual.dtype() && branch.shape() == residual.shape())
+    return add_layer_norm(residual, branch, in_dtype_of(ln.weight, residual), in_dtype_of(ln.bias, residual),
+                          ln.eps);
+  Tensor sum = add(residual, branch);
+  return {sum, ln.forward(sum)};
+}
+
+// Every residual add in the tower is followed by a LayerNorm: the attention's by ln_2 in the same
+// block, the MLP's by the next block's ln_1 (or by ln_post after the last block). So the block leaves
+// its final add to the caller, which fuses it with whichever LayerNorm comes next.
+ResidualAttentionBlock::Unfinished ResidualAttentionBlock::forward_unfinished(const Tensor& x, const Tensor& x_ln1) {
+  AddLayerNormResult mid = add_then_layer_norm(x, attn->forward(x_ln1), *ln_2);
+  return {mid.sum, mlp->forward(mid.out)};
+}
+
 Tensor ResidualAttentionBlock::forward(const Tensor& x) {
-  Tensor a = attn->forward(ln_1->forward(x));
-  if (a.dtype() == x.dtype() && a.shape() == x.shape()) {
-    AddLayerNormResult r = add_layer_norm(x, a, in_dtype_of(ln_2->weight, x), in_dtype_of(ln_2->bias, x), ln_2->eps);
-    return add(r.sum, mlp->forward(r.out));
-  }
-  Tensor h = add(x, a);
-  return add(h, mlp->forward(ln_2->forward(h)));
+  Unfinished u = forward_unfinished(x, ln_1->forward(x));
+  return add(u.residual, u.branch);
 }
 
 CLIPTransformer::CLIPTransformer(const VisionTransformerConfig& cfg) {
   resblocks = register_module("resblocks", std::make_shared<Sequential>());
   for (int64_t i = 0; i < cfg.layers; ++i) resblocks->push_back(std::make_shared<ResidualAttentionBlock>(cfg));
+}
+
+AddLayerNormResult CLIPTransformer::forward_then_norm(const Tensor& x, LayerNorm& final_ln) {
+  if (resblocks->size() == 0) return {x, final_ln.forward(x)};
+  auto block = [&](size_t i) -> ResidualAttentionBlock& {
+    return static_cast<ResidualAttentionBlock&>((*resblocks)[i]);
+  };
+  ResidualAttentionBlock::Unfinished u = block(0).forward_unfinished(x, block(0).ln_1->forward(x));
+  for (size_t i = 1; i < resblocks->size(); ++i) {
+    AddLayerNormResult next = add_then_layer_norm(u.residual, u.branch, *block(i).ln_1);
+    u = block(i).forward_unfinished(next.sum, next.out);
+  }
+  return add_then_layer_norm(u.residual, u.branch, final_ln);
 }
 
 // ---------------------------------------------------------------- the tower
@@ -148,8 +173,9 @@ VisionTransformerOutput VisionTransformer::encode(const Tensor& x) {
   }
   h = add(h, in_dtype_of(positional_embedding, h));
   h = ln_pre->forward(h);
-  h = transformer->forward(h);
-  h = ln_post->forward(h);  // on all tokens (OpenCLIP's pool_type 'tok' pools after ln_post)
+  // The blocks, then ln_post on all tokens (OpenCLIP's pool_type 'tok' pools after ln_post), with the
+  // last residual add fused into ln_post.
+  h = transformer->forward_then_norm(h, *ln_post).out;
 
   VisionTransformerOutput out;
   if (c.class_token) {

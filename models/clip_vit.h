@@ -64,6 +64,12 @@ class ResidualAttentionBlock : public Module {
   explicit ResidualAttentionBlock(const VisionTransformerConfig& cfg);
   std::string type_name() const override { return "ResidualAttentionBlock"; }
   Tensor forward(const Tensor& x) override;
+  // The block output is residual + branch; the caller adds them, fused with the LayerNorm that
+  // follows (see CLIPTransformer::forward_then_norm). x_ln1 must be ln_1(x).
+  struct Unfinished {
+    Tensor residual, branch;
+  };
+  Unfinished forward_unfinished(const Tensor& x, const Tensor& x_ln1);
   std::shared_ptr<LayerNorm> ln_1, ln_2;
   std::shared_ptr<CLIPAttention> attn;
   std::shared_ptr<CLIPMlp> mlp;
@@ -75,6 +81,9 @@ class CLIPTransformer : public Module {
   explicit CLIPTransformer(const VisionTransformerConfig& cfg);
   std::string type_name() const override { return "Transformer"; }
   Tensor forward(const Tensor& x) override { return resblocks->forward(x); }
+  // The blocks followed by final_ln, each block's last residual add fused with the next LayerNorm:
+  // {stream, final_ln(stream)}, the same numbers as forward() then final_ln.
+  AddLayerNormResult forward_then_norm(const Tensor& x, LayerNorm& final_ln);
   std::shared_ptr<Sequential> resblocks;
 };
 

@@ -5,6 +5,7 @@
 
 #include "engine/cuda_runtime.h"
 #include "kernels/layer_norm.h"
+#include "models/clip_vit.h"
 #include "tests/testing.h"
 
 using namespace iqa;
@@ -304,4 +305,38 @@ TEST_CASE("CUDA cross_entropy_soft matches the CPU", "[ops][vit_fused][cuda]") {
     require_close_scaled(gpu[1], cpu[1], tol, "dlogits");
     require_close_scaled(gpu[2], cpu[2], tol, "dtarget");
   }
+}
+
+// The tower fuses every residual add with the LayerNorm after it, across block boundaries and into
+// ln_post. Same numbers (f64) as running each block whole and then ln_post, gradients included.
+TEST_CASE("CLIP tower: residual adds fused across blocks and into ln_post give the unfused numbers",
+          "[models][vit_fused]") {
+  models::VisionTransformerConfig cfg = models::VisionTransformerConfig::tiny();
+  cfg.layers = 3;
+  models::VisionTransformer vit(cfg);
+  vit.to(DType::F64);
+  const Tensor h = rand_f64({2, 5, cfg.width}, -1, 1, 41).detach().set_requires_grad(true);
+  const Tensor up_out = rand_f64({2, 5, cfg.width}, -1, 1, 42).detach();
+  const Tensor up_sum = rand_f64({2, 5, cfg.width}, -1, 1, 43).detach();
+
+  auto run = [&](bool fused) {
+    vit.zero_grad();
+    Tensor x = h.detach().set_requires_grad(true);
+    AddLayerNormResult r;
+    if (fused) {
+      r = vit.transformer->forward_then_norm(x, *vit.ln_post);
+    } else {
+      r.sum = vit.transformer->forward(x);
+      r.out = vit.ln_post->forward(r.sum);
+    }
+    add(sum(mul(r.out, up_out)), sum(mul(r.sum, up_sum))).backward();
+    std::vector<Tensor> got = {r.out.detach(), r.sum.detach(), x.grad()};
+    for (auto& [name, p] : vit.named_parameters())
+      if (p.grad().defined()) got.push_back(p.grad());
+    return got;
+  };
+  const std::vector<Tensor> fused = run(true), plain = run(false);
+  REQUIRE(fused.size() == plain.size());
+  REQUIRE(fused.size() > 3 + 3 * 8);  // outputs, the input's grad and every block's parameters
+  for (size_t i = 0; i < fused.size(); ++i) require_close(fused[i], plain[i], 1e-12, 1e-12);
 }
