@@ -4,6 +4,10 @@
 //
 // Targets from the data-pipeline issue: >= 400 img/s per core at 1024x768 and >= 100 img/s per core at
 // 4000x3000 (the latter through DCT-domain downscaling).
+//
+// Before the loader runs, each size is also decoded alone on one thread, at the DCT scale the loader
+// picks: libjpeg-turbo's cost is a floor no view code can go under (its entropy decoding reads every
+// coefficient whatever the scale), so the two lines together say how much the views and the loader add.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -14,6 +18,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "training/decode.h"
 #include "training/encode.h"
 #include "training/loader.h"
 
@@ -81,6 +86,21 @@ int main(int argc, char** argv) {
         SampledBatch sb{b, {}};
         for (int s = 0; s < batch; ++s) sb.indices.push_back((b * batch + s) % distinct);
         batches.push_back(sb);
+      }
+      {
+        LoaderOptions defaults;
+        defaults.local_view = local == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
+        const DecodeOptions d = loader_decode_options(defaults);
+        double bytes = 0;
+        for (const auto& e : list.entries) bytes += double(std::filesystem::file_size(dir / e.image));
+        const int reps = std::max(1, images / distinct);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int r = 0; r < reps; ++r)
+          for (const auto& e : list.entries) (void)decode_image((dir / e.image).string(), d);
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("%4dx%-4d  decode only, 1/%d DCT scale, %.2f bits/pixel files: %8.1f img/s on one thread\n", w,
+                    h, jpeg_scale_denominator(w, h, d.min_short_side), 8 * bytes / distinct / (double(w) * h),
+                    double(reps) * distinct / secs);
       }
       for (int workers : worker_counts) {
         LoaderOptions o;
