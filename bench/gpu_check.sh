@@ -4,6 +4,11 @@
 #
 #   bench/gpu_check.sh [build-dir]        (default build-gpu)
 #
+# PHASES (default "build tests bench apps") picks what runs, so the work can be split over two calls
+# of a time-limited machine (e.g. PHASES="build tests" then PHASES="bench apps"; the build folder is
+# reused). apps: loader-bench over 1..16 workers, and sind-train's and dsmix-train's demos on the GPU
+# (bf16), each timed.
+#
 # The GPU machine may have no network and no Debian -dev packages: run `tools/setup.sh --deps-only`
 # beforehand on a networked machine and bring .deps/ along; it is used when present. cuDNN and NCCL
 # are taken from the system, else from the nvidia-* Python wheels next to PyTorch.
@@ -16,7 +21,9 @@ BUILD="${1:-build-gpu}"
 LOGS="$BUILD/gpu_check"
 CUDA_ARCHS="${CUDA_ARCHS:-90}"
 BENCH_REPS="${BENCH_REPS:-100}"
+PHASES="${PHASES:-build tests bench apps}"
 status=0
+want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 say() { echo "== gpu_check: $*"; }
 
@@ -78,6 +85,7 @@ fi
 
 # ---- build ---------------------------------------------------------------------------------------
 mkdir -p "$LOGS"
+if want build; then
 say "configure and build ($BUILD, sm_$CUDA_ARCHS)"
 if ! cmake "${cmake_args[@]}" >"$LOGS/configure.log" 2>&1; then
   tail -40 "$LOGS/configure.log"
@@ -85,17 +93,22 @@ if ! cmake "${cmake_args[@]}" >"$LOGS/configure.log" 2>&1; then
   exit 1
 fi
 grep "iqa.cu:" "$LOGS/configure.log"
-if ! cmake --build "$BUILD" -j "$(nproc)" --target iqa_tests iqa-bench >"$LOGS/build.log" 2>&1; then
+if ! cmake --build "$BUILD" -j "$(nproc)" --target iqa_tests iqa-bench loader-bench sind-train dsmix-train \
+  >"$LOGS/build.log" 2>&1; then
   grep -E "error|Error" "$LOGS/build.log" | head -40
   say "build FAILED"
   exit 1
 fi
+fi
 
 # ---- tests and benchmarks ------------------------------------------------------------------------
+if want tests; then
 say "[cuda] tests"
 "$BUILD/iqa_tests" "[cuda]" 2>&1 | tee "$LOGS/tests.log" | tail -25
 [ "${PIPESTATUS[0]}" -eq 0 ] || { status=1; say "[cuda] tests FAILED (see $LOGS/tests.log)"; }
+fi
 
+if want bench; then
 say "iqa-bench"
 "$BUILD/iqa-bench" --device cuda --reps "$BENCH_REPS" 2>&1 | tee "$LOGS/iqa_bench.log" | grep -v '^{'
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -107,4 +120,22 @@ python3 bench/torch_peer.py --device cuda --reps "$BENCH_REPS" 2>&1 | tee "$LOGS
 if [ -n "${LOG_DIR:-}" ]; then mkdir -p "$LOG_DIR" && cp "$LOGS"/*.log "$LOG_DIR"/; fi
 say "side by side (speed = torch time / ours; %copy = share of our copy_large bandwidth)"
 python3 bench/compare.py "$LOGS/iqa_bench.log" "$LOGS/torch_peer.log"
+fi
+
+if want apps; then
+say "loader-bench (CPU decode + views; the host's cores)"
+"$BUILD/loader-bench" --workers 1,2,4,8,16 2>&1 | tee "$LOGS/loader_bench.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+for app in sind-train dsmix-train; do
+  say "$app --demo on the GPU (bf16)"
+  dir="$(mktemp -d)"
+  start=$(date +%s)
+  "$BUILD/$app" --demo --device cuda --precision bf16 --project_dir "$dir" 2>&1 | tee "$LOGS/${app}_demo.log" |
+    grep -v -E '^\s*$' | tail -15
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { status=1; say "$app --demo FAILED"; }
+  say "$app --demo took $(( $(date +%s) - start )) s"
+  rm -rf "$dir"
+done
+fi
+if [ -n "${LOG_DIR:-}" ]; then mkdir -p "$LOG_DIR" && cp "$LOGS"/*.log "$LOG_DIR"/; fi
 exit "$status"
