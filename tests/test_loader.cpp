@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include <unistd.h>
 
@@ -110,11 +112,11 @@ TEST_CASE("Loader batches are byte-identical for 1 and 3 workers and match a dir
       CHECK(a[k].domain_ids[size_t(s)] == e.domain_id);
     }
   }
-  // Slot 1 of batch 2, rendered by hand from its key.
+  // Slot 1 of batch 2, rendered by hand from its key: position 2 x 4 + 1 in the epoch's order.
   const LoaderOptions o = small_options(dir, 1);
   const ImageU8 img = decode_image(dir.file(list.entries[size_t(a[2].indices[1])].image), loader_decode_options(o));
   std::vector<float> g(3 * 224 * 224), l(3 * 224 * 224);
-  render_training_views(img, loader_sample_key(o.seed, 1, 2, 1), o, g.data(), l.data());
+  render_training_views(img, loader_sample_key(o.seed, 1, 2 * 4 + 1), o, g.data(), l.data());
   CHECK(same_floats(a[2].global_view.get() + g.size(), g.data(), g.size()));
   CHECK(same_floats(a[2].local_view.get() + l.size(), l.data(), l.size()));
   // The big JPEG was DCT-downscaled (short side 800/2 = 400 >= 300).
@@ -282,7 +284,8 @@ TEST_CASE("Loader generic constructor: planes of two sizes, any worker count, ba
     CHECK(same_floats(a[k].planes[0].get(), b[k].planes[0].get(), size_t(a[k].size) * 5));
     CHECK(same_floats(a[k].planes[1].get(), b[k].planes[1].get(), size_t(a[k].size) * 3));
     for (int s = 0; s < a[k].size; ++s) {
-      const uint64_t key = loader_sample_key(21, 3, a[k].number, s);
+      // Positions use the epoch's largest batch (3) as the stride, so they stay distinct.
+      const uint64_t key = loader_sample_key(21, 3, a[k].number * 3 + s);
       CHECK(a[k].planes[0].get()[s * 5 + 4] == float(a[k].indices[size_t(s)]) * 10.f + 4.f);
       CHECK(a[k].planes[1].get()[s * 3 + 1] == float((key >> 16) & 0xFFFF));
     }
@@ -303,7 +306,7 @@ TEST_CASE("Loader generic constructor: planes of two sizes, any worker count, ba
     REQUIRE(failing.next());
     CHECK_THROWS_WITH(failing.next(), Catch::Contains("batch 1, dataset entry 4") && Catch::Contains("bad4.png"));
   }
-  // Skip policy: the sample is dropped, later slots keep their own keys.
+  // Skip policy: the sample is dropped, later slots keep their own keys (positions at stride 3).
   Loader skipping(7, {5, 3}, render, options(3, BadImagePolicy::Skip));
   skipping.start_epoch(0, with_bad);
   std::vector<Batch> got = drain(skipping);
@@ -311,9 +314,43 @@ TEST_CASE("Loader generic constructor: planes of two sizes, any worker count, ba
   REQUIRE(got[1].size == 2);
   CHECK(got[1].indices == std::vector<int64_t>{2, 3});
   CHECK(got[1].planes[0].get()[5] == 30.f);
-  CHECK(got[1].planes[1].get()[3] == float(loader_sample_key(21, 0, 1, 2) & 0xFFFF));
+  CHECK(got[1].planes[1].get()[3] == float(loader_sample_key(21, 0, 1 * 3 + 2) & 0xFFFF));
   CHECK(skipping.stats().images_skipped == 1);
   REQUIRE(skipping.stats().skipped.size() == 1);
   CHECK_THAT(skipping.stats().skipped[0], Catch::Contains("bad4.png"));
   CHECK_THROWS_WITH(Loader(7, {5, 0}, render, options(1, BadImagePolicy::Fail)), Catch::Contains("plane 1"));
+}
+
+TEST_CASE("Loader keys follow the epoch position: two ranks of batch 2 draw what one process of batch 4 draws",
+          "[data][loader]") {
+  // Each sample records its item and its key; W ranks take batches r, r + W, ... of the epoch's order.
+  const SampleRenderFn render = [](int64_t index, uint64_t key, float* const* planes) {
+    planes[0][0] = float(index);
+    planes[0][1] = float(key & 0xFFFFFF);
+    planes[0][2] = float((key >> 24) & 0xFFFFFF);
+  };
+  LoaderOptions o;
+  o.seed = 5;
+  o.workers = 2;
+  const std::vector<int64_t> order = {7, 3, 0, 5, 1, 6, 2, 4};
+  auto keys_by_item = [&](const std::vector<std::vector<SampledBatch>>& per_rank) {
+    std::map<int64_t, std::pair<float, float>> seen;
+    for (const auto& batches : per_rank) {
+      Loader loader(8, {3}, render, o);
+      loader.start_epoch(2, batches);
+      for (const Batch& b : drain(loader))
+        for (int s = 0; s < b.size; ++s) {
+          const float* p = b.planes[0].get() + 3 * s;
+          seen[int64_t(p[0])] = {p[1], p[2]};
+        }
+    }
+    return seen;
+  };
+  const auto single = keys_by_item({shard_batches(order, 4, 1, 0)});
+  const auto two = keys_by_item({shard_batches(order, 2, 2, 0), shard_batches(order, 2, 2, 1)});
+  REQUIRE(single.size() == 8);
+  CHECK(two == single);
+  std::set<std::pair<float, float>> distinct;
+  for (const auto& [item, key] : single) distinct.insert(key);
+  CHECK(distinct.size() == 8);  // every position its own draw
 }

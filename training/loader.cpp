@@ -29,7 +29,7 @@ BadImagePolicy parse_bad_image_policy(const std::string& s) {
 
 namespace {
 
-constexpr int64_t kMaxBatchSize = int64_t(1) << 20;  // slot field width of the sample key
+constexpr int64_t kMaxBatchSize = int64_t(1) << 20;  // a sanity bound on one batch
 
 Tensor view_tensor(const std::shared_ptr<float>& data, const Shape& shape) {
   IQA_CHECK(data != nullptr, "Batch: no memory behind a ", shape_str(shape), " view (a SIND view of a batch from "
@@ -90,8 +90,8 @@ struct PendingBatch {
 
 }  // namespace
 
-uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t batch_number, int slot) {
-  return sample_key(seed, epoch, uint64_t(batch_number) * uint64_t(kMaxBatchSize) + uint64_t(slot));
+uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t position) {
+  return sample_key(seed, epoch, uint64_t(position));
 }
 
 DecodeOptions loader_decode_options(const LoaderOptions& opts) {
@@ -141,6 +141,7 @@ struct Loader::State {
   bool stop = false;
   bool claiming = false;  // an epoch is open for claims
   uint64_t epoch = 0;
+  int64_t batch_stride = 0;  // the epoch's batch size: a sample's position is number * stride + slot
   std::vector<std::unique_ptr<PendingBatch>> batches;
   size_t claim_batch = 0, claim_slot = 0;
   size_t delivered = 0;
@@ -239,6 +240,7 @@ void Loader::start_epoch(uint64_t epoch, std::vector<SampledBatch> batches) {
     s.batches.push_back(std::move(p));
   }
   s.epoch = epoch;
+  s.batch_stride = int64_t(max_size);
   s.claim_batch = s.claim_slot = s.delivered = 0;
   s.epoch_error.clear();
   s.claiming = true;
@@ -246,9 +248,11 @@ void Loader::start_epoch(uint64_t epoch, std::vector<SampledBatch> batches) {
   s.work_cv.notify_all();
 }
 
-std::string Loader::load_sample(const SampledBatch& spec, size_t slot, float* const* planes, uint64_t epoch) const {
+std::string Loader::load_sample(const SampledBatch& spec, size_t slot, float* const* planes, uint64_t epoch,
+                                int64_t batch_stride) const {
   try {
-    state_->render(spec.indices[slot], loader_sample_key(opts_.seed, epoch, spec.number, int(slot)), planes);
+    const int64_t position = spec.number * batch_stride + int64_t(slot);
+    state_->render(spec.indices[slot], loader_sample_key(opts_.seed, epoch, position), planes);
     return "";
   } catch (const std::exception& e) {
     const std::string what = e.what();
@@ -273,6 +277,7 @@ void Loader::worker_loop() {
     }
     if (++s.claim_slot == batch.spec.indices.size()) ++s.claim_batch, s.claim_slot = 0;
     const uint64_t epoch = s.epoch;
+    const int64_t batch_stride = s.batch_stride;
     std::vector<std::shared_ptr<BlockPool>> pools = s.pools;
     ++s.active;
     lock.unlock();
@@ -289,7 +294,7 @@ void Loader::worker_loop() {
       });
       std::vector<float*> planes(batch.planes.size());
       for (size_t p = 0; p < planes.size(); ++p) planes[p] = batch.planes[p].get() + slot * s.plane_floats[p];
-      failure = load_sample(batch.spec, slot, planes.data(), epoch);
+      failure = load_sample(batch.spec, slot, planes.data(), epoch, batch_stride);
     } catch (const std::exception& e) {
       failure = cat("loader: cannot allocate batch memory: ", e.what());
     }

@@ -87,11 +87,15 @@ struct LoaderStats {
   std::vector<std::string> skipped;  // "path: reason" of each skip, in delivery order
 };
 
-// What a worker does for one sample, exposed for tests and benchmarks: the augmentation key of slot
-// `slot` of batch `batch_number`, the decode options implied by opts, and the rendering of both views
-// (normalised float CHW, 3 x crop x crop each) of an already decoded image. In SameAsGlobal mode
-// local_out may be null.
-uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t batch_number, int slot);
+// What a worker does for one sample, exposed for tests and benchmarks: the augmentation key, the
+// decode options implied by opts, and the rendering of both views (normalised float CHW, 3 x crop x
+// crop each) of an already decoded image. In SameAsGlobal mode local_out may be null.
+//
+// The key depends on the sample's position in the epoch's order over all ranks, batch number x batch
+// size + slot (the batch size being the largest batch of the epoch's start_epoch() call), not on how
+// that order is cut into batches: so W ranks with batches of b draw the same crops as one process
+// with batches of W x b, and data-parallel runs can be checked against a single process.
+uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t position);
 DecodeOptions loader_decode_options(const LoaderOptions& opts);
 void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptions& opts, float* global_out,
                            float* local_out);
@@ -127,7 +131,8 @@ class Loader {
   void start_workers();
   void worker_loop();
   // Renders one sample into its slot; returns "" or the failure message (naming the file).
-  std::string load_sample(const SampledBatch& spec, size_t slot, float* const* planes, uint64_t epoch) const;
+  std::string load_sample(const SampledBatch& spec, size_t slot, float* const* planes, uint64_t epoch,
+                          int64_t batch_stride) const;
   LoaderOptions opts_;
   std::unique_ptr<State> state_;
 };
