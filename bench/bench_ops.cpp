@@ -34,8 +34,9 @@ BenchRegistrar::BenchRegistrar(const std::string& op, BenchFactory factory) {
 }
 
 std::vector<std::string> bench_op_names() {
-  std::vector<std::string> names = {"copy",       "copy_large", "add",        "gelu",        "softmax",
-                                    "layer_norm", "linear_qkv", "linear_mlp", "conv2d_stem", "sdpa"};
+  std::vector<std::string> names = {"copy",        "copy_large", "copy_permute", "add",         "gelu",
+                                    "softmax",     "layer_norm", "linear_qkv",   "linear_mlp",  "conv2d_stem",
+                                    "sdpa"};
   for (const auto& [name, factory] : registered()) names.push_back(name);
   return names;
 }
@@ -58,6 +59,13 @@ BenchCase make_bench_case(const std::string& op, Device device, DType dtype, boo
       if (src.is_cuda()) cuda::copy_d2d(dst.raw_data(), src.raw_data(), src.nbytes());
       else std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
     };
+  } else if (op == "copy_permute") {
+    // The heads transpose [B, S, H, D] -> [B, H, S, D] at ViT-B/16's shape: a strided copy_.
+    const int64_t B = small ? 4 : 64;
+    Tensor src = random({B, 197, 12, 64}, dtype, device);
+    c.shape = dims({B, 197, 12, 64});
+    c.bytes = 2.0 * double(src.numel()) * es;
+    c.run = [src] { src.permute({0, 2, 1, 3}).contiguous(); };
   } else if (op == "add") {
     Tensor a = random({rows, cols}, dtype, device), b = random({rows, cols}, dtype, device);
     c.shape = dims({rows, cols});

@@ -23,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-OPS = ["copy", "copy_large", "add", "gelu", "softmax", "layer_norm", "linear_qkv", "linear_mlp",
+OPS = ["copy", "copy_large", "copy_permute", "add", "gelu", "softmax", "layer_norm", "linear_qkv", "linear_mlp",
        "conv2d_stem", "sdpa", "sdpa_fused", "attention_fwd", "attention_fwd_bwd"]
 ATTENTION_OPS = ("attention_fwd", "attention_fwd_bwd")
 # SIND's own kernels (scale-shift loss, fusion head, view kernels) have their peers in torch_peer_iqa.py.
@@ -62,6 +62,10 @@ def make_case(op, device, dtype, small):
         count = n if op == "copy" else ((1 << 22) if small else (1 << 27))
         src, dst = rnd(count), torch.empty(count, device=device, dtype=dtype)
         return (dims(rows, cols) if op == "copy" else dims(count)), 2.0 * count * es, 0.0, lambda: dst.copy_(src)
+    if op == "copy_permute":
+        b = 4 if small else 64
+        src = rnd(b, 197, 12, 64)
+        return dims(b, 197, 12, 64), 2.0 * src.numel() * es, 0.0, lambda: src.permute(0, 2, 1, 3).contiguous()
     if op == "add":
         a, b = rnd(rows, cols), rnd(rows, cols)
         return dims(rows, cols), 3.0 * n * es, 0.0, lambda: torch.add(a, b)

@@ -1,3 +1,4 @@
+#include "kernels/tensor_basics.h"
 #include "tests/testing.h"
 
 using namespace iqa;
@@ -145,4 +146,66 @@ TEST_CASE("0-d tensors reshape and reduce", "[tensor]") {
   Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad(true);
   sum(x).backward();
   REQUIRE(x.grad().to_vector() == std::vector<float>{1, 1});
+}
+
+// The CPU copy kernel walks rows with a carried index; check it against the per-element definition
+// (dst at logical i = src at logical i) over permuted, narrowed and strided layouts on either side,
+// with and without a dtype change.
+TEST_CASE("copy_cast over strided layouts equals the per-element definition", "[tensor]") {
+  using kernels::StridedLayout;
+  auto layout = [](std::vector<int64_t> shape, std::vector<int64_t> strides) {
+    StridedLayout l;
+    l.ndim = int(shape.size());
+    for (int d = 0; d < l.ndim; ++d) l.shape[d] = shape[size_t(d)], l.strides[d] = strides[size_t(d)];
+    return l;
+  };
+  auto offset = [](const StridedLayout& l, int64_t i) {
+    int64_t off = 0;
+    for (int d = l.ndim - 1; d >= 0; --d) off += (i % l.shape[d]) * l.strides[d], i /= l.shape[d];
+    return off;
+  };
+  // 3 x 5 x 7 = 105 elements. Layouts into a 400-element buffer.
+  const std::vector<std::pair<const char*, StridedLayout>> layouts = {
+      {"contiguous", layout({3, 5, 7}, {35, 7, 1})},
+      {"flat", layout({105}, {1})},
+      {"permuted", layout({3, 5, 7}, {1, 21, 3})},             // a [7, 5, 3] tensor read as [3, 5, 7]
+      {"narrowed rows", layout({3, 5, 7}, {80, 9, 1})},        // rows of 7 inside rows of 9
+      {"stepped", layout({3, 5, 7}, {100, 14, 2})},             // every other element
+      {"merged outer", layout({15, 7}, {9, 1})},
+  };
+  std::vector<double> base(400);
+  for (size_t i = 0; i < base.size(); ++i) base[i] = double(i) * 0.5 - 37;
+  for (DType st : {DType::F32, DType::BF16, DType::I64})
+    for (DType dt : {DType::F32, DType::F64, DType::BF16}) {
+      const Tensor src = Tensor::from_vector_f64(base, {400}).to(st);
+      for (const auto& [sname, sl] : layouts)
+        for (const auto& [dname, dl] : layouts) {
+          INFO(sname << " -> " << dname << ", " << dtype_name(st) << " -> " << dtype_name(dt));
+          Tensor dst = Tensor::full({400}, -1.0, dt), expect = Tensor::full({400}, -1.0, DType::F64);
+          kernels::cpu::copy_cast(src.raw_data(), st, sl, dst.raw_data(), dt, dl, 105);
+          const std::vector<double> sv = src.to_vector_f64();
+          std::vector<double> ev = expect.to_vector_f64();
+          for (int64_t i = 0; i < 105; ++i) ev[size_t(offset(dl, i))] = sv[size_t(offset(sl, i))];
+          // Converting through the destination dtype as the kernel does (bf16 rounds).
+          REQUIRE(dst.to_vector_f64() == Tensor::from_vector_f64(ev, {400}).to(dt).to_vector_f64());
+        }
+    }
+}
+
+TEST_CASE("permuted copies large enough for the threaded path match the definition", "[tensor]") {
+  const int64_t A = 4, B = 130, C = 151;  // 78520 elements: above the kernel's threading threshold
+  const Tensor x = Tensor::arange(0, double(A * B * C)).reshape({A, B, C});
+  const Tensor y = x.permute({2, 0, 1}).contiguous();  // [C, A, B]
+  const Tensor z = x.narrow(2, 3, 140).permute({1, 0, 2}).to(DType::F64);  // [B, A, 140], dtype change
+  const std::vector<float> xv = x.to_vector(), yv = y.to_vector();
+  const std::vector<double> zv = z.to_vector_f64();
+  int64_t bad = 0;
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = xv[size_t((a * B + b) * C + c)];
+        bad += yv[size_t((c * A + a) * B + b)] != v;
+        if (c >= 3 && c < 143) bad += zv[size_t((b * A + a) * 140 + (c - 3))] != double(v);
+      }
+  REQUIRE(bad == 0);
 }
