@@ -178,50 +178,73 @@ double max_abs(const std::vector<double>& a) {
   return m;
 }
 
+// The fused CUDA kernels against the f32 CPU reference (truth) under FlashAttention's rule: the
+// fused error is at most twice that of the unfused composite on CUDA in the same precision, plus a
+// small absolute slack. Sq and Skv may differ.
+void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t D, uint64_t seed) {
+  const Device gpu = cuda_device();
+  manual_seed(seed);
+  // Inputs rounded to dt first, so every computation sees the same values.
+  auto make = [&](int64_t S) { return Tensor::randn({B, H, S, D}, DType::F32).to(dt).to(DType::F32); };
+  Tensor q = make(Sq), k = make(Skv), v = make(Skv), gout = make(Sq);
+
+  // Truth: the f32 CPU reference (f64 sums inside).
+  AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q, k, v);
+  AttentionGrads ref_g = scaled_dot_product_attention_fused_backward(q, k, v, ref.out, ref.logsumexp, gout);
+
+  // The fused CUDA kernels.
+  Tensor qg = q.to(gpu, dt), kg = k.to(gpu, dt), vg = v.to(gpu, dt), gg = gout.to(gpu, dt);
+  AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(qg, kg, vg);
+  AttentionGrads grads = scaled_dot_product_attention_fused_backward(qg, kg, vg, fwd.out, fwd.logsumexp, gg);
+
+  // The baseline: the unfused composite on CUDA in the same precision, through autograd.
+  Tensor qb = qg.detach().set_requires_grad(true), kb = kg.detach().set_requires_grad(true);
+  Tensor vb = vg.detach().set_requires_grad(true);
+  Tensor ob = scaled_dot_product_attention_unfused(qb, kb, vb);
+  ob.backward(gg);
+
+  struct Check {
+    const char* name;
+    Tensor fused, baseline, truth;
+  };
+  for (const Check& c : {Check{"out", fwd.out, ob, ref.out}, Check{"dq", grads.dq, qb.grad(), ref_g.dq},
+                         Check{"dk", grads.dk, kb.grad(), ref_g.dk}, Check{"dv", grads.dv, vb.grad(), ref_g.dv}}) {
+    const std::vector<double> truth = c.truth.to_vector_f64();
+    const double err = max_abs_diff(c.fused.to(DType::F32).to_vector_f64(), truth);
+    const double base = max_abs_diff(c.baseline.to(DType::F32).to_vector_f64(), truth);
+    const double eps = 1e-3 * max_abs(truth) + 1e-5;
+    INFO(c.name << ": fused error " << err << ", unfused " << dtype_name(dt) << " error " << base << ", eps " << eps);
+    REQUIRE(err <= 2 * base + eps);
+  }
+  // The logsumexp against the CPU reference's (natural log, f32 [B, H, Sq]).
+  REQUIRE(fwd.logsumexp.shape() == ref.logsumexp.shape());
+  require_close(fwd.logsumexp.to_vector_f64(), ref.logsumexp.to_vector_f64(), 1e-3, 1e-3, "logsumexp");
+}
+
 }  // namespace
 
 TEST_CASE("CUDA fused attention: FlashAttention's error rule against the f32 CPU reference", "[attention][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
-  const Device gpu = cuda_device();
   for (DType dt : {DType::BF16, DType::F16})
     for (int64_t D : {32, 64, 128})
       for (int64_t S : {197, 785, 50, 1, 77}) {
         INFO(dtype_name(dt) << " S " << S << " D " << D);
         const int64_t B = S > 256 ? 1 : 2, H = S > 256 ? 2 : 3;
-        manual_seed(uint64_t(1000 + S * 7 + D));
-        // Inputs rounded to dt first, so every computation sees the same values.
-        auto make = [&] { return Tensor::randn({B, H, S, D}, DType::F32).to(dt).to(DType::F32); };
-        Tensor q = make(), k = make(), v = make(), gout = make();
+        check_cuda_error_rule(dt, B, H, S, S, D, uint64_t(1000 + S * 7 + D));
+      }
+}
 
-        // Truth: the f32 CPU reference (f64 sums inside).
-        AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q, k, v);
-        AttentionGrads ref_g = scaled_dot_product_attention_fused_backward(q, k, v, ref.out, ref.logsumexp, gout);
-
-        // The fused CUDA kernels.
-        Tensor qg = q.to(gpu, dt), kg = k.to(gpu, dt), vg = v.to(gpu, dt), gg = gout.to(gpu, dt);
-        AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(qg, kg, vg);
-        AttentionGrads grads = scaled_dot_product_attention_fused_backward(qg, kg, vg, fwd.out, fwd.logsumexp, gg);
-
-        // The baseline: the unfused composite on CUDA in the same precision, through autograd.
-        Tensor qb = qg.detach().set_requires_grad(true), kb = kg.detach().set_requires_grad(true);
-        Tensor vb = vg.detach().set_requires_grad(true);
-        Tensor ob = scaled_dot_product_attention_unfused(qb, kb, vb);
-        ob.backward(gg);
-
-        struct Check {
-          const char* name;
-          Tensor fused, baseline, truth;
-        };
-        for (const Check& c : {Check{"out", fwd.out, ob, ref.out}, Check{"dq", grads.dq, qb.grad(), ref_g.dq},
-                               Check{"dk", grads.dk, kb.grad(), ref_g.dk}, Check{"dv", grads.dv, vb.grad(), ref_g.dv}}) {
-          const std::vector<double> truth = c.truth.to_vector_f64();
-          const double err = max_abs_diff(c.fused.to(DType::F32).to_vector_f64(), truth);
-          const double base = max_abs_diff(c.baseline.to(DType::F32).to_vector_f64(), truth);
-          const double eps = 1e-3 * max_abs(truth) + 1e-5;
-          INFO(c.name << ": fused error " << err << ", unfused " << dtype_name(dt) << " error " << base << ", eps "
-                      << eps);
-          REQUIRE(err <= 2 * base + eps);
-        }
+// Query and key counts that differ (a mix-up of seq_q and seq_kv in an index goes unseen when they
+// are equal), and lengths that are exact multiples of the 64-row tiles (no masked keys, no partial
+// query tile: the other side of every boundary branch).
+TEST_CASE("CUDA fused attention: Sq != Skv and tile-multiple lengths", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  const int64_t shapes[][2] = {{1, 197}, {197, 1}, {65, 200}, {197, 50}, {64, 64}, {128, 128}, {32, 96}};
+  for (DType dt : {DType::BF16, DType::F16})
+    for (int64_t D : {32, 64, 128})
+      for (const auto& s : shapes) {
+        INFO(dtype_name(dt) << " Sq " << s[0] << " Skv " << s[1] << " D " << D);
+        check_cuda_error_rule(dt, 2, 3, s[0], s[1], D, uint64_t(5000 + s[0] * 13 + s[1] * 7 + D));
       }
 }
 
@@ -255,4 +278,42 @@ TEST_CASE("CUDA fused attention: strided qkv views, dispatch, and the f32 fallba
   REQUIRE(grad_fn_name(scaled_dot_product_attention(q32, q32, q32)) == "matmul");
   Tensor q48 = Tensor::randn({2, 2, 33, 48}, DType::BF16, gpu).set_requires_grad(true);
   REQUIRE(grad_fn_name(scaled_dot_product_attention(q48, q48, q48)) == "matmul");
+}
+
+// In-place reads of [B, S, 3, H, D] qkv views at every head dim, both 16-bit types, and lengths off
+// the tile grid; and operands the kernels cannot read in place (pointer or row stride not a multiple
+// of 8 elements), which the host must copy rather than hand to 16-byte cp.async. Each is compared with
+// the same fused kernels on contiguous copies of the same values.
+TEST_CASE("CUDA fused attention: strided qkv views at every head dim, and misaligned views", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  const Device gpu = cuda_device();
+  auto compare = [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& gout) {
+    AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(q, k, v);
+    AttentionGrads g = scaled_dot_product_attention_fused_backward(q, k, v, fwd.out, fwd.logsumexp, gout);
+    Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+    AttentionForwardResult fwdc = scaled_dot_product_attention_fused_forward(qc, kc, vc);
+    AttentionGrads gc = scaled_dot_product_attention_fused_backward(qc, kc, vc, fwdc.out, fwdc.logsumexp, gout);
+    REQUIRE(fwd.out.to_vector() == fwdc.out.to_vector());
+    REQUIRE(fwd.logsumexp.to_vector() == fwdc.logsumexp.to_vector());
+    require_close(g.dq.to(DType::F32), gc.dq.to(DType::F32), 1e-2, 1e-2, "dq");  // atomics: order may vary
+    REQUIRE(g.dk.to_vector() == gc.dk.to_vector());
+    REQUIRE(g.dv.to_vector() == gc.dv.to_vector());
+  };
+  for (DType dt : {DType::BF16, DType::F16})
+    for (int64_t D : {32, 64, 128})
+      for (int64_t S : {1, 50, 197}) {
+        INFO(dtype_name(dt) << " S " << S << " D " << D);
+        manual_seed(uint64_t(9000 + S * 3 + D));
+        const int64_t B = 2, H = 3;
+        Tensor split = Tensor::randn({B, S, 3, H, D}, DType::F32, gpu).to(dt).permute({2, 0, 3, 1, 4});
+        Tensor gout = Tensor::randn({B, H, S, D}, DType::F32, gpu).to(dt);
+        compare(split.select(0, 0), split.select(0, 1), split.select(0, 2), gout);
+        // Misaligned: q starts one element into its buffer (2-byte aligned pointer), k's rows are D + 4
+        // elements apart (stride not a multiple of 8), v and gout are plain permuted views.
+        Tensor qbig = Tensor::randn({B, H, S, D + 1}, DType::F32, gpu).to(dt);
+        Tensor kbig = Tensor::randn({B, H, S, D + 4}, DType::F32, gpu).to(dt);
+        Tensor q = qbig.narrow(3, 1, D), k = kbig.narrow(3, 0, D);
+        Tensor v = Tensor::randn({B, S, H, D}, DType::F32, gpu).to(dt).permute({0, 2, 1, 3});
+        compare(q, k, v, gout);
+      }
 }
