@@ -9,7 +9,7 @@
 //                          soft-target cross-entropy on both, SGD with momentum; bf16 autocast on
 //                          CUDA. The frozen DSM predictor and the distillation teacher are not in
 //                          the step (they are inference-only and depend on the batch's make-up);
-//                          our convolutions are NCHW, the PyTorch peer runs channels_last.
+//                          channels_last (NHWC, cuDNN) on CUDA, like the PyTorch peer.
 // With --small both use the tiny networks at batch 4, so the CPU run takes seconds.
 #include <memory>
 
@@ -104,7 +104,8 @@ struct QepStep {
 BenchCase qep_step_case(Device device, DType dtype, bool small, int64_t batch) {
   const int64_t B = small ? 4 : batch;
   auto step = std::make_shared<QepStep>();
-  const models::QualityEncoderConfig cfg = small ? models::QualityEncoderConfig::tiny() : models::QualityEncoderConfig{};
+  models::QualityEncoderConfig cfg = small ? models::QualityEncoderConfig::tiny() : models::QualityEncoderConfig{};
+  cfg.backbone.channels_last = device.is_cuda();
   step->model = std::make_shared<models::QualityEncoder>(cfg);
   step->model->to(device);
   step->model->train();

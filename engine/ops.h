@@ -135,6 +135,23 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding = 0);
 Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding = 0);  // count_include_pad=True
 Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w);
 
+// ---- channels-last (NHWC) convolution, batch norm and pools (engine/ops_nhwc.cpp) ----
+// Activations are [N, H, W, C]; parameters keep PyTorch's shapes and names, so the same checkpoint
+// serves both layouts. Each equals its NCHW op above on permuted data: conv2d_nhwc(x) ==
+// conv2d(x.permute({0,3,1,2})).permute({0,2,3,1}), and so on. On CUDA the convolutions run through
+// cuDNN with NHWC descriptors.
+// weight [Cout, Cin/groups, kh, kw] (PyTorch layout); bias [Cout] or undefined.
+Tensor conv2d_nhwc(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0,
+                   int dilation = 1, int groups = 1);
+// Statistics per channel (the last dim) over N, H, W; running statistics and momentum as batch_norm2d.
+// weight/bias/running stats may be f32 while x is bf16/f16 on CUDA (f32 statistics; out in x's dtype).
+Tensor batch_norm2d_nhwc(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                         Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// kernel <= 15; padding <= kernel/2 as max_pool2d.
+Tensor max_pool2d_nhwc(const Tensor& x, int kernel, int stride, int padding = 0);
+// [N, H, W, C] -> [N, C]: the mean over the pixels (mean(x_nchw, {2, 3})).
+Tensor global_avg_pool2d_nhwc(const Tensor& x);
+
 // ---- shape and indexing (engine/ops_index.cpp) ----
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 Tensor stack(const std::vector<Tensor>& xs, int dim);

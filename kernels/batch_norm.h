@@ -52,4 +52,38 @@ void batch_norm_backward_input(DType dtype, const BatchNormGeometry& g, const vo
                                cudaStream_t stream);
 }  // namespace cuda
 
+// ---- channels-last (NHWC) -------------------------------------------------------------------------
+// An NHWC buffer [N, H, W, C] is the geometry {n = N*H*W, c = C, hw = 1}: every function above is
+// already correct for it (the CPU ones are its reference), and the CUDA apply / backward_input are
+// coalesced there (consecutive threads, consecutive channels). Only the per-channel reductions need
+// another shape on the GPU: one block per channel would read with stride C. The NHWC versions below
+// split the rows into `nhwc_row_chunks(rows)` chunks, reduce each chunk for 32 channels per block into
+// a partials buffer, then sum the chunks per channel in a fixed order (deterministic, no atomics).
+inline BatchNormGeometry batch_norm_nhwc_geometry(int64_t rows, int64_t channels) {
+  BatchNormGeometry g;
+  g.n = rows, g.c = channels, g.hw = 1;
+  return g;
+}
+// Row chunks of the NHWC reductions: about 256 rows each, at most 1024 (enough blocks to fill an H100
+// at ResNet-50's small-channel stages; the large-channel stages have many channel tiles anyway).
+inline int64_t batch_norm_nhwc_row_chunks(int64_t rows) {
+  int64_t chunks = (rows + 255) / 256;
+  return chunks < 1 ? 1 : chunks > 1024 ? 1024 : chunks;
+}
+// f32 elements the `partials` buffer of the NHWC reductions needs.
+inline int64_t batch_norm_nhwc_partials_size(const BatchNormGeometry& g) {
+  return 2 * batch_norm_nhwc_row_chunks(g.n) * g.c;
+}
+
+namespace cuda {
+// Same contracts as batch_norm_train_stats / batch_norm_backward_reduce for g = batch_norm_nhwc_geometry();
+// partials: f32 scratch of batch_norm_nhwc_partials_size(g) elements.
+void batch_norm_nhwc_train_stats(DType dtype, const BatchNormGeometry& g, const void* x, double eps, double momentum,
+                                 void* running_mean, void* running_var, DType running_dtype, float* mean,
+                                 float* invstd, float* partials, cudaStream_t stream);
+void batch_norm_nhwc_backward_reduce(DType dtype, const BatchNormGeometry& g, const void* dy, const void* x,
+                                     const float* mean, const float* invstd, float* sum_dy, float* sum_dy_xhat,
+                                     float* partials, cudaStream_t stream);
+}  // namespace cuda
+
 }  // namespace iqa::kernels

@@ -47,4 +47,28 @@ void conv2d_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x,
                             cudaStream_t stream);
 }  // namespace cuda
 
+// ---- channels-last (NHWC) -------------------------------------------------------------------------
+// Same geometry, other memory order: x [n, h, w, c_in], y [n, out_h, out_w, c_out], and the weight in
+// KRSC order [c_out, kh, kw, c_in/groups] (cuDNN's filter layout for NHWC tensors; engine/ops_nhwc.cpp
+// permutes PyTorch's [c_out, c_in/groups, kh, kw] into it). bias [c_out] or nullptr.
+namespace cpu {
+// dtype f32 or f64. An NHWC im2col ([out_h*out_w, kh*kw*c_in/groups] per group) + GEMM per image.
+void conv2d_nhwc_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* weight_krsc,
+                         const void* bias, void* y);
+void conv2d_nhwc_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* weight_krsc,
+                                void* dx);
+void conv2d_nhwc_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy,
+                                 void* dweight_krsc);
+}  // namespace cpu
+
+namespace cuda {
+// cuDNN with CUDNN_TENSOR_NHWC descriptors (kernels/cuda/conv.cu); same dtypes and algorithm rules.
+void conv2d_nhwc_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* weight_krsc,
+                         const void* bias, void* y, cudaStream_t stream);
+void conv2d_nhwc_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* weight_krsc,
+                                void* dx, cudaStream_t stream);
+void conv2d_nhwc_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy,
+                                 void* dweight_krsc, cudaStream_t stream);
+}  // namespace cuda
+
 }  // namespace iqa::kernels

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
   // models
   app.add_option("--dsm_model", c.dsm_model, "vit-b8 (ViT-B/8 without CLS, random init [unknown]) | tiny")->capture_default_str();
   app.add_option("--qe_model", c.qe_model, "resnet50 (random init [unknown]) | tiny")->capture_default_str();
+  app.add_flag("--channels_last{on}", c.channels_last,
+               "run the ResNets NHWC (cuDNN channels-last convolutions): --channels_last or --channels_last=on|off; "
+               "default auto = on when the device is CUDA, off on the CPU")
+      ->capture_default_str();
   // qep
   app.add_option("--dsm_checkpoint", c.dsm_checkpoint, "stage-1 checkpoint: the frozen predictor that weights DSMix labels");
   app.add_option("--mix", c.mix, "images per mixed sample (1 = no DSMix)")->capture_default_str();

@@ -61,6 +61,7 @@ ResNetConfig backbone_config(const std::string& qe_model) {
 QualityEncoderConfig quality_encoder_config(const DsmixConfig& cfg) {
   QualityEncoderConfig c = cfg.qe_model == "tiny" ? QualityEncoderConfig::tiny() : QualityEncoderConfig{};
   c.backbone = backbone_config(cfg.qe_model);
+  c.backbone.channels_last = cfg.use_channels_last();
   c.joint = cfg.label_space == "joint";
   return c;
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/cuda_runtime.h"
 #include "engine/error.h"
 
 namespace iqa::training {
@@ -42,6 +43,7 @@ void for_each_field(DsmixConfig& c, F&& f) {
   f("holdout", c.holdout);
   f("dsm_model", c.dsm_model);
   f("qe_model", c.qe_model);
+  f("channels_last", c.channels_last);
   f("dsm_checkpoint", c.dsm_checkpoint);
   f("mix", c.mix);
   f("random_box_count", c.random_box_count);
@@ -115,6 +117,7 @@ void DsmixConfig::validate() const {
   need(!project_dir.empty(), "--project_dir must not be empty");
   need(one_of(dsm_model, {"vit-b8", "tiny"}), "--dsm_model must be vit-b8 or tiny, got '" + dsm_model + "'");
   need(one_of(qe_model, {"resnet50", "tiny"}), "--qe_model must be resnet50 or tiny, got '" + qe_model + "'");
+  need(one_of(channels_last, {"auto", "on", "off"}), "--channels_last must be auto, on or off, got '" + channels_last + "'");
   if (stage == "dsm" || stage == "qep") {
     const int sources = int(!kadis_root.empty()) + int(!distorted_csv.empty()) + int(!references.empty());
     need(sources == 1, "--stage " + stage + " needs exactly one of --kadis_root, --distorted_csv, --references (got " +
@@ -181,6 +184,11 @@ DsmixConfig DsmixConfig::from_json(const std::string& text) {
   for (const auto& [key, _] : j.items())
     IQA_CHECK(std::find(names.begin(), names.end(), key) != names.end(), "dsmix config.json: unknown key '", key, "'");
   return c;
+}
+
+bool DsmixConfig::use_channels_last() const {
+  if (channels_last != "auto") return channels_last == "on";
+  return device == "cuda" || (device == "auto" && cuda::available());
 }
 
 std::map<std::string, std::string> DsmixConfig::to_string_map() const {

@@ -48,6 +48,7 @@ struct DsmixConfig {
   // ---- models ---------------------------------------------------------------------------------------
   std::string dsm_model = "vit-b8";      // vit-b8 | tiny   (the stage-1 predictor)
   std::string qe_model = "resnet50";     // resnet50 | tiny (the quality encoder and the KD teacher)
+  std::string channels_last = "auto";    // auto (on when the run is on CUDA) | on | off: the ResNets run NHWC
 
   // ---- stage 2 (qep) --------------------------------------------------------------------------------
   std::string dsm_checkpoint;            // stage-1 checkpoint (frozen predictor for the DSMix weights)
@@ -77,6 +78,8 @@ struct DsmixConfig {
   std::string to_json() const;
   static DsmixConfig from_json(const std::string& text);
   std::map<std::string, std::string> to_string_map() const;
+  // channels_last resolved: "auto" is on when the run uses CUDA (--device cuda, or auto with a GPU).
+  bool use_channels_last() const;
   bool operator==(const DsmixConfig&) const = default;
 };
 

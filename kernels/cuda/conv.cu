@@ -5,6 +5,13 @@
 // deterministic algorithms: the same shapes then always run the same kernels, so a seeded run repeats
 // bit for bit (shared/DESIGN.md, Determinism). f32 runs with FMA math (no TF32) so it matches the CPU
 // reference to ~1e-5; bf16/f16 take tensor-core algorithms with f32 accumulation.
+//
+// Layouts: NCHW (filter KCRS) and NHWC (filter KRSC). Both run through the same plans; only the
+// descriptors' format differs. NHWC is the layout cuDNN's tensor-core kernels work in natively: with
+// NCHW tensors it transposes internally around many bf16 convolutions, so a channels-last network
+// saves those passes. The filter must be KRSC as well (a mixed NHWC-data / KCRS-filter pair makes
+// cuDNN fall back to slow or non-tensor-core algorithms), which is why the NHWC entry points take it
+// in that order.
 #include <cudnn.h>
 
 #include <climits>
@@ -120,30 +127,38 @@ struct ConvPlan {
   }
 };
 
-using PlanKey = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+enum class Layout : int { NCHW = 0, NHWC = 1 };
+
+cudnnTensorFormat_t cudnn_format(Layout layout) {
+  return layout == Layout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+}
+
+using PlanKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t>;
 
-ConvPlan& plan_for(DType dtype, const Conv2dGeometry& g) {
+ConvPlan& plan_for(DType dtype, const Conv2dGeometry& g, Layout layout) {
   thread_local std::map<PlanKey, std::unique_ptr<ConvPlan>> cache;
   int device = 0;
   IQA_CUDA_CHECK(cudaGetDevice(&device));
-  PlanKey key{device, int(dtype), g.n, g.c_in, g.h, g.w, g.c_out, g.kh, g.kw, g.stride, g.padding, g.dilation, g.groups};
+  PlanKey key{device, int(dtype), int(layout), g.n, g.c_in, g.h, g.w, g.c_out, g.kh, g.kw, g.stride, g.padding, g.dilation, g.groups};
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
 
   auto p = std::make_unique<ConvPlan>();
   cudnnDataType_t dt = cudnn_dtype(dtype);
+  // The 4-d setters take sizes in (n, c, h, w) order whatever the format; the format picks the strides.
+  const cudnnTensorFormat_t fmt = cudnn_format(layout);
   IQA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
   IQA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
   IQA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
   IQA_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-  IQA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, as_int(g.n, "batch"),
+  IQA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, fmt, dt, as_int(g.n, "batch"),
                                              as_int(g.c_in, "in channels"), as_int(g.h, "height"),
                                              as_int(g.w, "width")));
-  IQA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, as_int(g.n, "batch"),
+  IQA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, fmt, dt, as_int(g.n, "batch"),
                                              as_int(g.c_out, "out channels"), as_int(g.out_h, "out height"),
                                              as_int(g.out_w, "out width")));
-  IQA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, as_int(g.c_out, "out channels"),
+  IQA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, fmt, as_int(g.c_out, "out channels"),
                                              as_int(g.c_in_per_group(), "in channels per group"),
                                              as_int(g.kh, "kernel height"), as_int(g.kw, "kernel width")));
   IQA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
@@ -157,20 +172,19 @@ ConvPlan& plan_for(DType dtype, const Conv2dGeometry& g) {
   return ref;
 }
 
+// Channel of flat element i: NCHW (i / plane) % channels, NHWC i % channels (plane = 1 gives that).
 template <class T>
-__global__ void add_bias_nchw(T* y, const T* bias, int64_t channels, int64_t plane, int64_t total) {
+__global__ void add_bias(T* y, const T* bias, int64_t channels, int64_t plane, int64_t total) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t c = (i / plane) % channels;
     y[i] = from_f32<T>(to_f32(y[i]) + to_f32(bias[c]));
   }
 }
 
-}  // namespace
-
-void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* weight, const void* bias, void* y,
-                    cudaStream_t stream) {
+void forward(Layout layout, DType dtype, const Conv2dGeometry& g, const void* x, const void* weight, const void* bias,
+             void* y, cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
-  ConvPlan& p = plan_for(dtype, g);
+  ConvPlan& p = plan_for(dtype, g, layout);
   if (!p.have_fwd) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int count = 0;
@@ -185,20 +199,21 @@ void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const v
   IQA_CUDNN_CHECK(cudnnConvolutionForward(h, &one, p.x, x, p.w, weight, p.conv, p.fwd.algo, workspace(p.fwd.workspace),
                                           p.fwd.workspace, &zero, p.y, y));
   if (bias) {
-    int64_t plane = g.out_h * g.out_w, total = g.n * g.c_out * plane;
+    int64_t total = g.n * g.c_out * g.out_h * g.out_w;
+    int64_t plane = layout == Layout::NHWC ? 1 : g.out_h * g.out_w;
     if (total == 0) return;
     IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-      add_bias_nchw<T><<<grid_for(total, 256), 256, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(bias),
-                                                                 g.c_out, plane, total);
+      add_bias<T><<<grid_for(total, 256), 256, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(bias), g.c_out,
+                                                            plane, total);
     });
     IQA_CUDA_CHECK_LAUNCH();
   }
 }
 
-void conv2d_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* weight, void* dx,
-                           cudaStream_t stream) {
+void backward_input(Layout layout, DType dtype, const Conv2dGeometry& g, const void* dy, const void* weight, void* dx,
+                    cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
-  ConvPlan& p = plan_for(dtype, g);
+  ConvPlan& p = plan_for(dtype, g, layout);
   if (!p.have_bwd_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
@@ -213,10 +228,10 @@ void conv2d_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy,
                                                workspace(p.bwd_data.workspace), p.bwd_data.workspace, &zero, p.x, dx));
 }
 
-void conv2d_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dweight,
-                            cudaStream_t stream) {
+void backward_weight(Layout layout, DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dweight,
+                     cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
-  ConvPlan& p = plan_for(dtype, g);
+  ConvPlan& p = plan_for(dtype, g, layout);
   if (!p.have_bwd_filter) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int count = 0;
@@ -230,6 +245,38 @@ void conv2d_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x,
   IQA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter.algo,
                                                  workspace(p.bwd_filter.workspace), p.bwd_filter.workspace, &zero,
                                                  p.w, dweight));
+}
+
+}  // namespace
+
+void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* weight, const void* bias, void* y,
+                    cudaStream_t stream) {
+  forward(Layout::NCHW, dtype, g, x, weight, bias, y, stream);
+}
+
+void conv2d_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* weight, void* dx,
+                           cudaStream_t stream) {
+  backward_input(Layout::NCHW, dtype, g, dy, weight, dx, stream);
+}
+
+void conv2d_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dweight,
+                            cudaStream_t stream) {
+  backward_weight(Layout::NCHW, dtype, g, x, dy, dweight, stream);
+}
+
+void conv2d_nhwc_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* weight_krsc,
+                         const void* bias, void* y, cudaStream_t stream) {
+  forward(Layout::NHWC, dtype, g, x, weight_krsc, bias, y, stream);
+}
+
+void conv2d_nhwc_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* weight_krsc,
+                                void* dx, cudaStream_t stream) {
+  backward_input(Layout::NHWC, dtype, g, dy, weight_krsc, dx, stream);
+}
+
+void conv2d_nhwc_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy,
+                                 void* dweight_krsc, cudaStream_t stream) {
+  backward_weight(Layout::NHWC, dtype, g, x, dy, dweight_krsc, stream);
 }
 
 }  // namespace iqa::kernels::cuda

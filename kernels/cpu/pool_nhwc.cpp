@@ -1,0 +1,109 @@
+// CPU channels-last pooling: the readable reference for kernels/cuda/pool_nhwc.cu. The channel is the
+// innermost loop everywhere, so every window tap reads a contiguous run of c values.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/pool.h"
+
+namespace iqa::kernels::cpu {
+
+void max_pool2d_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const void* x_, void* y_, uint8_t* argmax) {
+  IQA_CHECK(g.kernel <= kMaxPoolNhwcMaxKernel, "max_pool2d_nhwc: kernel ", g.kernel, " exceeds ",
+            kMaxPoolNhwcMaxKernel);
+  with_cpu_float(dtype, "max_pool2d_nhwc", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(x_);
+    T* y = static_cast<T*>(y_);
+#pragma omp parallel for collapse(2) if (g.n * g.out_h * g.out_w * g.c > 16384)
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const int64_t o = ((n * g.out_h + oh) * g.out_w + ow) * g.c;
+          for (int64_t c = 0; c < g.c; ++c) {
+            T best = -std::numeric_limits<T>::infinity();
+            int64_t best_tap = -1;
+            for (int64_t i = 0; i < g.kernel; ++i) {
+              const int64_t ih = oh * g.stride - g.padding + i;
+              if (ih < 0 || ih >= g.h) continue;
+              for (int64_t j = 0; j < g.kernel; ++j) {
+                const int64_t iw = ow * g.stride - g.padding + j;
+                if (iw < 0 || iw >= g.w) continue;
+                const T v = x[((n * g.h + ih) * g.w + iw) * g.c + c];
+                if (best_tap < 0 || v > best || std::isnan(v)) {  // NaN wins, like torch
+                  best = v;
+                  best_tap = i * g.kernel + j;
+                }
+              }
+            }
+            y[o + c] = best;
+            argmax[o + c] = uint8_t(best_tap < 0 ? 0 : best_tap);
+          }
+        }
+  });
+}
+
+void max_pool2d_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy_, const uint8_t* argmax,
+                              void* dx_) {
+  with_cpu_float(dtype, "max_pool2d_nhwc backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* dy = static_cast<const T*>(dy_);
+    T* dx = static_cast<T*>(dx_);
+    const int64_t image = g.h * g.w * g.c;
+    // Parallel over images: windows of one image overlap, so each image scatters serially.
+#pragma omp parallel for if (g.n * image > 16384)
+    for (int64_t n = 0; n < g.n; ++n) {
+      T* dxn = dx + n * image;
+      for (int64_t i = 0; i < image; ++i) dxn[i] = T(0);
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const int64_t o = ((n * g.out_h + oh) * g.out_w + ow) * g.c;
+          for (int64_t c = 0; c < g.c; ++c) {
+            const int64_t tap = argmax[o + c];
+            const int64_t ih = oh * g.stride - g.padding + tap / g.kernel;
+            const int64_t iw = ow * g.stride - g.padding + tap % g.kernel;
+            if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;  // only an all-padding window
+            dxn[(ih * g.w + iw) * g.c + c] += dy[o + c];
+          }
+        }
+    }
+  });
+}
+
+void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const void* x_, void* y_) {
+  with_cpu_float(dtype, "global_avg_pool_nhwc", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(x_);
+    T* y = static_cast<T*>(y_);
+    const int64_t hw = g.h * g.w;
+#pragma omp parallel for if (g.n * hw * g.c > 65536)
+    for (int64_t n = 0; n < g.n; ++n) {
+      std::vector<double> acc(size_t(g.c), 0.0);  // f64 accumulation, like the reduce reference
+      for (int64_t p = 0; p < hw; ++p) {
+        const T* px = x + (n * hw + p) * g.c;
+        for (int64_t c = 0; c < g.c; ++c) acc[size_t(c)] += double(px[c]);
+      }
+      for (int64_t c = 0; c < g.c; ++c) y[n * g.c + c] = T(acc[size_t(c)] / double(hw));
+    }
+  });
+}
+
+void global_avg_pool_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy_, void* dx_) {
+  with_cpu_float(dtype, "global_avg_pool_nhwc backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* dy = static_cast<const T*>(dy_);
+    T* dx = static_cast<T*>(dx_);
+    const int64_t hw = g.h * g.w;
+    const T inv = T(1) / T(hw);
+#pragma omp parallel for if (g.n * hw * g.c > 65536)
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t p = 0; p < hw; ++p) {
+        T* px = dx + (n * hw + p) * g.c;
+        for (int64_t c = 0; c < g.c; ++c) px[c] = dy[n * g.c + c] * inv;
+      }
+  });
+}
+
+}  // namespace iqa::kernels::cpu
