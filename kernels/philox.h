@@ -48,7 +48,8 @@ IQA_HD float normal(uint64_t seed, uint64_t counter) {
   U4 r = philox4x32_10(seed, counter);
   double u1 = double(to_unit_float_open0(r.x));
   double u2 = double(to_unit_float(r.y));
-  return float(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+  // Qualified: an unqualified log() would find iqa::log (the Tensor op) where engine headers are seen.
+  return float(::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2));
 }
 
 }  // namespace iqa::philox

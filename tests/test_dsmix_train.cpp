@@ -222,6 +222,39 @@ TEST_CASE("distillation loss: MAE and channel cosine distance over the four stag
   CHECK(distillation_loss(st, te, 1, 1).item() == Approx(0).margin(1e-6));
 }
 
+TEST_CASE("on-the-fly samples: the crop's range is normalised before the ground truth", "[dsmix][dsm]") {
+  // A reference spanning only [0.3, 0.6]: kadis_distort min-max stretches what it outputs, so comparing
+  // its output with the unstretched crop measured the stretch (a mean |D - R| near 0.2 for a level-1
+  // blur, sigma 0.1, which changes almost nothing). The ground truth compares against the stretched crop.
+  const std::string dir = fresh_dir("low_range");
+  fs::create_directories(dir);
+  ImageU8 ref = procedural_reference(48, 48, 11);
+  for (auto& v : ref.pixels) v = uint8_t(77 + int(v) * 77 / 255);
+  write_png(dir + "/low.png", ref);
+  const KadisSet set = plan_on_the_fly(dir, {1}, {1}, 1, 0, /*include_references=*/true);
+  REQUIRE(set.samples.size() == 2);
+  SampleRenderOptions ro;
+  ro.crop = 32;
+  std::vector<float> image(3 * 32 * 32), map(16);
+  for (size_t i = 0; i < set.samples.size(); ++i) {
+    render_dsm_sample(set, int64_t(i), 7, ro, image.data(), map.data());
+    double mean_map = 0;
+    for (float v : map) mean_map += v / 16.0;
+    INFO("sample " << i << " (type " << set.samples[i].type << ")");
+    CHECK(mean_map < 0.01);
+    // Pristine and distorted renders both span [0, 1] (no range cue tells them apart).
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    double lo = 1e9, hi = -1e9;
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 32 * 32; ++k) {
+        const double v = image[size_t(c) * 1024 + size_t(k)] * std[c] + mean[c];
+        lo = std::min(lo, v), hi = std::max(hi, v);
+      }
+    CHECK(lo == Approx(0.0).margin(1e-4));
+    CHECK(hi == Approx(1.0).margin(1e-4));
+  }
+}
+
 TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step", "[dsmix][dsm]") {
   const DsmixConfig a = tiny_config("dsm", fresh_dir("dsm_a"));
   const StageResult ra = train_dsm(a, quiet());

@@ -11,6 +11,7 @@
 #include "training/dataset.h"
 #include "training/decode.h"
 #include "training/distort.h"
+#include "training/distort_primitives.h"
 #include "training/dsmix_data.h"
 
 namespace iqa::training {
@@ -33,6 +34,19 @@ CropDraw draw_crop(uint64_t key, int width, int height, int crop, bool flip) {
 void check_crop_fits(const ImageU8& img, int crop, const std::string& path) {
   IQA_CHECK(img.width >= crop && img.height >= crop, path, ": ", img.width, "x", img.height,
             " is smaller than the ", crop, "x", crop, " training crop");
+}
+
+// The crop with its values min-max stretched to [0,1] (KADIS's mapmm): the image kadis_distort starts
+// from. An on-the-fly crop stands in for a KADIS reference, and KADIS's references are photos spanning
+// about the whole range, so mapmm barely moves them; a crop (of a photo, let alone of a procedural
+// image) often spans far less, and mapmm then stretches it by a large factor. Comparing the distorted
+// crop (stretched) with the unstretched crop made the ground-truth map measure the stretch rather
+// than the distortion (a level-1 blur differing by 0.08 on one crop and 0 on another), and left
+// pristine samples as the only ones not spanning [0,1] (a range cue for the classifier).
+ImageU8 kadis_range(const ImageU8& crop) {
+  ImageF f = to_float(crop);
+  distort::mapmm_inplace(f);
+  return to_u8(f);
 }
 
 // Crop of the horizontally flipped image at (d.x, d.y): the mirrored crop of the original, flipped.
@@ -67,14 +81,17 @@ SampleCrops render_crops(const KadisSet& set, int64_t index, uint64_t key, const
     check_crop_fits(source, opts.crop, image_path);
     const CropDraw d = draw_crop(key, source.width, source.height, opts.crop, opts.flip);
     const ImageU8 source_crop = flipped_crop(source, d, opts.crop);
+    // On-the-fly sets: the crop as kadis_distort sees it (see kadis_range) is the reference of the
+    // ground truth and the pristine sample. Files are used as they are.
+    const ImageU8 reference_crop = set.on_the_fly ? kadis_range(source_crop) : source_crop;
     if (pristine) {
-      out.distorted = source_crop;
-      if (want_reference) out.reference = source_crop;
+      out.distorted = reference_crop;
+      if (want_reference) out.reference = reference_crop;
     } else if (on_the_fly) {
       // The key joins the seed so every epoch draws new noise, angles and positions for this sample.
       const uint64_t seed = distortion_seed(opts.distortion_seed ^ key, uint64_t(s.reference), s.type, s.level);
       out.distorted = to_u8(kadis_distort(to_float(source_crop), s.type, s.level, seed));
-      if (want_reference) out.reference = source_crop;
+      if (want_reference) out.reference = reference_crop;
     } else {
       out.distorted = source_crop;
       if (want_reference) {
