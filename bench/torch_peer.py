@@ -36,6 +36,10 @@ except ImportError:  # the view peers need torchvision and PIL; the engine ops d
 # optimizers) have theirs in torch_peer_vit.py, one row per PyTorch variant.
 import torch_peer_vit
 OPS += torch_peer_vit.OPS
+# ResNet-50's conv / batch norm / max pool in NCHW and channels-last (bench/bench_nhwc.cpp) have theirs
+# in torch_peer_nhwc.py.
+import torch_peer_nhwc
+OPS += torch_peer_nhwc.OPS
 # Whole training steps (SIND, DSMix stage 2) have theirs in torch_peer_train.py; rows report images/s.
 try:
     import torch_peer_train
@@ -184,6 +188,8 @@ def main():
                     cases = attention_cases(op, args.device, dtype, args.small)
                 elif op in torch_peer_vit.OPS:
                     cases = torch_peer_vit.make_cases(op, args.device, dtype, args.small)
+                elif op in torch_peer_nhwc.OPS:
+                    cases = [("torch",) + torch_peer_nhwc.make_case(op, args.device, dtype, args.small)]
                 elif torch_peer_iqa is not None and op in torch_peer_iqa.OPS:
                     cases = [("torch",) + torch_peer_iqa.make_case(op, args.device, dtype, args.small)]
                 elif torch_peer_train is not None and op in torch_peer_train.OPS:

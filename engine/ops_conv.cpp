@@ -1,172 +1,141 @@
 // conv2d, batch_norm2d and the 2-D pools (NCHW): argument checks, the CPU/CUDA branch, one backward
-// rule each. The kernels (kernels/conv.h, batch_norm.h, pool.h) see contiguous buffers only.
+// rule each. The conv and batch-norm bodies are written once for both layouts (engine/ops_conv_shared.h;
+// engine/ops_nhwc.cpp holds the channels-last wrappers). The kernels (kernels/conv.h, batch_norm.h,
+// pool.h) see contiguous buffers only.
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops_conv_shared.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
 
 namespace iqa {
 
-namespace {
+namespace conv_family {
 
-Tensor contiguous_data(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+// ------------------------------------------------------------------------------------ convolution
 
-}  // namespace
-
-// ------------------------------------------------------------------------------------------ conv2d
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding, int dilation,
-              int groups) {
-  const char* op = "conv2d";
+kernels::Conv2dGeometry conv2d_checked_geometry(const char* op, Layout layout, const Tensor& x, const Tensor& weight,
+                                                const Tensor& bias, int stride, int padding, int dilation,
+                                                int groups) {
   check_same_device(op, {x, weight, bias});
   check_compute_dtype(op, x);
   check_same_dtype(op, x, weight);
   if (bias.defined()) check_same_dtype(op, x, bias);
-  IQA_CHECK(x.dim() == 4, "conv2d: input must be [N, C, H, W], got ", x.str());
-  IQA_CHECK(weight.dim() == 4, "conv2d: weight must be [Cout, Cin/groups, kh, kw], got ", weight.str());
-  IQA_CHECK(stride >= 1 && padding >= 0 && dilation >= 1 && groups >= 1, "conv2d: invalid stride ", stride,
+  IQA_CHECK(x.dim() == 4, op, ": input must be ", layout_dims(layout), ", got ", x.str());
+  IQA_CHECK(weight.dim() == 4, op, ": weight must be [Cout, Cin/groups, kh, kw], got ", weight.str());
+  IQA_CHECK(stride >= 1 && padding >= 0 && dilation >= 1 && groups >= 1, op, ": invalid stride ", stride,
             ", padding ", padding, ", dilation ", dilation, " or groups ", groups);
+  const bool nchw = layout == Layout::NCHW;
   kernels::Conv2dGeometry g;
-  g.n = x.size(0), g.c_in = x.size(1), g.h = x.size(2), g.w = x.size(3);
+  g.n = x.size(0), g.c_in = x.size(nchw ? 1 : 3), g.h = x.size(nchw ? 2 : 1), g.w = x.size(nchw ? 3 : 2);
   g.c_out = weight.size(0), g.kh = weight.size(2), g.kw = weight.size(3);
   g.stride = stride, g.padding = padding, g.dilation = dilation, g.groups = groups;
-  IQA_CHECK(g.c_in % groups == 0 && g.c_out % groups == 0, "conv2d: groups ", groups, " must divide input channels ",
+  IQA_CHECK(g.c_in % groups == 0 && g.c_out % groups == 0, op, ": groups ", groups, " must divide input channels ",
             g.c_in, " and output channels ", g.c_out);
-  IQA_CHECK(weight.size(1) == g.c_in / groups, "conv2d: weight ", weight.str(), " expects ", weight.size(1) * groups,
-            " input channels with groups=", groups, ", input is ", x.str());
-  IQA_CHECK(!bias.defined() || bias.shape() == Shape{g.c_out}, "conv2d: bias must be [", g.c_out, "], got ",
+  IQA_CHECK(weight.size(1) == g.c_in / groups, op, ": weight ", weight.str(), " expects ", weight.size(1) * groups,
+            " input channels with groups=", groups, ", input ", layout_dims(layout), " is ", x.str());
+  IQA_CHECK(!bias.defined() || bias.shape() == Shape{g.c_out}, op, ": bias must be [", g.c_out, "], got ",
             bias.str());
   kernels::conv2d_output_size(g);
-  IQA_CHECK(g.out_h >= 1 && g.out_w >= 1, "conv2d: input ", x.str(), " is smaller than the dilated kernel ",
+  IQA_CHECK(g.out_h >= 1 && g.out_w >= 1, op, ": input ", x.str(), " is smaller than the dilated kernel ",
             weight.str(), " with padding ", padding);
+  return g;
+}
 
-  Tensor xc = contiguous_data(x), wc = contiguous_data(weight), bc = contiguous_data(bias);
-  Tensor out = Tensor::empty({g.n, g.c_out, g.out_h, g.out_w}, x.dtype(), x.device());
+namespace {
+
+// The kernels of one layout; both sets share signatures (kernels/conv.h).
+struct ConvKernels {
+  decltype(&kernels::cpu::conv2d_forward) cpu_forward;
+  decltype(&kernels::cpu::conv2d_backward_input) cpu_backward_input;
+  decltype(&kernels::cpu::conv2d_backward_weight) cpu_backward_weight;
+#ifdef IQA_WITH_CUDA
+  decltype(&kernels::cuda::conv2d_forward) cuda_forward;
+  decltype(&kernels::cuda::conv2d_backward_input) cuda_backward_input;
+  decltype(&kernels::cuda::conv2d_backward_weight) cuda_backward_weight;
+#endif
+};
+
+ConvKernels conv_kernels(Layout layout) {
+  namespace cpu = kernels::cpu;
+  if (layout == Layout::NCHW)
+    return {cpu::conv2d_forward, cpu::conv2d_backward_input, cpu::conv2d_backward_weight
+#ifdef IQA_WITH_CUDA
+            , kernels::cuda::conv2d_forward, kernels::cuda::conv2d_backward_input, kernels::cuda::conv2d_backward_weight
+#endif
+    };
+  return {cpu::conv2d_nhwc_forward, cpu::conv2d_nhwc_backward_input, cpu::conv2d_nhwc_backward_weight
+#ifdef IQA_WITH_CUDA
+          , kernels::cuda::conv2d_nhwc_forward, kernels::cuda::conv2d_nhwc_backward_input,
+          kernels::cuda::conv2d_nhwc_backward_weight
+#endif
+  };
+}
+
+}  // namespace
+
+Tensor conv2d_run(const char* op, Layout layout, const Tensor& x, const Tensor& filter, const Tensor& bias,
+                  const kernels::Conv2dGeometry& g) {
+  const ConvKernels k = conv_kernels(layout);
+  const bool nchw = layout == Layout::NCHW;
+  Tensor xc = contiguous_data(x), wc = contiguous_data(filter), bc = contiguous_data(bias);
+  const Shape out_shape = nchw ? Shape{g.n, g.c_out, g.out_h, g.out_w} : Shape{g.n, g.out_h, g.out_w, g.c_out};
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   const DType dt = x.dtype();
   if (out.numel() > 0) {
     const void* bp = bc.defined() ? bc.raw_data() : nullptr;
-    if (x.device().is_cpu()) kernels::cpu::conv2d_forward(dt, g, xc.raw_data(), wc.raw_data(), bp, out.raw_data());
-    else IQA_ON_CUDA(kernels::cuda::conv2d_forward(dt, g, xc.raw_data(), wc.raw_data(), bp, out.raw_data(),
-                                                  cuda::current_stream()));
+    if (x.device().is_cpu()) k.cpu_forward(dt, g, xc.raw_data(), wc.raw_data(), bp, out.raw_data());
+    else IQA_ON_CUDA(k.cuda_forward(dt, g, xc.raw_data(), wc.raw_data(), bp, out.raw_data(), cuda::current_stream()));
   }
-  const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-  record(op, out, {x, weight, bias}, [=](const Tensor& grad) {
+  const bool gx = x.requires_grad(), gw = filter.requires_grad(), gb = bias.defined() && bias.requires_grad();
+  const std::vector<int> pixel_dims = nchw ? std::vector<int>{0, 2, 3} : std::vector<int>{0, 1, 2};
+  record(op, out, {x, filter, bias}, [=](const Tensor& grad) {
     Tensor gy = grad.detach().contiguous();
     Tensor dx, dw, db;
     const bool empty = gy.numel() == 0;
     if (gx) {
       dx = empty ? Tensor::zeros(xc.shape(), dt, xc.device()) : Tensor::empty(xc.shape(), dt, xc.device());
       if (!empty && dx.numel() > 0) {
-        if (xc.device().is_cpu())
-          kernels::cpu::conv2d_backward_input(dt, g, gy.raw_data(), wc.raw_data(), dx.raw_data());
-        else IQA_ON_CUDA(kernels::cuda::conv2d_backward_input(dt, g, gy.raw_data(), wc.raw_data(), dx.raw_data(),
-                                                             cuda::current_stream()));
+        if (xc.device().is_cpu()) k.cpu_backward_input(dt, g, gy.raw_data(), wc.raw_data(), dx.raw_data());
+        else IQA_ON_CUDA(k.cuda_backward_input(dt, g, gy.raw_data(), wc.raw_data(), dx.raw_data(),
+                                               cuda::current_stream()));
       }
     }
     if (gw) {
       dw = empty ? Tensor::zeros(wc.shape(), dt, wc.device()) : Tensor::empty(wc.shape(), dt, wc.device());
       if (!empty) {
-        if (xc.device().is_cpu())
-          kernels::cpu::conv2d_backward_weight(dt, g, xc.raw_data(), gy.raw_data(), dw.raw_data());
-        else IQA_ON_CUDA(kernels::cuda::conv2d_backward_weight(dt, g, xc.raw_data(), gy.raw_data(), dw.raw_data(),
-                                                              cuda::current_stream()));
+        if (xc.device().is_cpu()) k.cpu_backward_weight(dt, g, xc.raw_data(), gy.raw_data(), dw.raw_data());
+        else IQA_ON_CUDA(k.cuda_backward_weight(dt, g, xc.raw_data(), gy.raw_data(), dw.raw_data(),
+                                                cuda::current_stream()));
       }
     }
-    if (gb) db = sum(gy, {0, 2, 3});
+    if (gb) db = sum(gy, pixel_dims);
     return std::vector<Tensor>{dx, dw, db};
   });
   return out;
+}
+
+}  // namespace conv_family
+
+using conv_family::Layout;
+
+// ------------------------------------------------------------------------------------------ conv2d
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding, int dilation,
+              int groups) {
+  const kernels::Conv2dGeometry g =
+      conv_family::conv2d_checked_geometry("conv2d", Layout::NCHW, x, weight, bias, stride, padding, dilation, groups);
+  return conv_family::conv2d_run("conv2d", Layout::NCHW, x, weight, bias, g);
 }
 
 // ------------------------------------------------------------------------------------ batch_norm2d
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                     Tensor running_var, bool training, double momentum, double eps) {
-  const char* op = "batch_norm2d";
-  check_same_device(op, {x, weight, bias, running_mean, running_var});
-  check_compute_dtype(op, x);
-  IQA_CHECK(x.dim() == 4, "batch_norm2d: input must be [N, C, H, W], got ", x.str());
-  kernels::BatchNormGeometry g;
-  g.n = x.size(0), g.c = x.size(1), g.hw = x.size(2) * x.size(3);
-  const Shape per_channel{g.c};
-  for (const Tensor* p : std::initializer_list<const Tensor*>{&weight, &bias, &running_mean, &running_var})
-    IQA_CHECK(!p->defined() || (p->shape() == per_channel && is_floating(p->dtype())), "batch_norm2d: ", p->str(),
-              " must be a floating [", g.c, "] tensor for input ", x.str());
-  if (weight.defined() && bias.defined()) check_same_dtype(op, weight, bias);
-  for (const Tensor* p : {&weight, &bias})
-    if (p->defined() && x.is_cuda()) check_compute_dtype(op, *p);
-  IQA_CHECK(running_mean.defined() == running_var.defined(),
-            "batch_norm2d: give both running_mean and running_var or neither");
-  if (running_mean.defined()) {
-    check_same_dtype(op, running_mean, running_var);
-    IQA_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(),
-              "batch_norm2d: running statistics are updated in place and must be contiguous");
-  }
-  IQA_CHECK(training || running_mean.defined(), "batch_norm2d: eval mode needs running_mean and running_var");
-  IQA_CHECK(!training || g.count() > 1, "batch_norm2d: training needs more than one value per channel, got ", x.str());
-
-  const DType dt = x.dtype();
-  const bool on_cpu = x.device().is_cpu();
-  const DType stat_dt = on_cpu ? dt : DType::F32;  // the CUDA kernels keep statistics in f32
-  const DType param_dt = weight.defined() ? weight.dtype() : bias.defined() ? bias.dtype() : stat_dt;
-  const DType running_dt = running_mean.defined() ? running_mean.dtype() : stat_dt;
-  Tensor xc = contiguous_data(x), wc = contiguous_data(weight), bc = contiguous_data(bias);
-  Tensor mean = Tensor::empty(per_channel, stat_dt, x.device());
-  Tensor invstd = Tensor::empty(per_channel, stat_dt, x.device());
-  Tensor out = Tensor::empty(x.shape(), dt, x.device());
-  void* rm = running_mean.defined() ? running_mean.raw_data() : nullptr;
-  void* rv = running_var.defined() ? running_var.raw_data() : nullptr;
-  const void* wp = wc.defined() ? wc.raw_data() : nullptr;
-  const void* bp = bc.defined() ? bc.raw_data() : nullptr;
-  if (on_cpu) {
-    if (training) kernels::cpu::batch_norm_train_stats(dt, g, xc.raw_data(), eps, momentum, rm, rv, running_dt,
-                                                       mean.raw_data(), invstd.raw_data());
-    else kernels::cpu::batch_norm_eval_stats(g, rm, rv, running_dt, eps, stat_dt, mean.raw_data(), invstd.raw_data());
-    kernels::cpu::batch_norm_apply(dt, g, xc.raw_data(), mean.raw_data(), invstd.raw_data(), wp, bp, param_dt,
-                                   out.raw_data());
-  } else {
-    IQA_ON_CUDA({
-      cudaStream_t s = cuda::current_stream();
-      if (training) kernels::cuda::batch_norm_train_stats(dt, g, xc.raw_data(), eps, momentum, rm, rv, running_dt,
-                                                          mean.data<float>(), invstd.data<float>(), s);
-      else kernels::cuda::batch_norm_eval_stats(g, rm, rv, running_dt, eps, mean.data<float>(), invstd.data<float>(),
-                                                s);
-      kernels::cuda::batch_norm_apply(dt, g, xc.raw_data(), mean.data<float>(), invstd.data<float>(), wp, bp,
-                                      param_dt, out.raw_data(), s);
-    });
-  }
-
-  const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
-             gb = bias.defined() && bias.requires_grad();
-  record(op, out, {x, weight, bias}, [=](const Tensor& grad) {
-    Tensor gy = grad.detach().contiguous();
-    Tensor sum_dy = Tensor::empty(per_channel, stat_dt, gy.device());
-    Tensor sum_dy_xhat = Tensor::empty(per_channel, stat_dt, gy.device());
-    Tensor dx = gx ? Tensor::empty(xc.shape(), dt, xc.device()) : Tensor();
-    const void* w = wc.defined() ? wc.raw_data() : nullptr;
-    if (on_cpu) {
-      kernels::cpu::batch_norm_backward_reduce(dt, g, gy.raw_data(), xc.raw_data(), mean.raw_data(), invstd.raw_data(),
-                                               sum_dy.raw_data(), sum_dy_xhat.raw_data());
-      if (gx) kernels::cpu::batch_norm_backward_input(dt, g, gy.raw_data(), xc.raw_data(), mean.raw_data(),
-                                                      invstd.raw_data(), w, param_dt, sum_dy.raw_data(),
-                                                      sum_dy_xhat.raw_data(), training, dx.raw_data());
-    } else {
-      IQA_ON_CUDA({
-        cudaStream_t s = cuda::current_stream();
-        kernels::cuda::batch_norm_backward_reduce(dt, g, gy.raw_data(), xc.raw_data(), mean.data<float>(),
-                                                  invstd.data<float>(), sum_dy.data<float>(), sum_dy_xhat.data<float>(),
-                                                  s);
-        if (gx) kernels::cuda::batch_norm_backward_input(dt, g, gy.raw_data(), xc.raw_data(), mean.data<float>(),
-                                                         invstd.data<float>(), w, param_dt, sum_dy.data<float>(),
-                                                         sum_dy_xhat.data<float>(), training, dx.raw_data(), s);
-      });
-    }
-    // d/dweight = sum dy * xhat, d/dbias = sum dy (in the parameters' own dtype).
-    return std::vector<Tensor>{dx, gw ? sum_dy_xhat.to(param_dt) : Tensor(), gb ? sum_dy.to(param_dt) : Tensor()};
-  });
-  return out;
+  return conv_family::batch_norm2d_run("batch_norm2d", Layout::NCHW, x, weight, bias, std::move(running_mean),
+                                       std::move(running_var), training, momentum, eps);
 }
 
 // ------------------------------------------------------------------------------------------- pools
@@ -191,69 +160,57 @@ Shape pooled_shape(const Tensor& x, const kernels::Pool2dGeometry& g) {
 }
 
 void set_window(kernels::Pool2dGeometry& g, const Tensor& x, int kernel, int stride, int padding, const char* op) {
-  IQA_CHECK(kernel >= 1 && stride >= 1, op, ": kernel ", kernel, " and stride ", stride, " must be positive");
-  IQA_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding, " must be in [0, kernel/2] for kernel ",
-            kernel);
-  IQA_CHECK(g.h + 2 * padding >= kernel && g.w + 2 * padding >= kernel, op, ": input ", x.str(),
-            " is smaller than the kernel ", kernel, " with padding ", padding);
+  const conv_family::PoolWindowOut o = conv_family::pool_window_checked(op, x, g.h, g.w, kernel, stride, padding);
   g.kernel = kernel, g.stride = stride, g.padding = padding;
-  g.out_h = (g.h + 2 * padding - kernel) / stride + 1;
-  g.out_w = (g.w + 2 * padding - kernel) / stride + 1;
+  g.out_h = o.out_h, g.out_w = o.out_w;
 }
 
 }  // namespace
+
+namespace conv_family {
+
+PoolWindowOut pool_window_checked(const char* op, const Tensor& x, int64_t h, int64_t w, int kernel, int stride,
+                                  int padding) {
+  IQA_CHECK(kernel >= 1 && stride >= 1, op, ": kernel ", kernel, " and stride ", stride, " must be positive");
+  IQA_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding, " must be in [0, kernel/2] for kernel ",
+            kernel);
+  IQA_CHECK(h + 2 * padding >= kernel && w + 2 * padding >= kernel, op, ": input ", x.str(),
+            " is smaller than the kernel ", kernel, " with padding ", padding);
+  return {(h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1};
+}
+
+}  // namespace conv_family
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "max_pool2d";
   kernels::Pool2dGeometry g = pool_planes(x, op);
   set_window(g, x, kernel, stride, padding, op);
-  Tensor xc = contiguous_data(x);
-  Tensor out = Tensor::empty(pooled_shape(x, g), x.dtype(), x.device());
-  Tensor argmax = Tensor::empty(out.shape(), DType::I64, x.device());
+  const Shape out_shape = pooled_shape(x, g);
+  Tensor argmax = Tensor::empty(out_shape, DType::I64, x.device());
   const DType dt = x.dtype();
-  if (out.numel() > 0) {
-    if (x.device().is_cpu())
-      kernels::cpu::max_pool2d_forward(dt, g, xc.raw_data(), out.raw_data(), argmax.data<int64_t>());
-    else IQA_ON_CUDA(kernels::cuda::max_pool2d_forward(dt, g, xc.raw_data(), out.raw_data(), argmax.data<int64_t>(),
-                                                      cuda::current_stream()));
-  }
-  Shape in_shape = x.shape();
-  record(op, out, {x}, [=](const Tensor& grad) {
-    Tensor gy = grad.detach().contiguous();
-    Tensor dx = Tensor::zeros(in_shape, dt, gy.device());
-    if (gy.numel() > 0) {
-      if (gy.device().is_cpu())
-        kernels::cpu::max_pool2d_backward(dt, g, gy.raw_data(), argmax.data<int64_t>(), dx.raw_data());
-      else IQA_ON_CUDA(kernels::cuda::max_pool2d_backward(dt, g, gy.raw_data(), argmax.data<int64_t>(), dx.raw_data(),
-                                                         cuda::current_stream()));
-    }
-    return std::vector<Tensor>{dx};
-  });
-  return out;
+  return conv_family::pool_op(
+      op, x, out_shape, false,
+      [&](const Tensor& xc, Tensor& out) {
+        IQA_POOL_KERNEL(xc.device(), max_pool2d_forward, dt, g, xc.raw_data(), out.raw_data(), argmax.data<int64_t>());
+      },
+      [=](const Tensor& gy, Tensor& dx) {
+        IQA_POOL_KERNEL(gy.device(), max_pool2d_backward, dt, g, gy.raw_data(), argmax.data<int64_t>(), dx.raw_data());
+      });
 }
 
 Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "avg_pool2d";
   kernels::Pool2dGeometry g = pool_planes(x, op);
   set_window(g, x, kernel, stride, padding, op);
-  Tensor xc = contiguous_data(x);
-  Tensor out = Tensor::empty(pooled_shape(x, g), x.dtype(), x.device());
   const DType dt = x.dtype();
-  if (out.numel() > 0) {
-    if (x.device().is_cpu()) kernels::cpu::avg_pool2d_forward(dt, g, xc.raw_data(), out.raw_data());
-    else IQA_ON_CUDA(kernels::cuda::avg_pool2d_forward(dt, g, xc.raw_data(), out.raw_data(), cuda::current_stream()));
-  }
-  Shape in_shape = x.shape();
-  record(op, out, {x}, [=](const Tensor& grad) {
-    Tensor gy = grad.detach().contiguous();
-    Tensor dx = Tensor::zeros(in_shape, dt, gy.device());
-    if (gy.numel() > 0) {
-      if (gy.device().is_cpu()) kernels::cpu::avg_pool2d_backward(dt, g, gy.raw_data(), dx.raw_data());
-      else IQA_ON_CUDA(kernels::cuda::avg_pool2d_backward(dt, g, gy.raw_data(), dx.raw_data(), cuda::current_stream()));
-    }
-    return std::vector<Tensor>{dx};
-  });
-  return out;
+  return conv_family::pool_op(
+      op, x, pooled_shape(x, g), false,
+      [&](const Tensor& xc, Tensor& out) {
+        IQA_POOL_KERNEL(xc.device(), avg_pool2d_forward, dt, g, xc.raw_data(), out.raw_data());
+      },
+      [=](const Tensor& gy, Tensor& dx) {
+        IQA_POOL_KERNEL(gy.device(), avg_pool2d_backward, dt, g, gy.raw_data(), dx.raw_data());
+      });
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w) {
@@ -262,26 +219,15 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w) {
   IQA_CHECK(out_h >= 1 && out_w >= 1, op, ": output size ", out_h, "x", out_w, " must be positive");
   IQA_CHECK(g.h >= 1 && g.w >= 1, op, ": empty spatial size in ", x.str());
   g.out_h = out_h, g.out_w = out_w;
-  Tensor xc = contiguous_data(x);
-  Tensor out = Tensor::empty(pooled_shape(x, g), x.dtype(), x.device());
   const DType dt = x.dtype();
-  if (out.numel() > 0) {
-    if (x.device().is_cpu()) kernels::cpu::adaptive_avg_pool2d_forward(dt, g, xc.raw_data(), out.raw_data());
-    else IQA_ON_CUDA(kernels::cuda::adaptive_avg_pool2d_forward(dt, g, xc.raw_data(), out.raw_data(),
-                                                               cuda::current_stream()));
-  }
-  Shape in_shape = x.shape();
-  record(op, out, {x}, [=](const Tensor& grad) {
-    Tensor gy = grad.detach().contiguous();
-    Tensor dx = Tensor::zeros(in_shape, dt, gy.device());
-    if (gy.numel() > 0) {
-      if (gy.device().is_cpu()) kernels::cpu::adaptive_avg_pool2d_backward(dt, g, gy.raw_data(), dx.raw_data());
-      else IQA_ON_CUDA(kernels::cuda::adaptive_avg_pool2d_backward(dt, g, gy.raw_data(), dx.raw_data(),
-                                                                  cuda::current_stream()));
-    }
-    return std::vector<Tensor>{dx};
-  });
-  return out;
+  return conv_family::pool_op(
+      op, x, pooled_shape(x, g), false,
+      [&](const Tensor& xc, Tensor& out) {
+        IQA_POOL_KERNEL(xc.device(), adaptive_avg_pool2d_forward, dt, g, xc.raw_data(), out.raw_data());
+      },
+      [=](const Tensor& gy, Tensor& dx) {
+        IQA_POOL_KERNEL(gy.device(), adaptive_avg_pool2d_backward, dt, g, gy.raw_data(), dx.raw_data());
+      });
 }
 
 }  // namespace iqa

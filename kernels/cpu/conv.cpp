@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_gemm.h"
 #include "kernels/gemm.h"
 
 namespace iqa::kernels::cpu {
@@ -65,16 +66,9 @@ void check_dtype(DType dtype, const char* what) {
             dtype_name(dtype));
 }
 
-// Sizes that every product of this file shares.
-struct GroupGemm {
-  int64_t kg, cog, out_hw;  // rows of a group's cols block, output channels per group, pixels
-  explicit GroupGemm(const Conv2dGeometry& g)
-      : kg(g.c_in_per_group() * g.kh * g.kw), cog(g.c_out_per_group()), out_hw(g.out_h * g.out_w) {}
-};
-
 template <class T>
 void forward_typed(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y, DType dtype) {
-  GroupGemm s(g);
+  const ConvGroupSizes s(g);
   std::vector<T> cols(size_t(g.c_in * g.kh * g.kw * s.out_hw));
   for (int64_t n = 0; n < g.n; ++n) {
     im2col_typed(x + n * g.c_in * g.h * g.w, cols.data(), g.c_in, g);
@@ -98,7 +92,7 @@ void forward_typed(const Conv2dGeometry& g, const T* x, const T* w, const T* bia
 
 template <class T>
 void backward_input_typed(const Conv2dGeometry& g, const T* dy, const T* w, T* dx, DType dtype) {
-  GroupGemm s(g);
+  const ConvGroupSizes s(g);
   std::vector<T> dcols(size_t(g.c_in * g.kh * g.kw * s.out_hw));
   for (int64_t n = 0; n < g.n; ++n) {
     // dcols_g [kg, out_hw] = W_g^T [kg, cog] * dY_g [cog, out_hw]
@@ -118,23 +112,16 @@ void backward_input_typed(const Conv2dGeometry& g, const T* dy, const T* w, T* d
 
 template <class T>
 void backward_weight_typed(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, DType dtype) {
-  GroupGemm s(g);
-  if (g.n == 0) {
-    for (int64_t i = 0; i < g.c_out * s.kg; ++i) dw[i] = T(0);
-    return;
-  }
+  const ConvGroupSizes s(g);
+  if (zero_weight_grad_if_no_images(g, s, dw)) return;
   std::vector<T> cols(size_t(g.c_in * g.kh * g.kw * s.out_hw));
   for (int64_t n = 0; n < g.n; ++n) {
     im2col_typed(x + n * g.c_in * g.h * g.w, cols.data(), g.c_in, g);
-    // dW_g [cog, kg] (+)= dY_g [cog, out_hw] * cols_g^T [out_hw, kg]; images accumulate through beta.
-    GemmArgs a;
-    a.m = s.cog, a.n = s.kg, a.k = s.out_hw;
+    // dW_g [cog, kg] (+)= dY_g [cog, out_hw] * cols_g^T [out_hw, kg].
+    GemmArgs a = weight_grad_gemm(g, s, dw, n == 0, dtype);
+    a.k = s.out_hw;
     a.a = dy + n * g.c_out * s.out_hw, a.lda = s.out_hw, a.stride_a = s.cog * s.out_hw;
     a.trans_b = true, a.b = cols.data(), a.ldb = s.out_hw, a.stride_b = s.kg * s.out_hw;
-    a.c = dw, a.ldc = s.kg, a.stride_c = s.cog * s.kg;
-    a.batch = g.groups;
-    a.beta = n == 0 ? 0.f : 1.f;
-    a.dtype = dtype;
     gemm(a);
   }
 }

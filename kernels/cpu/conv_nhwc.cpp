@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/gemm.h"
 
@@ -15,13 +16,17 @@ namespace iqa::kernels::cpu {
 
 namespace {
 
-struct NhwcSizes {
-  int64_t cg, cog, kg, out_hw, in_hw;  // channels per group in/out, taps per group row, pixels
-  bool direct;                         // 1x1 / stride 1 / no padding: the input is the cols matrix
+// ConvGroupSizes' kg is also an NHWC cols row: kh*kw taps of c_in/groups channels, (i, j, c) order.
+struct NhwcSizes : ConvGroupSizes {
+  int64_t cg, in_hw;  // input channels per group, input pixels
+  bool direct;        // 1x1 / stride 1 / no padding: the input is the cols matrix
+  // GEMMs to run and the pixel rows of each: the direct case runs the batch as one image of n*h*w pixels.
+  int64_t images, pixels;
+  size_t cols_elements;  // of the im2col scratch (none when direct)
   explicit NhwcSizes(const Conv2dGeometry& g)
-      : cg(g.c_in_per_group()), cog(g.c_out_per_group()), kg(g.kh * g.kw * g.c_in_per_group()),
-        out_hw(g.out_h * g.out_w), in_hw(g.h * g.w),
-        direct(g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0) {}
+      : ConvGroupSizes(g), cg(g.c_in_per_group()), in_hw(g.h * g.w),
+        direct(g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0), images(direct ? 1 : g.n),
+        pixels(direct ? g.n * out_hw : out_hw), cols_elements(direct ? 0 : size_t(g.groups * out_hw * kg)) {}
 };
 
 // cols [groups, out_hw, kg] of one image [h, w, c_in]; zero where a tap reads padding.
@@ -68,28 +73,29 @@ void col2im_nhwc(const T* cols, T* image, const Conv2dGeometry& g, const NhwcSiz
     }
 }
 
-// The "A" operand of a group's GEMM as [pixels, kg]: either the input itself (direct) or the cols.
+// Image n's im2col matrix [pixels, kg] per group, as a GEMM operand: the input itself when direct,
+// else its im2col written into `cols`.
 struct ColsOperand {
   const void* ptr;
   int64_t ld, group_stride;
 };
+template <class T>
+ColsOperand cols_operand(const T* x, int64_t n, std::vector<T>& cols, const Conv2dGeometry& g, const NhwcSizes& s) {
+  if (s.direct) return {x, g.c_in, s.cg};
+  im2col_nhwc(x + n * s.in_hw * g.c_in, cols.data(), g, s);
+  return {cols.data(), s.kg, s.out_hw * s.kg};
+}
 
 template <class T>
 void forward_typed(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y, DType dtype) {
   const NhwcSizes s(g);
-  // The direct case runs the whole batch as one image of n*h*w pixels.
-  const int64_t images = s.direct ? 1 : g.n, pixels = s.direct ? g.n * s.out_hw : s.out_hw;
-  std::vector<T> cols(s.direct ? 0 : size_t(g.groups * s.out_hw * s.kg));
-  for (int64_t n = 0; n < images; ++n) {
-    ColsOperand a_op{x, g.c_in, s.cg};
-    if (!s.direct) {
-      im2col_nhwc(x + n * s.in_hw * g.c_in, cols.data(), g, s);
-      a_op = {cols.data(), s.kg, s.out_hw * s.kg};
-    }
+  std::vector<T> cols(s.cols_elements);
+  for (int64_t n = 0; n < s.images; ++n) {
+    const ColsOperand a_op = cols_operand(x, n, cols, g, s);
     // Y_g [pixels, cog] = cols_g [pixels, kg] * W_g^T, W_g stored [cog, kg]; written into the group's
     // column block of y (row stride c_out).
     GemmArgs a;
-    a.m = pixels, a.n = s.cog, a.k = s.kg;
+    a.m = s.pixels, a.n = s.cog, a.k = s.kg;
     a.a = a_op.ptr, a.lda = a_op.ld, a.stride_a = a_op.group_stride;
     a.trans_b = true, a.b = w, a.ldb = s.kg, a.stride_b = s.cog * s.kg;
     a.c = y + n * s.out_hw * g.c_out, a.ldc = g.c_out, a.stride_c = s.cog;
@@ -108,12 +114,11 @@ void forward_typed(const Conv2dGeometry& g, const T* x, const T* w, const T* bia
 template <class T>
 void backward_input_typed(const Conv2dGeometry& g, const T* dy, const T* w, T* dx, DType dtype) {
   const NhwcSizes s(g);
-  const int64_t images = s.direct ? 1 : g.n, pixels = s.direct ? g.n * s.out_hw : s.out_hw;
-  std::vector<T> dcols(s.direct ? 0 : size_t(g.groups * s.out_hw * s.kg));
-  for (int64_t n = 0; n < images; ++n) {
+  std::vector<T> dcols(s.cols_elements);
+  for (int64_t n = 0; n < s.images; ++n) {
     // dcols_g [pixels, kg] = dY_g [pixels, cog] * W_g [cog, kg]; the direct case writes dx itself.
     GemmArgs a;
-    a.m = pixels, a.n = s.kg, a.k = s.cog;
+    a.m = s.pixels, a.n = s.kg, a.k = s.cog;
     a.a = dy + n * s.out_hw * g.c_out, a.lda = g.c_out, a.stride_a = s.cog;
     a.b = w, a.ldb = s.kg, a.stride_b = s.cog * s.kg;
     if (s.direct) a.c = dx, a.ldc = g.c_in, a.stride_c = s.cg;
@@ -131,27 +136,15 @@ void backward_input_typed(const Conv2dGeometry& g, const T* dy, const T* w, T* d
 template <class T>
 void backward_weight_typed(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, DType dtype) {
   const NhwcSizes s(g);
-  if (g.n == 0) {
-    for (int64_t i = 0; i < g.c_out * s.kg; ++i) dw[i] = T(0);
-    return;
-  }
-  const int64_t images = s.direct ? 1 : g.n, pixels = s.direct ? g.n * s.out_hw : s.out_hw;
-  std::vector<T> cols(s.direct ? 0 : size_t(g.groups * s.out_hw * s.kg));
-  for (int64_t n = 0; n < images; ++n) {
-    ColsOperand b_op{x, g.c_in, s.cg};
-    if (!s.direct) {
-      im2col_nhwc(x + n * s.in_hw * g.c_in, cols.data(), g, s);
-      b_op = {cols.data(), s.kg, s.out_hw * s.kg};
-    }
-    // dW_g [cog, kg] (+)= dY_g^T [cog, pixels] * cols_g [pixels, kg]; images accumulate through beta.
-    GemmArgs a;
-    a.m = s.cog, a.n = s.kg, a.k = pixels;
+  if (zero_weight_grad_if_no_images(g, s, dw)) return;
+  std::vector<T> cols(s.cols_elements);
+  for (int64_t n = 0; n < s.images; ++n) {
+    const ColsOperand b_op = cols_operand(x, n, cols, g, s);
+    // dW_g [cog, kg] (+)= dY_g^T [cog, pixels] * cols_g [pixels, kg].
+    GemmArgs a = weight_grad_gemm(g, s, dw, n == 0, dtype);
+    a.k = s.pixels;
     a.trans_a = true, a.a = dy + n * s.out_hw * g.c_out, a.lda = g.c_out, a.stride_a = s.cog;
     a.b = b_op.ptr, a.ldb = b_op.ld, a.stride_b = b_op.group_stride;
-    a.c = dw, a.ldc = s.kg, a.stride_c = s.cog * s.kg;
-    a.batch = g.groups;
-    a.beta = n == 0 ? 0.f : 1.f;
-    a.dtype = dtype;
     gemm(a);
   }
 }

@@ -1,22 +1,12 @@
 // CPU pooling: the readable reference. Forward loops over output pixels; backward scatters each
 // output gradient back over its window (serially per plane, so overlapping windows just add).
-#include <cmath>
-#include <limits>
 
 #include "engine/error.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/pool.h"
+#include "kernels/pool_window.h"
 
 namespace iqa::kernels::cpu {
-
-namespace {
-
-
-// Adaptive bin [start, end) of output index i when `in` pixels pool into `out` bins.
-inline int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-inline int64_t bin_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
-
-}  // namespace
 
 void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x_, void* y_, int64_t* argmax) {
   with_cpu_float(dtype, "max_pool2d", [&](auto tag) {
@@ -28,25 +18,11 @@ void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x_, vo
       const T* plane = x + p * g.h * g.w;
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          T best = -std::numeric_limits<T>::infinity();
-          int64_t best_at = -1;
-          for (int64_t i = 0; i < g.kernel; ++i) {
-            int64_t ih = oh * g.stride - g.padding + i;
-            if (ih < 0 || ih >= g.h) continue;
-            for (int64_t j = 0; j < g.kernel; ++j) {
-              int64_t iw = ow * g.stride - g.padding + j;
-              if (iw < 0 || iw >= g.w) continue;
-              T v = plane[ih * g.w + iw];
-              // A NaN wins (torch's rule), so a NaN input gives a NaN output.
-              if (best_at < 0 || v > best || std::isnan(v)) {
-                best = v;
-                best_at = ih * g.w + iw;
-              }
-            }
-          }
-          int64_t o = (p * g.out_h + oh) * g.out_w + ow;
-          y[o] = best;
-          argmax[o] = best_at < 0 ? 0 : best_at;
+          const MaxPoolTap<T> best = max_pool_window<T>(oh, ow, g.h, g.w, g.kernel, g.stride, g.padding,
+                                                        [&](int64_t ih, int64_t iw) { return plane[ih * g.w + iw]; });
+          const int64_t o = (p * g.out_h + oh) * g.out_w + ow;
+          y[o] = best.value;
+          argmax[o] = best.tap < 0 ? 0 : best.ih * g.w + best.iw;
         }
     }
   });
@@ -128,9 +104,9 @@ void adaptive_avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const voi
     for (int64_t p = 0; p < g.planes; ++p) {
       const T* plane = x + p * g.h * g.w;
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        int64_t h0 = bin_start(oh, g.h, g.out_h), h1 = bin_end(oh, g.h, g.out_h);
+        int64_t h0 = adaptive_bin_start(oh, g.h, g.out_h), h1 = adaptive_bin_end(oh, g.h, g.out_h);
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          int64_t w0 = bin_start(ow, g.w, g.out_w), w1 = bin_end(ow, g.w, g.out_w);
+          int64_t w0 = adaptive_bin_start(ow, g.w, g.out_w), w1 = adaptive_bin_end(ow, g.w, g.out_w);
           T acc = 0;
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) acc += plane[ih * g.w + iw];
@@ -151,9 +127,9 @@ void adaptive_avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const vo
       T* plane = dx + p * g.h * g.w;
       for (int64_t i = 0; i < g.h * g.w; ++i) plane[i] = T(0);
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        int64_t h0 = bin_start(oh, g.h, g.out_h), h1 = bin_end(oh, g.h, g.out_h);
+        int64_t h0 = adaptive_bin_start(oh, g.h, g.out_h), h1 = adaptive_bin_end(oh, g.h, g.out_h);
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          int64_t w0 = bin_start(ow, g.w, g.out_w), w1 = bin_end(ow, g.w, g.out_w);
+          int64_t w0 = adaptive_bin_start(ow, g.w, g.out_w), w1 = adaptive_bin_end(ow, g.w, g.out_w);
           T share = dy[(p * g.out_h + oh) * g.out_w + ow] / T((h1 - h0) * (w1 - w0));
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) plane[ih * g.w + iw] += share;

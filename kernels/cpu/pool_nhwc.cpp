@@ -1,12 +1,11 @@
 // CPU channels-last pooling: the readable reference for kernels/cuda/pool_nhwc.cu. The channel is the
 // innermost loop everywhere, so every window tap reads a contiguous run of c values.
-#include <cmath>
-#include <limits>
 #include <vector>
 
 #include "engine/error.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/pool.h"
+#include "kernels/pool_window.h"
 
 namespace iqa::kernels::cpu {
 
@@ -22,24 +21,13 @@ void max_pool2d_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const voi
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
           const int64_t o = ((n * g.out_h + oh) * g.out_w + ow) * g.c;
+          const T* image = x + n * g.h * g.w * g.c;
           for (int64_t c = 0; c < g.c; ++c) {
-            T best = -std::numeric_limits<T>::infinity();
-            int64_t best_tap = -1;
-            for (int64_t i = 0; i < g.kernel; ++i) {
-              const int64_t ih = oh * g.stride - g.padding + i;
-              if (ih < 0 || ih >= g.h) continue;
-              for (int64_t j = 0; j < g.kernel; ++j) {
-                const int64_t iw = ow * g.stride - g.padding + j;
-                if (iw < 0 || iw >= g.w) continue;
-                const T v = x[((n * g.h + ih) * g.w + iw) * g.c + c];
-                if (best_tap < 0 || v > best || std::isnan(v)) {  // NaN wins, like torch
-                  best = v;
-                  best_tap = i * g.kernel + j;
-                }
-              }
-            }
-            y[o + c] = best;
-            argmax[o + c] = uint8_t(best_tap < 0 ? 0 : best_tap);
+            const MaxPoolTap<T> best = max_pool_window<T>(
+                oh, ow, g.h, g.w, g.kernel, g.stride, g.padding,
+                [&](int64_t ih, int64_t iw) { return image[(ih * g.w + iw) * g.c + c]; });
+            y[o + c] = best.value;
+            argmax[o + c] = uint8_t(best.tap < 0 ? 0 : best.tap);
           }
         }
   });

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/dtype_io.cuh"
 #include "kernels/pool.h"
+#include "kernels/pool_window.h"
 
 namespace iqa::kernels::cuda {
 
@@ -14,44 +15,16 @@ namespace {
 
 constexpr int kBlock = 256;
 
-// Output windows [lo, hi) along one axis whose taps include input index i.
-struct WindowRange {
-  int64_t lo, hi;
-};
-__device__ __forceinline__ WindowRange windows_covering(int64_t i, int64_t kernel, int64_t stride, int64_t padding,
-                                                        int64_t out) {
-  // Window o covers [o*stride - padding, o*stride - padding + kernel).
-  int64_t first = i + padding - kernel + 1;  // o*stride >= first
-  int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  int64_t hi = (i + padding) / stride + 1;   // o*stride <= i + padding
-  return {lo, hi < out ? hi : out};
-}
-
-__device__ __forceinline__ int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-__device__ __forceinline__ int64_t bin_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
-
 template <class T>
 __global__ void max_forward_kernel(Pool2dGeometry g, const T* x, T* y, int64_t* argmax, int64_t total) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
     int64_t ow = o % g.out_w, oh = (o / g.out_w) % g.out_h, p = o / (g.out_w * g.out_h);
     const T* plane = x + p * g.h * g.w;
-    float best = -INFINITY;
-    int64_t best_at = -1;
-    for (int64_t i = 0; i < g.kernel; ++i) {
-      int64_t ih = oh * g.stride - g.padding + i;
-      if (ih < 0 || ih >= g.h) continue;
-      for (int64_t j = 0; j < g.kernel; ++j) {
-        int64_t iw = ow * g.stride - g.padding + j;
-        if (iw < 0 || iw >= g.w) continue;
-        float v = to_f32(plane[ih * g.w + iw]);
-        if (best_at < 0 || v > best || isnan(v)) {  // NaN wins, like torch and the CPU reference
-          best = v;
-          best_at = ih * g.w + iw;
-        }
-      }
-    }
-    y[o] = from_f32<T>(best);
-    argmax[o] = best_at < 0 ? 0 : best_at;
+    const MaxPoolTap<float> best = max_pool_window<float>(
+        oh, ow, g.h, g.w, g.kernel, g.stride, g.padding,
+        [&](int64_t ih, int64_t iw) { return to_f32(plane[ih * g.w + iw]); });
+    y[o] = from_f32<T>(best.value);
+    argmax[o] = best.tap < 0 ? 0 : best.ih * g.w + best.iw;
   }
 }
 
@@ -59,8 +32,8 @@ template <class T>
 __global__ void max_backward_kernel(Pool2dGeometry g, const T* dy, const int64_t* argmax, T* dx, int64_t total) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t iw = i % g.w, ih = (i / g.w) % g.h, p = i / (g.w * g.h);
-    WindowRange rh = windows_covering(ih, g.kernel, g.stride, g.padding, g.out_h);
-    WindowRange rw = windows_covering(iw, g.kernel, g.stride, g.padding, g.out_w);
+    const PoolWindowRange rh = pool_windows_covering(ih, g.kernel, g.stride, g.padding, g.out_h);
+    const PoolWindowRange rw = pool_windows_covering(iw, g.kernel, g.stride, g.padding, g.out_w);
     const int64_t here = ih * g.w + iw, base = p * g.out_h * g.out_w;
     float acc = 0.f;
     for (int64_t oh = rh.lo; oh < rh.hi; ++oh)
@@ -96,8 +69,8 @@ __global__ void avg_backward_kernel(Pool2dGeometry g, const T* dy, T* dx, int64_
   const float inv_area = 1.f / float(g.kernel * g.kernel);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t iw = i % g.w, ih = (i / g.w) % g.h, p = i / (g.w * g.h);
-    WindowRange rh = windows_covering(ih, g.kernel, g.stride, g.padding, g.out_h);
-    WindowRange rw = windows_covering(iw, g.kernel, g.stride, g.padding, g.out_w);
+    const PoolWindowRange rh = pool_windows_covering(ih, g.kernel, g.stride, g.padding, g.out_h);
+    const PoolWindowRange rw = pool_windows_covering(iw, g.kernel, g.stride, g.padding, g.out_w);
     const int64_t base = p * g.out_h * g.out_w;
     float acc = 0.f;
     for (int64_t oh = rh.lo; oh < rh.hi; ++oh)
@@ -110,8 +83,8 @@ template <class T>
 __global__ void adaptive_forward_kernel(Pool2dGeometry g, const T* x, T* y, int64_t total) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
     int64_t ow = o % g.out_w, oh = (o / g.out_w) % g.out_h, p = o / (g.out_w * g.out_h);
-    int64_t h0 = bin_start(oh, g.h, g.out_h), h1 = bin_end(oh, g.h, g.out_h);
-    int64_t w0 = bin_start(ow, g.w, g.out_w), w1 = bin_end(ow, g.w, g.out_w);
+    int64_t h0 = adaptive_bin_start(oh, g.h, g.out_h), h1 = adaptive_bin_end(oh, g.h, g.out_h);
+    int64_t w0 = adaptive_bin_start(ow, g.w, g.out_w), w1 = adaptive_bin_end(ow, g.w, g.out_w);
     const T* plane = x + p * g.h * g.w;
     float acc = 0.f;
     for (int64_t ih = h0; ih < h1; ++ih)
@@ -131,10 +104,10 @@ __global__ void adaptive_backward_kernel(Pool2dGeometry g, const T* dy, T* dx, i
     const int64_t base = p * g.out_h * g.out_w;
     float acc = 0.f;
     for (int64_t oh = oh_lo; oh < oh_hi && oh < g.out_h; ++oh) {
-      int64_t h0 = bin_start(oh, g.h, g.out_h), h1 = bin_end(oh, g.h, g.out_h);
+      int64_t h0 = adaptive_bin_start(oh, g.h, g.out_h), h1 = adaptive_bin_end(oh, g.h, g.out_h);
       if (ih < h0 || ih >= h1) continue;
       for (int64_t ow = ow_lo; ow < ow_hi && ow < g.out_w; ++ow) {
-        int64_t w0 = bin_start(ow, g.w, g.out_w), w1 = bin_end(ow, g.w, g.out_w);
+        int64_t w0 = adaptive_bin_start(ow, g.w, g.out_w), w1 = adaptive_bin_end(ow, g.w, g.out_w);
         if (iw < w0 || iw >= w1) continue;
         acc += to_f32(dy[base + oh * g.out_w + ow]) / float((h1 - h0) * (w1 - w0));
       }

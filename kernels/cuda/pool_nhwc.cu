@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/dtype_io.cuh"
 #include "kernels/pool.h"
+#include "kernels/pool_window.h"
 
 namespace iqa::kernels::cuda {
 
@@ -18,41 +19,17 @@ constexpr int kBlock = 256;
 constexpr int kChannelsPerBlock = 32;
 constexpr int kRowThreads = 8;
 
-// Output windows [lo, hi) along one axis whose taps include input index i.
-struct Covering {
-  int64_t lo, hi;
-};
-__device__ __forceinline__ Covering covering_windows(int64_t i, int64_t kernel, int64_t stride, int64_t padding,
-                                                     int64_t out) {
-  const int64_t first = i + padding - kernel + 1;  // window o covers i when o*stride >= first
-  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  const int64_t hi = (i + padding) / stride + 1;   // ... and o*stride <= i + padding
-  return {lo, hi < out ? hi : out};
-}
-
 template <class T>
 __global__ void max_forward_kernel(Pool2dNhwcGeometry g, const T* x, T* y, uint8_t* argmax, int64_t total) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = o % g.c, pix = o / g.c;
     const int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
     const T* image = x + n * g.h * g.w * g.c + c;
-    float best = -INFINITY;
-    int best_tap = -1;
-    for (int64_t i = 0; i < g.kernel; ++i) {
-      const int64_t ih = oh * g.stride - g.padding + i;
-      if (ih < 0 || ih >= g.h) continue;
-      for (int64_t j = 0; j < g.kernel; ++j) {
-        const int64_t iw = ow * g.stride - g.padding + j;
-        if (iw < 0 || iw >= g.w) continue;
-        const float v = to_f32(image[(ih * g.w + iw) * g.c]);
-        if (best_tap < 0 || v > best || isnan(v)) {  // NaN wins, like torch and the CPU reference
-          best = v;
-          best_tap = int(i * g.kernel + j);
-        }
-      }
-    }
-    y[o] = from_f32<T>(best);
-    argmax[o] = uint8_t(best_tap < 0 ? 0 : best_tap);
+    const MaxPoolTap<float> best = max_pool_window<float>(
+        oh, ow, g.h, g.w, g.kernel, g.stride, g.padding,
+        [&](int64_t ih, int64_t iw) { return to_f32(image[(ih * g.w + iw) * g.c]); });
+    y[o] = from_f32<T>(best.value);
+    argmax[o] = uint8_t(best.tap < 0 ? 0 : best.tap);
   }
 }
 
@@ -61,8 +38,8 @@ __global__ void max_backward_kernel(Pool2dNhwcGeometry g, const T* dy, const uin
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = i % g.c, pix = i / g.c;
     const int64_t iw = pix % g.w, ih = (pix / g.w) % g.h, n = pix / (g.w * g.h);
-    const Covering rh = covering_windows(ih, g.kernel, g.stride, g.padding, g.out_h);
-    const Covering rw = covering_windows(iw, g.kernel, g.stride, g.padding, g.out_w);
+    const PoolWindowRange rh = pool_windows_covering(ih, g.kernel, g.stride, g.padding, g.out_h);
+    const PoolWindowRange rw = pool_windows_covering(iw, g.kernel, g.stride, g.padding, g.out_w);
     float acc = 0.f;
     for (int64_t oh = rh.lo; oh < rh.hi; ++oh)
       for (int64_t ow = rw.lo; ow < rw.hi; ++ow) {
