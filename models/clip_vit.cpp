@@ -25,7 +25,8 @@ Tensor scaled_normal(const Shape& shape, double scale) {
 // ---------------------------------------------------------------- configs
 std::string VisionTransformerConfig::str() const {
   return cat("ViT(image ", image_size, ", patch ", patch_size, ", width ", width, ", layers ", layers, ", heads ",
-             heads, ", mlp x", mlp_ratio, ", out ", output_dim, class_token ? ", cls" : ", no cls", ")");
+             heads, ", mlp x", mlp_ratio, ", out ", output_dim, class_token ? ", cls" : ", no cls",
+             pre_norm ? "" : ", no ln_pre", patch_bias ? ", patch bias" : "", ")");
 }
 
 VisionTransformerConfig VisionTransformerConfig::vit_b16() { return VisionTransformerConfig{}; }
@@ -35,6 +36,8 @@ VisionTransformerConfig VisionTransformerConfig::vit_b8_no_cls() {
   c.patch_size = 8;
   c.output_dim = 0;
   c.class_token = false;
+  c.pre_norm = false;
+  c.patch_bias = true;
   return c;
 }
 
@@ -153,8 +156,8 @@ VisionTransformer::VisionTransformer(const VisionTransformerConfig& cfg) : confi
       register_parameter("positional_embedding", scaled_normal({cfg.num_positions(), cfg.width}, scale));
   if (cfg.output_dim > 0) proj = register_parameter("proj", scaled_normal({cfg.width, cfg.output_dim}, scale));
   conv1 = register_module("conv1", std::make_shared<Conv2d>(3, cfg.width, int(cfg.patch_size), int(cfg.patch_size),
-                                                            0, 1, 1, /*bias=*/false));
-  ln_pre = register_module("ln_pre", std::make_shared<LayerNorm>(cfg.width, cfg.ln_eps));
+                                                            0, 1, 1, cfg.patch_bias));
+  if (cfg.pre_norm) ln_pre = register_module("ln_pre", std::make_shared<LayerNorm>(cfg.width, cfg.ln_eps));
   transformer = register_module("transformer", std::make_shared<CLIPTransformer>(cfg));
   ln_post = register_module("ln_post", std::make_shared<LayerNorm>(cfg.width, cfg.ln_eps));
 }
@@ -172,7 +175,7 @@ VisionTransformerOutput VisionTransformer::encode(const Tensor& x) {
     h = concat({cls, h}, 1);
   }
   h = add(h, in_dtype_of(positional_embedding, h));
-  h = ln_pre->forward(h);
+  if (ln_pre) h = ln_pre->forward(h);
   // The blocks, then ln_post on all tokens (OpenCLIP's pool_type 'tok' pools after ln_post), with the
   // last residual add fused into ln_post.
   h = transformer->forward_then_norm(h, *ln_post).out;

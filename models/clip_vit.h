@@ -22,6 +22,12 @@ struct VisionTransformerConfig {
   int64_t mlp_ratio = 4;
   int64_t output_dim = 512;  // columns of `proj`; 0 = no projection
   bool class_token = true;   // false: no class_embedding, every position is a patch token
+  // CLIP normalises the embedded tokens (ln_pre) and embeds patches without a bias. A timm-style ViT
+  // (what the DSMix spec's E(x) = Layers(PatchEmbed(x) + E_pos) describes) does neither: without
+  // ln_pre a token keeps its patch's amplitude (how strong the noise or texture in it is), which is
+  // what the sensitivity map measures.
+  bool pre_norm = true;      // false: no ln_pre
+  bool patch_bias = false;   // true: conv1 has a bias
   Activation activation = Activation::QuickGELU;
   double ln_eps = 1e-5;
 
@@ -32,7 +38,8 @@ struct VisionTransformerConfig {
 
   // OpenAI CLIP ViT-B/16 (what SIND fine-tunes): 224², 196 patches + CLS, width 768, 12x12 heads, proj 512.
   static VisionTransformerConfig vit_b16();
-  // DSMix's sensitivity-map encoder: ViT-B/8 at 224² (784 tokens), no CLS token and no projection.
+  // DSMix's sensitivity-map encoder: ViT-B/8 at 224² (784 tokens), no CLS token and no projection,
+  // timm-style embedding (biased patch embedding, no ln_pre).
   static VisionTransformerConfig vit_b8_no_cls();
   // Width 64, 2 layers, 4 heads, proj 32: for tests and the CPU demo.
   static VisionTransformerConfig tiny(int64_t patch_size = 16, int64_t image_size = 32);

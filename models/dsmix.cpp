@@ -2,6 +2,9 @@
 // and the linear-probe regressor.
 #include "models/dsmix.h"
 
+#include "engine/autograd.h"
+#include "engine/ops.h"
+
 namespace iqa::models {
 
 DSMPredictor::DSMPredictor(const DSMPredictorConfig& cfg) : config(cfg) {
@@ -11,6 +14,13 @@ DSMPredictor::DSMPredictor(const DSMPredictorConfig& cfg) : config(cfg) {
   encoder = register_module("encoder", std::make_shared<VisionTransformer>(cfg.encoder));
   decoder = register_module("decoder",
                             std::make_shared<MLP>(cfg.encoder.width, cfg.decoder_hidden, 1, cfg.decoder_activation));
+  IQA_CHECK(cfg.decoder_init_scale > 0, "DSMPredictor: decoder_init_scale must be positive, got ", cfg.decoder_init_scale);
+  if (cfg.decoder_init_scale != 1.0) {
+    NoGradGuard ng;
+    auto& last = dynamic_cast<Linear&>((*decoder)[decoder->size() - 1]);
+    last.weight.copy_(mul(last.weight, cfg.decoder_init_scale));
+    if (last.bias.defined()) last.bias.zero_();
+  }
 }
 
 Tensor DSMPredictor::forward(const Tensor& x) {
@@ -25,6 +35,9 @@ DSMPredictorConfig DSMPredictorConfig::tiny(int64_t image_size) {
   c.encoder = VisionTransformerConfig::tiny(8, image_size);
   c.encoder.output_dim = 0;
   c.encoder.class_token = false;
+  c.encoder.pre_norm = false;  // as vit_b8_no_cls(): timm-style embedding
+  c.encoder.patch_bias = true;
+  c.decoder_init_scale = 0.01;
   return c;
 }
 

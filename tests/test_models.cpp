@@ -144,3 +144,70 @@ TEST_CASE("model parity on CUDA with bf16 autocast", "[models][cuda]") {
   SECTION("DSM predictor") { dsm_case(cuda_bf16()); }
   SECTION("ResNet") { resnet_case(cuda_bf16()); }
 }
+
+// The DSM encoder's timm-style embedding (pre_norm = false, patch_bias = true): no ln_pre, a bias on
+// the patch embedding. With no blocks the tower is ln_post(conv1(x) + bias + pos) per token, worked
+// out here with loops in f64.
+TEST_CASE("ViT without ln_pre and with a biased patch embedding (the DSM encoder's embedding)", "[models]") {
+  VisionTransformerConfig c = VisionTransformerConfig::tiny(4, 8);
+  c.class_token = false;
+  c.output_dim = 0;
+  c.width = 6;
+  c.heads = 2;
+  c.layers = 0;
+  c.pre_norm = false;
+  c.patch_bias = true;
+  VisionTransformer vit(c);
+  bool has_ln_pre = false, has_bias = false;
+  for (const auto& [name, t] : vit.state_dict()) {
+    has_ln_pre |= name.rfind("ln_pre.", 0) == 0;
+    has_bias |= name == "conv1.bias";
+  }
+  CHECK_FALSE(has_ln_pre);
+  CHECK(has_bias);
+  {  // the CLIP default keeps ln_pre and has no patch bias
+    VisionTransformerConfig clip = c;
+    clip.pre_norm = true;
+    clip.patch_bias = false;
+    VisionTransformer v(clip);
+    bool ln = false, bias = false;
+    for (const auto& [name, t] : v.state_dict()) ln |= name == "ln_pre.weight", bias |= name == "conv1.bias";
+    CHECK((ln && !bias));
+  }
+  CHECK(!VisionTransformerConfig::vit_b8_no_cls().pre_norm);
+  CHECK(VisionTransformerConfig::vit_b8_no_cls().patch_bias);
+  CHECK(!DSMPredictorConfig::tiny(64).encoder.pre_norm);
+
+  vit.to(DType::F64);
+  {
+    NoGradGuard ng;  // non-trivial LayerNorm affine, so the test sees it
+    vit.ln_post->weight.copy_(Tensor::randn({6}, DType::F64));
+    vit.ln_post->bias.copy_(Tensor::randn({6}, DType::F64));
+  }
+  const Tensor x = Tensor::randn({2, 3, 8, 8}, DType::F64);
+  const std::vector<double> got = vit.forward(x).to_vector_f64();  // [2, 4 tokens, 6]
+  const std::vector<double> xv = x.to_vector_f64(), w = vit.conv1->weight.to_vector_f64(),
+                            b = vit.conv1->bias.to_vector_f64(), pos = vit.positional_embedding.to_vector_f64(),
+                            g = vit.ln_post->weight.to_vector_f64(), beta = vit.ln_post->bias.to_vector_f64();
+  REQUIRE(got.size() == 2 * 4 * 6);
+  double worst = 0;
+  for (int n = 0; n < 2; ++n)
+    for (int t = 0; t < 4; ++t) {
+      const int py = t / 2, px = t % 2;
+      double h[6], mean = 0, var = 0;
+      for (int o = 0; o < 6; ++o) {
+        h[o] = b[o] + pos[t * 6 + o];
+        for (int ch = 0; ch < 3; ++ch)
+          for (int ky = 0; ky < 4; ++ky)
+            for (int kx = 0; kx < 4; ++kx)
+              h[o] += w[((o * 3 + ch) * 4 + ky) * 4 + kx] * xv[((n * 3 + ch) * 8 + py * 4 + ky) * 8 + px * 4 + kx];
+        mean += h[o] / 6;
+      }
+      for (int o = 0; o < 6; ++o) var += (h[o] - mean) * (h[o] - mean) / 6;
+      for (int o = 0; o < 6; ++o) {
+        const double want = (h[o] - mean) / std::sqrt(var + c.ln_eps) * g[o] + beta[o];
+        worst = std::max(worst, std::abs(got[size_t((n * 4 + t) * 6 + o)] - want));
+      }
+    }
+  CHECK(worst < 1e-12);
+}

@@ -71,7 +71,11 @@ int main(int argc, char** argv) {
   app.add_option("--images_per_reference", c.images_per_reference,
                  "[unknown batch composition] same-reference images per batch chunk (mixing partners share a reference)")
       ->capture_default_str();
-  app.add_option("--momentum", c.momentum)->capture_default_str();
+  app.add_option("--momentum", c.momentum, "SGD momentum (stage qep)")->capture_default_str();
+  app.add_option("--qep_optimizer", c.qep_optimizer,
+                 "stage qep: sgd (the paper's recipe) | adamw (a demo / small-model option: same --lr, --weight_decay "
+                 "and StepLR; small from-scratch ResNets learn the labels faster with it)")
+      ->capture_default_str();
   app.add_option("--lr_step", c.lr_step, "StepLR step (epochs)")->capture_default_str();
   app.add_option("--lr_gamma", c.lr_gamma, "StepLR factor")->capture_default_str();
   // lp

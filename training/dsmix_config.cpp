@@ -53,6 +53,7 @@ void for_each_field(DsmixConfig& c, F&& f) {
   f("kd_beta", c.kd_beta);
   f("images_per_reference", c.images_per_reference);
   f("momentum", c.momentum);
+  f("qep_optimizer", c.qep_optimizer);
   f("lr_step", c.lr_step);
   f("lr_gamma", c.lr_gamma);
   f("encoder", c.encoder);
@@ -139,6 +140,7 @@ void DsmixConfig::validate() const {
                                                       " must be divisible by --images_per_reference " +
                                                       std::to_string(images_per_reference));
     need(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
+    need(one_of(qep_optimizer, {"sgd", "adamw"}), "--qep_optimizer must be sgd or adamw, got '" + qep_optimizer + "'");
     need(lr_step >= 1 && lr_gamma > 0, "--lr_step must be >= 1 and --lr_gamma positive");
   }
   if (stage == "lp") {

@@ -59,6 +59,9 @@ struct DsmixConfig {
   double kd_alpha = 1.0, kd_beta = 1.0;  // weights of the MAE and the cosine-distance terms
   int images_per_reference = 5;          // same-reference images per batch chunk (SceneSampler chunk)
   double momentum = 0.9;
+  // sgd (the paper's recipe) | adamw (betas 0.9/0.999, the same --lr and --weight_decay): a demo /
+  // small-model option; from scratch, small ResNets learn the labels faster with AdamW.
+  std::string qep_optimizer = "sgd";
   int lr_step = 5;                       // StepLR: lr x lr_gamma every lr_step epochs
   double lr_gamma = 0.9;
 

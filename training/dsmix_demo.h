@@ -13,6 +13,7 @@
 
 #include "training/dataset.h"
 #include "training/dsmix_config.h"
+#include "training/dsmix_trainer.h"
 #include "training/image.h"
 
 namespace iqa::training {
@@ -35,8 +36,28 @@ DatasetList make_demo_iqa_set(const std::string& dir, int references, int width,
 // The demo's base configuration (tiny models, crop 64, CPU-sized recipe) for `stage`.
 DsmixConfig demo_stage_config(const std::string& project_dir, const std::string& stage);
 
-// Runs the demo in base.project_dir (device, num_workers and seed taken from base). Returns 0, or 130
-// when interrupted.
+// How much data and how many epochs the demo uses; the defaults are `dsmix-train --demo`'s, the test
+// runs a smaller one.
+struct DemoSize {
+  int references = 40;     // stage 1 and 2 references (96x96)
+  int lp_references = 24;  // references of the synthetic IQA set (x 6 types x 5 levels)
+  int dsm_epochs = 0;      // 0: demo_stage_config's
+  int qep_epochs = 0;
+  int lp_epochs = 0;
+  int lp_splits = 0;
+};
+
+struct DemoResult {
+  StageResult dsm, qep, lp, lp_random;
+  bool interrupted = false;
+};
+
+// Generates the data and runs the three stages and the random-encoder probe in base.project_dir
+// (device, num_workers, seed and resume taken from base).
+DemoResult run_demo_stages(const DsmixConfig& base, const DemoSize& size, const TrainHooks& hooks = {});
+
+// Runs the demo in base.project_dir (device, num_workers and seed taken from base) and prints the
+// summary. Returns 0, or 130 when interrupted.
 int run_dsmix_demo(const DsmixConfig& base);
 
 }  // namespace iqa::training

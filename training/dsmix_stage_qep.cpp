@@ -4,6 +4,7 @@
 // is applied per epoch (lr x lr_gamma every lr_step epochs), as torch's StepLR stepped per epoch.
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include "engine/amp.h"
 #include "engine/autograd.h"
@@ -51,8 +52,17 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   model->to(env.device);
   model->train();
   std::vector<Tensor> params = model->parameters();
-  SGD opt({ParamGroup{params, cfg.lr, cfg.weight_decay}}, SGDOptions{.momentum = cfg.momentum});
+  std::unique_ptr<Optimizer> opt_holder;
+  if (cfg.qep_optimizer == "adamw")
+    opt_holder = std::make_unique<AdamW>(std::vector<ParamGroup>{ParamGroup{params, cfg.lr, cfg.weight_decay}});
+  else
+    opt_holder = std::make_unique<SGD>(std::vector<ParamGroup>{ParamGroup{params, cfg.lr, cfg.weight_decay}},
+                                       SGDOptions{.momentum = cfg.momentum});
+  Optimizer& opt = *opt_holder;
 
+  log.line("optimizer: " + cfg.qep_optimizer + (cfg.qep_optimizer == "sgd" ? " (momentum " + std::to_string(cfg.momentum) + ")" : "") +
+           ", lr " + std::to_string(cfg.lr) + " x " + std::to_string(cfg.lr_gamma) + " every " + std::to_string(cfg.lr_step) +
+           " epochs, weight decay " + std::to_string(cfg.weight_decay));
   std::shared_ptr<models::DSMPredictor> predictor;
   if (cfg.mix > 1) {
     predictor = load_frozen_predictor(cfg.dsm_checkpoint, cfg.crop);
@@ -65,6 +75,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   std::shared_ptr<models::ResNet> teacher;
   if (!cfg.teacher.empty()) {
     teacher = std::make_shared<models::ResNet>(backbone_config(cfg.qe_model));
+    teacher->set_channels_last(cfg.use_channels_last());
     const models::LoadReport rep = models::load_pretrained(*teacher, cfg.teacher, models::WeightNaming::Torchvision, true);
     for (auto& t : teacher->parameters()) t.set_requires_grad(false);
     teacher->to(env.device);
