@@ -82,8 +82,10 @@ AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& 
   const kernels::AttentionShape shape = attention_shape(q, k, s);
   if (q.device().is_cpu()) {
     Tensor lse = Tensor::empty({B, H, Sq}, q.dtype(), q.device());
-    kernels::cpu::attention_forward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko),
-                                    vo.raw_data(), strides_of(vo), out.raw_data(), strides_of(out), lse.raw_data());
+    // f32: the GEMM path (training speed); f64: the row-by-row reference (exact gradient checks).
+    const auto forward = q.dtype() == DType::F32 ? kernels::cpu::attention_forward_gemm : kernels::cpu::attention_forward;
+    forward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko), vo.raw_data(),
+            strides_of(vo), out.raw_data(), strides_of(out), lse.raw_data());
     return {out, lse};
   }
   Tensor lse = Tensor::empty({B, H, Sq}, DType::F32, q.device());
@@ -116,10 +118,11 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, cons
                        Tensor::empty({B, H, Skv, D}, q.dtype(), q.device())};
   const kernels::AttentionShape shape = attention_shape(q, k, s);
   if (q.device().is_cpu()) {
-    kernels::cpu::attention_backward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko),
-                                     vo.raw_data(), strides_of(vo), oo.raw_data(), strides_of(oo), go.raw_data(),
-                                     strides_of(go), lse.raw_data(), grads.dq.raw_data(), grads.dk.raw_data(),
-                                     grads.dv.raw_data());
+    const auto backward =
+        q.dtype() == DType::F32 ? kernels::cpu::attention_backward_gemm : kernels::cpu::attention_backward;
+    backward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko), vo.raw_data(),
+             strides_of(vo), oo.raw_data(), strides_of(oo), go.raw_data(), strides_of(go), lse.raw_data(),
+             grads.dq.raw_data(), grads.dk.raw_data(), grads.dv.raw_data());
     return grads;
   }
   IQA_ON_CUDA({

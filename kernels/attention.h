@@ -47,6 +47,16 @@ void attention_backward(DType dtype, const AttentionShape& shape, const void* q,
                         const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides,
                         const void* out, AttentionStrides out_strides, const void* grad_out,
                         AttentionStrides grad_out_strides, const void* logsumexp, void* dq, void* dk, void* dv);
+// The CPU training path for f32 (kernels/cpu/attention_gemm.cpp): the same formulas as GEMMs per
+// head, one Sq x Skv score block per thread, f32 throughout (row sums in f64). Same arguments and
+// outputs as the reference above; the engine uses it for f32, the reference for f64.
+void attention_forward_gemm(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
+                            const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides,
+                            void* out, AttentionStrides out_strides, void* logsumexp);
+void attention_backward_gemm(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
+                             const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides,
+                             const void* out, AttentionStrides out_strides, const void* grad_out,
+                             AttentionStrides grad_out_strides, const void* logsumexp, void* dq, void* dk, void* dv);
 }  // namespace cpu
 
 namespace cuda {

@@ -1,4 +1,5 @@
-// Fused scaled-dot-product attention: the CPU reference against an f64 computation written here
+// Fused scaled-dot-product attention: the CPU paths (f32: GEMM per head; f64: the row-by-row
+// reference) against an f64 computation written here
 // (forward and gradients), finite-difference gradient checks, dispatch and layouts; on a GPU the CUDA
 // kernels against the CPU reference under FlashAttention's rule (error at most twice that of an
 // unfused computation in the same precision).
@@ -6,6 +7,7 @@
 #include <limits>
 
 #include "engine/random.h"
+#include "kernels/attention.h"
 #include "tests/testing.h"
 
 using namespace iqa;
@@ -178,7 +180,7 @@ double max_abs(const std::vector<double>& a) {
   return m;
 }
 
-// The fused CUDA kernels against the f32 CPU reference (truth) under FlashAttention's rule: the
+// The fused CUDA kernels against the f64 CPU reference (truth) under FlashAttention's rule: the
 // fused error is at most twice that of the unfused composite on CUDA in the same precision, plus a
 // small absolute slack. Sq and Skv may differ.
 void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t D, uint64_t seed) {
@@ -188,9 +190,11 @@ void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t S
   auto make = [&](int64_t S) { return Tensor::randn({B, H, S, D}, DType::F32).to(dt).to(DType::F32); };
   Tensor q = make(Sq), k = make(Skv), v = make(Skv), gout = make(Sq);
 
-  // Truth: the f32 CPU reference (f64 sums inside).
-  AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q, k, v);
-  AttentionGrads ref_g = scaled_dot_product_attention_fused_backward(q, k, v, ref.out, ref.logsumexp, gout);
+  // Truth: the CPU reference in f64 (the f32 CPU op takes the GEMM path, which sums in f32).
+  const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64);
+  AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q64, k64, v64);
+  AttentionGrads ref_g =
+      scaled_dot_product_attention_fused_backward(q64, k64, v64, ref.out, ref.logsumexp, gout.to(DType::F64));
 
   // The fused CUDA kernels.
   Tensor qg = q.to(gpu, dt), kg = k.to(gpu, dt), vg = v.to(gpu, dt), gg = gout.to(gpu, dt);
@@ -216,14 +220,14 @@ void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t S
     INFO(c.name << ": fused error " << err << ", unfused " << dtype_name(dt) << " error " << base << ", eps " << eps);
     REQUIRE(err <= 2 * base + eps);
   }
-  // The logsumexp against the CPU reference's (natural log, f32 [B, H, Sq]).
+  // The logsumexp against the CPU reference's (natural log, [B, H, Sq]).
   REQUIRE(fwd.logsumexp.shape() == ref.logsumexp.shape());
   require_close(fwd.logsumexp.to_vector_f64(), ref.logsumexp.to_vector_f64(), 1e-3, 1e-3, "logsumexp");
 }
 
 }  // namespace
 
-TEST_CASE("CUDA fused attention: FlashAttention's error rule against the f32 CPU reference", "[attention][cuda]") {
+TEST_CASE("CUDA fused attention: FlashAttention's error rule against the f64 CPU reference", "[attention][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
   for (DType dt : {DType::BF16, DType::F16})
     for (int64_t D : {32, 64, 128})
@@ -316,4 +320,56 @@ TEST_CASE("CUDA fused attention: strided qkv views at every head dim, and misali
         Tensor v = Tensor::randn({B, S, H, D}, DType::F32, gpu).to(dt).permute({0, 2, 1, 3});
         compare(q, k, v, gout);
       }
+}
+
+// The f32 CPU training path (GEMMs per head) against the row-by-row reference it stands in for, at
+// the kernel level: ViT-B/16's sequence, Sq != Skv, no queries at all, and operands read out of a
+// [B, S, 3, H, D] projection (row stride 3 H D).
+TEST_CASE("CPU attention: the f32 GEMM path matches the row-by-row reference", "[attention]") {
+  struct Case {
+    int64_t B, H, Sq, Skv, D;
+    bool packed_qkv;
+  };
+  for (const Case& c : {Case{2, 3, 197, 197, 64, false}, Case{1, 2, 5, 33, 16, false}, Case{2, 1, 0, 7, 8, false},
+                        Case{2, 4, 50, 50, 32, true}}) {
+    INFO("B " << c.B << " H " << c.H << " Sq " << c.Sq << " Skv " << c.Skv << " D " << c.D << " packed " << c.packed_qkv);
+    kernels::AttentionShape sh{c.B, c.H, c.Sq, c.Skv, c.D, 1.0 / std::sqrt(double(c.D))};
+    Tensor q, k, v;
+    if (c.packed_qkv) {  // one [B, S, 3, H, D] buffer, permuted to three [B, H, S, D] views
+      Tensor qkv = rand_f64({c.B, c.Sq, 3, c.H, c.D}, -2, 2, 31).to(DType::F32).permute({2, 0, 3, 1, 4});
+      q = qkv.select(0, 0), k = qkv.select(0, 1), v = qkv.select(0, 2);
+    } else {
+      q = rand_f64({c.B, c.H, c.Sq, c.D}, -2, 2, 32).to(DType::F32);
+      k = rand_f64({c.B, c.H, c.Skv, c.D}, -2, 2, 33).to(DType::F32);
+      v = rand_f64({c.B, c.H, c.Skv, c.D}, -2, 2, 34).to(DType::F32);
+    }
+    auto strides = [](const Tensor& t) {
+      return kernels::AttentionStrides{t.strides()[0], t.strides()[1], t.strides()[2]};
+    };
+    const Tensor gout = rand_f64({c.B, c.H, c.Sq, c.D}, -1, 1, 35).to(DType::F32);
+    const auto gs = strides(gout);
+    struct Run {
+      Tensor out, lse, dq, dk, dv;
+    };
+    auto run = [&](bool gemm_path) {
+      Run r{Tensor::empty({c.B, c.H, c.Sq, c.D}), Tensor::empty({c.B, c.H, c.Sq}), Tensor::empty({c.B, c.H, c.Sq, c.D}),
+            Tensor::empty({c.B, c.H, c.Skv, c.D}), Tensor::empty({c.B, c.H, c.Skv, c.D})};
+      const auto os = strides(r.out);
+      (gemm_path ? kernels::cpu::attention_forward_gemm : kernels::cpu::attention_forward)(
+          DType::F32, sh, q.raw_data(), strides(q), k.raw_data(), strides(k), v.raw_data(), strides(v),
+          r.out.raw_data(), os, r.lse.raw_data());
+      (gemm_path ? kernels::cpu::attention_backward_gemm : kernels::cpu::attention_backward)(
+          DType::F32, sh, q.raw_data(), strides(q), k.raw_data(), strides(k), v.raw_data(), strides(v),
+          r.out.raw_data(), os, gout.raw_data(), gs, r.lse.raw_data(), r.dq.raw_data(), r.dk.raw_data(),
+          r.dv.raw_data());
+      return r;
+    };
+    const Run want = run(false), got = run(true);
+    require_close(got.out.to_vector_f64(), want.out.to_vector_f64(), 1e-5, 1e-5, "out");
+    require_close(got.lse.to_vector_f64(), want.lse.to_vector_f64(), 1e-5, 1e-5, "lse");
+    require_close(got.dq.to_vector_f64(), want.dq.to_vector_f64(), 1e-5, 1e-5, "dq");
+    require_close(got.dk.to_vector_f64(), want.dk.to_vector_f64(), 1e-5, 1e-5, "dk");
+    require_close(got.dv.to_vector_f64(), want.dv.to_vector_f64(), 1e-5, 1e-5, "dv");
+    if (c.Sq == 0) CHECK(max_abs(got.dk.to_vector_f64()) == 0);  // nothing flows back without queries
+  }
 }
