@@ -23,10 +23,18 @@ Tensor scaled_normal(const Shape& shape, double scale) {
 }  // namespace
 
 // ---------------------------------------------------------------- configs
+namespace {
+std::string stem_str(const std::vector<int64_t>& channels) {
+  std::string s;
+  for (int64_t c : channels) s += (s.empty() ? ", conv stem " : "-") + std::to_string(c);
+  return s;
+}
+}  // namespace
+
 std::string VisionTransformerConfig::str() const {
   return cat("ViT(image ", image_size, ", patch ", patch_size, ", width ", width, ", layers ", layers, ", heads ",
              heads, ", mlp x", mlp_ratio, ", out ", output_dim, class_token ? ", cls" : ", no cls",
-             pre_norm ? "" : ", no ln_pre", patch_bias ? ", patch bias" : "", ")");
+             pre_norm ? "" : ", no ln_pre", patch_bias ? ", patch bias" : "", stem_str(stem_channels), ")");
 }
 
 VisionTransformerConfig VisionTransformerConfig::vit_b16() { return VisionTransformerConfig{}; }
@@ -155,8 +163,18 @@ VisionTransformer::VisionTransformer(const VisionTransformerConfig& cfg) : confi
   positional_embedding =
       register_parameter("positional_embedding", scaled_normal({cfg.num_positions(), cfg.width}, scale));
   if (cfg.output_dim > 0) proj = register_parameter("proj", scaled_normal({cfg.width, cfg.output_dim}, scale));
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(3, cfg.width, int(cfg.patch_size), int(cfg.patch_size),
-                                                            0, 1, 1, cfg.patch_bias));
+  int64_t channels = 3;
+  if (!cfg.stem_channels.empty()) {
+    stem = register_module("stem", std::make_shared<Sequential>());
+    for (int64_t out : cfg.stem_channels) {
+      IQA_CHECK(out > 0, "VisionTransformer: stem channels must be positive in ", cfg.str());
+      stem->push_back(std::make_shared<Conv2d>(channels, out, 3, 1, 1));
+      stem->push_back(std::make_shared<ActivationLayer>(Activation::ReLU));
+      channels = out;
+    }
+  }
+  conv1 = register_module("conv1", std::make_shared<Conv2d>(channels, cfg.width, int(cfg.patch_size),
+                                                            int(cfg.patch_size), 0, 1, 1, cfg.patch_bias));
   if (cfg.pre_norm) ln_pre = register_module("ln_pre", std::make_shared<LayerNorm>(cfg.width, cfg.ln_eps));
   transformer = register_module("transformer", std::make_shared<CLIPTransformer>(cfg));
   ln_post = register_module("ln_post", std::make_shared<LayerNorm>(cfg.width, cfg.ln_eps));
@@ -169,7 +187,7 @@ VisionTransformerOutput VisionTransformer::encode(const Tensor& x) {
             c.str());
   const int64_t B = x.size(0), W = c.width, N = c.num_patches();
   // Patch embedding [B, W, g, g] -> tokens [B, N, W] (row-major over the grid, like OpenCLIP).
-  Tensor h = conv1->forward(x).reshape({B, W, N}).permute({0, 2, 1});
+  Tensor h = conv1->forward(stem ? stem->forward(x) : x).reshape({B, W, N}).permute({0, 2, 1});
   if (c.class_token) {
     Tensor cls = in_dtype_of(class_embedding, h).view({1, 1, W}).expand({B, 1, W});
     h = concat({cls, h}, 1);

@@ -8,6 +8,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/nn.h"
 
@@ -28,6 +29,11 @@ struct VisionTransformerConfig {
   // what the sensitivity map measures.
   bool pre_norm = true;      // false: no ln_pre
   bool patch_bias = false;   // true: conv1 has a bias
+  // A convolutional stem before the patch embedding ("early convolutions", Xiao et al. 2021): one
+  // 3x3 stride-1 Conv2d + ReLU per entry, with that many output channels, so conv1 sees local
+  // pixel differences instead of raw pixels. Empty (CLIP, ViT-B/8): conv1 embeds the RGB patches.
+  // Only the demo's tiny sensitivity-map predictor uses it (see DSMPredictorConfig::tiny).
+  std::vector<int64_t> stem_channels = {};
   Activation activation = Activation::QuickGELU;
   double ln_eps = 1e-5;
 
@@ -111,6 +117,7 @@ class VisionTransformer : public Module {
 
   VisionTransformerConfig config;
   Tensor class_embedding, positional_embedding, proj;
+  std::shared_ptr<Sequential> stem;  // null without stem_channels
   std::shared_ptr<Conv2d> conv1;
   std::shared_ptr<LayerNorm> ln_pre, ln_post;
   std::shared_ptr<CLIPTransformer> transformer;

@@ -37,6 +37,12 @@ DSMPredictorConfig DSMPredictorConfig::tiny(int64_t image_size) {
   c.encoder.class_token = false;
   c.encoder.pre_norm = false;  // as vit_b8_no_cls(): timm-style embedding
   c.encoder.patch_bias = true;
+  // Two 3x3 convolutions before the patch embedding. Measured on the demo's data (64x64 crops of
+  // 800 procedural references, 6 types x 5 levels, 2000 steps of batch 16, AdamW 1e-3): the plain
+  // 2-layer ViT reached a held-out map MSE of 0.00119 against 0.00126 for the mean map (it learns
+  // almost nothing a CPU can afford); with one conv 0.00062, with two 0.00049 (knowing each
+  // image's type and level exactly would give 0.00057).
+  c.encoder.stem_channels = {16, 16};
   c.decoder_init_scale = 0.01;
   return c;
 }

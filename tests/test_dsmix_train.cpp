@@ -459,8 +459,8 @@ TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the li
   base.seed = 0;
   DemoSize size;
   size.lp_references = 16;
-  size.dsm_epochs = 4;
-  size.qep_epochs = 25;
+  size.dsm_epochs = 4;  // 800 steps on the demo's 400 stage-1 references
+  size.qep_epochs = 8;  // on the demo's 120 stage-2 references
   size.lp_epochs = 15;
   size.lp_splits = 2;
   const DemoResult r = run_demo_stages(base, size, quiet());
@@ -468,6 +468,8 @@ TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the li
   const double pre = r.lp.metrics.at("median_srcc"), rnd = r.lp_random.metrics.at("median_srcc");
   INFO("probe SRCC: DSMix encoder " << pre << ", random encoder " << rnd << "; stage 2 type accuracy "
                                     << r.qep.metrics.at("type_acc"));
+  // Stage 1 learns maps: measured at seed 0, 0.00070 against 0.00124 for the mean map.
+  CHECK(r.dsm.metrics.at("map_mse") < 0.85 * r.dsm.metrics.at("mean_map_mse"));
   CHECK(pre > rnd + 0.15);
   CHECK(pre > 0.3);
   CHECK(r.qep.metrics.at("type_acc") > 1.0 / 7.0);

@@ -211,3 +211,49 @@ TEST_CASE("ViT without ln_pre and with a biased patch embedding (the DSM encoder
     }
   CHECK(worst < 1e-12);
 }
+
+TEST_CASE("ViT with a convolutional stem (the demo's DSM predictor)", "[models]") {
+  {  // the tiny predictor's names and shapes: stem.{0,2} (ReLUs between), conv1 over 16 channels
+    VisionTransformer tiny(DSMPredictorConfig::tiny(64).encoder);
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, t] : tiny.state_dict()) shapes[name] = t.shape();
+    CHECK(shapes.at("stem.0.weight") == Shape{16, 3, 3, 3});
+    CHECK(shapes.at("stem.0.bias") == Shape{16});
+    CHECK(shapes.at("stem.2.weight") == Shape{16, 16, 3, 3});
+    CHECK(shapes.at("conv1.weight") == Shape{64, 16, 8, 8});
+    CHECK(VisionTransformerConfig::vit_b8_no_cls().stem_channels.empty());  // the full-size encoder has none
+  }
+  // Wiring: a 3-channel stem whose conv is the identity makes the tower see relu(x), so with the
+  // other weights shared it must equal the stem-less tower on relu(x).
+  VisionTransformerConfig c = VisionTransformerConfig::tiny(4, 8);
+  c.class_token = false;
+  c.output_dim = 0;
+  c.width = 8;
+  c.heads = 2;
+  c.layers = 1;
+  VisionTransformer plain(c);
+  c.stem_channels = {3};
+  VisionTransformer stemmed(c);
+  plain.to(DType::F64);
+  stemmed.to(DType::F64);
+  stemmed.load_state_dict(plain.state_dict(), /*strict=*/false);
+  {
+    NoGradGuard ng;
+    std::vector<double> identity(3 * 3 * 3 * 3, 0.0);
+    for (int ch = 0; ch < 3; ++ch) identity[size_t(((ch * 3 + ch) * 3 + 1) * 3 + 1)] = 1.0;
+    auto& conv = dynamic_cast<Conv2d&>((*stemmed.stem)[0]);
+    conv.weight.copy_(Tensor::from_vector_f64(identity, {3, 3, 3, 3}));
+    conv.bias.copy_(Tensor::zeros({3}, DType::F64));
+  }
+  const Tensor x = Tensor::randn({2, 3, 8, 8}, DType::F64);
+  const std::vector<double> got = stemmed.forward(x).to_vector_f64(), want = plain.forward(relu(x)).to_vector_f64();
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+  CHECK(worst < 1e-12);
+  // and it differs from the tower on x itself (the ReLU is there)
+  const std::vector<double> raw = plain.forward(x).to_vector_f64();
+  double diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) diff = std::max(diff, std::abs(got[i] - raw[i]));
+  CHECK(diff > 1e-3);
+}
