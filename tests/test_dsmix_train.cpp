@@ -468,8 +468,10 @@ TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the li
   const double pre = r.lp.metrics.at("median_srcc"), rnd = r.lp_random.metrics.at("median_srcc");
   INFO("probe SRCC: DSMix encoder " << pre << ", random encoder " << rnd << "; stage 2 type accuracy "
                                     << r.qep.metrics.at("type_acc"));
-  // Stage 1 learns maps: measured at seed 0, 0.00070 against 0.00124 for the mean map.
-  CHECK(r.dsm.metrics.at("map_mse") < 0.85 * r.dsm.metrics.at("mean_map_mse"));
+  // Stage 1 learns maps: measured at seed 0, 0.00070 against 0.00124 for the mean map (0.57x). A
+  // predictor that learns nothing lands at 0.97-1.05x (the plain tiny ViT, measured); seeds leave the
+  // initial plateau at different steps (seed 1: 0.91x after these 800 steps), hence the margin.
+  CHECK(r.dsm.metrics.at("map_mse") < 0.93 * r.dsm.metrics.at("mean_map_mse"));
   CHECK(pre > rnd + 0.15);
   CHECK(pre > 0.3);
   CHECK(r.qep.metrics.at("type_acc") > 1.0 / 7.0);
