@@ -4,6 +4,7 @@
 //   class_embedding [W], positional_embedding [S, W], proj [W, out], conv1.weight (no bias),
 //   ln_pre.*, transformer.resblocks.N.{ln_1, attn.in_proj_weight/in_proj_bias, attn.out_proj,
 //   ln_2, mlp.c_fc, mlp.c_proj}, ln_post.*
+// Only with stem_channels (not CLIP's): stem.{0,2,...}.{weight,bias}, the stem's 3x3 convolutions.
 // Block: x += attn(ln_1(x)); x += mlp(ln_2(x)); pre-LN, no dropout, no layer scale.
 #pragma once
 #include <memory>
