@@ -24,6 +24,7 @@ Tensor scaled_normal(const Shape& shape, double scale) {
 
 // ---------------------------------------------------------------- configs
 namespace {
+// ", conv stem 16-16" for stem_channels {16, 16}; empty without a stem.
 std::string stem_str(const std::vector<int64_t>& channels) {
   std::string s;
   for (int64_t c : channels) s += (s.empty() ? ", conv stem " : "-") + std::to_string(c);

@@ -145,16 +145,24 @@ TEST_CASE("model parity on CUDA with bf16 autocast", "[models][cuda]") {
   SECTION("ResNet") { resnet_case(cuda_bf16()); }
 }
 
+namespace {
+// An 8x8-input ViT with 4x4 patches (4 tokens), 2 heads, no CLS token and no projection.
+VisionTransformerConfig tokens_only_vit(int64_t width, int64_t layers) {
+  VisionTransformerConfig c = VisionTransformerConfig::tiny(4, 8);
+  c.class_token = false;
+  c.output_dim = 0;
+  c.width = width;
+  c.heads = 2;
+  c.layers = layers;
+  return c;
+}
+}  // namespace
+
 // The DSM encoder's timm-style embedding (pre_norm = false, patch_bias = true): no ln_pre, a bias on
 // the patch embedding. With no blocks the tower is ln_post(conv1(x) + bias + pos) per token, worked
 // out here with loops in f64.
 TEST_CASE("ViT without ln_pre and with a biased patch embedding (the DSM encoder's embedding)", "[models]") {
-  VisionTransformerConfig c = VisionTransformerConfig::tiny(4, 8);
-  c.class_token = false;
-  c.output_dim = 0;
-  c.width = 6;
-  c.heads = 2;
-  c.layers = 0;
+  VisionTransformerConfig c = tokens_only_vit(6, 0);
   c.pre_norm = false;
   c.patch_bias = true;
   VisionTransformer vit(c);
@@ -225,12 +233,7 @@ TEST_CASE("ViT with a convolutional stem (the demo's DSM predictor)", "[models]"
   }
   // Wiring: a 3-channel stem whose conv is the identity makes the tower see relu(x), so with the
   // other weights shared it must equal the stem-less tower on relu(x).
-  VisionTransformerConfig c = VisionTransformerConfig::tiny(4, 8);
-  c.class_token = false;
-  c.output_dim = 0;
-  c.width = 8;
-  c.heads = 2;
-  c.layers = 1;
+  VisionTransformerConfig c = tokens_only_vit(8, 1);
   VisionTransformer plain(c);
   c.stem_channels = {3};
   VisionTransformer stemmed(c);
