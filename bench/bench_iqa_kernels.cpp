@@ -15,8 +15,8 @@
 #include "kernels/fusion_head.h"
 #include "kernels/scale_shift_loss.h"
 #include "kernels/views.h"
-#include "training/augment_plan.h"
-#include "training/view_batch.h"
+#include "training/image/augment_plan.h"
+#include "training/image/view_batch.h"
 
 namespace iqa::bench {
 namespace {

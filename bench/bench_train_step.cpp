@@ -20,7 +20,7 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/dsmix.h"
-#include "training/sind_model.h"
+#include "training/sind/model.h"
 
 namespace iqa::bench {
 namespace {

@@ -7,7 +7,7 @@
 #include "models/checkpoint_names.h"
 #include "models/resnet.h"
 #include "tests/model_fixtures.h"
-#include "training/dsmix_qep_loss.h"
+#include "training/dsmix/qep_loss.h"
 
 using namespace iqa;
 using namespace iqa::models;

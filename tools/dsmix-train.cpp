@@ -1,4 +1,4 @@
-// dsmix-train: DSMix's three stages (shared/spec/dsmix.md; training/dsmix_trainer.h).
+// dsmix-train: DSMix's three stages (shared/spec/dsmix.md; training/dsmix/trainer.h).
 //   dsmix-train --demo
 //   dsmix-train --stage dsm --kadis_root /data/kadis700k --project_dir runs/dsm
 //   dsmix-train --stage qep --kadis_root /data/kadis700k --dsm_checkpoint runs/dsm/checkpoints/last.safetensors \
@@ -9,9 +9,9 @@
 #include <iostream>
 
 #include "engine/error.h"
-#include "training/dsmix_config.h"
-#include "training/dsmix_demo.h"
-#include "training/dsmix_trainer.h"
+#include "training/dsmix/config.h"
+#include "training/dsmix/demo.h"
+#include "training/dsmix/trainer.h"
 #include "training/run_log.h"
 
 using namespace iqa::training;

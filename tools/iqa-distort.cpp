@@ -1,5 +1,5 @@
 // iqa-distort: generates a KADIS-700k-style distorted set from a folder of reference images.
-// Thin front end: flags and progress display here, the work in training/distort_set.cpp.
+// Thin front end: flags and progress display here, the work in training/distort/set.cpp.
 #include <CLI/CLI.hpp>
 #include <omp.h>
 #include <unistd.h>
@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "training/distort.h"
-#include "training/distort_set.h"
+#include "training/distort/distort.h"
+#include "training/distort/set.h"
 
 using namespace iqa;
 

@@ -18,9 +18,9 @@
 #include <filesystem>
 #include <thread>
 
-#include "training/decode.h"
-#include "training/encode.h"
-#include "training/loader.h"
+#include "training/image/decode.h"
+#include "training/image/encode.h"
+#include "training/data/loader.h"
 
 using namespace iqa;
 

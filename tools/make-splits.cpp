@@ -1,5 +1,5 @@
 // make-splits: builds SIND's data_json listings and protocol splits from a dataset's own score files.
-// Thin front end; formats and layouts are documented in training/splits.h.
+// Thin front end; formats and layouts are documented in training/data/splits.h.
 //
 //   make-splits --dataset kadid10k --scores kadid10k/dmos.csv --out data_json
 //   make-splits --dataset spaq --scores spaq_mos.csv --scenes spaq_scenes.csv --test-list spaq_test.txt
@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "training/csv.h"
-#include "training/splits.h"
+#include "training/data/csv.h"
+#include "training/data/splits.h"
 
 using namespace iqa;
 

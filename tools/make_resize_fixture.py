@@ -2,7 +2,7 @@
 """Writes tests/fixtures/resize/*.png: PIL's Image.resize(BILINEAR) of a synthetic 97x61 RGB image.
 
 torchvision's Resize on a PIL image calls exactly this PIL function, so these files pin what
-tests/test_augment.cpp requires of resize_bilinear_antialias (within +-1 gray level).
+tests/image/test_augment.cpp requires of resize_bilinear_antialias (within +-1 gray level).
 The source image is not stored: it is the integer formula below, which the test reproduces.
 
 Usage: python3 tools/make_resize_fixture.py   (needs Pillow; run from anywhere)

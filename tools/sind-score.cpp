@@ -12,10 +12,10 @@
 #include "engine/cuda_runtime.h"
 #include "engine/error.h"
 #include "training/checkpoint.h"
-#include "training/decode.h"
+#include "training/image/decode.h"
 #include "training/metrics.h"
-#include "training/sind_eval.h"
-#include "training/sind_model.h"
+#include "training/sind/eval.h"
+#include "training/sind/model.h"
 
 using namespace iqa;
 using namespace iqa::training;

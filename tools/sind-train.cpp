@@ -1,5 +1,5 @@
 // sind-train: trains and evaluates SIND (shared/spec/sind.md) with the reference's flags; see
-// training/sind_config.h for their meanings and training/protocols.h for the experiment types.
+// training/sind/config.h for their meanings and training/sind/protocols.h for the experiment types.
 //   sind-train --demo                      a synthetic scene-structured set and a short CPU run
 //   sind-train --clip_model ViT-B-16 --pretrained clip.safetensors --local_global --loss_type scale_shift \
 //              --scene_sampling 2 --train_dataset spaq --test_dataset spaq --exp_type leave-one-out ...
@@ -7,10 +7,10 @@
 #include <iostream>
 
 #include "engine/error.h"
-#include "training/protocols.h"
+#include "training/sind/protocols.h"
 #include "training/run_log.h"
-#include "training/sind_config.h"
-#include "training/sind_demo.h"
+#include "training/sind/config.h"
+#include "training/sind/demo.h"
 
 using namespace iqa::training;
 

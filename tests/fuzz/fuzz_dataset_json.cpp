@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "training/csv.h"
-#include "training/dataset.h"
+#include "training/data/csv.h"
+#include "training/data/dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

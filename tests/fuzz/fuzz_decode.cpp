@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "training/decode.h"
+#include "training/image/decode.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   iqa::DecodeOptions opts;

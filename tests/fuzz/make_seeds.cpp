@@ -7,8 +7,8 @@
 
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
-#include "training/dataset.h"
-#include "training/encode.h"
+#include "training/data/dataset.h"
+#include "training/image/encode.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

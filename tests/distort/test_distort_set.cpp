@@ -1,0 +1,136 @@
+// KADIS-style set generation behind tools/iqa-distort: listing, naming, id lists, per-reference type
+// draws, the written images and CSV, and the bad-image policy.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "training/image/decode.h"
+#include "training/distort/distort.h"
+#include "training/distort/set.h"
+#include "training/image/encode.h"
+
+using namespace iqa;
+namespace fs = std::filesystem;
+
+namespace {
+
+ImageU8 gradient_image(int W, int H, int phase) {
+  ImageU8 img(W, H, 3);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      img.at(y, x, 0) = uint8_t((x * 255) / W);
+      img.at(y, x, 1) = uint8_t(128 + 100 * std::sin(0.5 * (x + phase)) * std::cos(0.4 * y));
+      img.at(y, x, 2) = uint8_t((y * 255) / H);
+    }
+  return img;
+}
+
+// A fresh empty folder under the system temp dir, removed at scope exit.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    path = fs::temp_directory_path() / ("iqa_test_" + tag + "_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("distort set: id lists, names and per-reference types", "[data][distort]") {
+  REQUIRE(parse_id_list("1,3,7-9", 1, 25, true) == std::vector<int>{1, 3, 7, 8, 9});
+  REQUIRE(parse_id_list("jpeg2000,10,9", 1, 25, true) == std::vector<int>{9, 10});
+  REQUIRE(parse_id_list("1-5", 1, 5, false) == std::vector<int>{1, 2, 3, 4, 5});
+  REQUIRE_THROWS_AS(parse_id_list("0-3", 1, 25, true), Error);
+  REQUIRE_THROWS_AS(parse_id_list("26", 1, 25, true), Error);
+  REQUIRE_THROWS_AS(parse_id_list("jpeg", 1, 5, false), Error);
+  REQUIRE_THROWS_AS(parse_id_list("3x", 1, 25, true), Error);
+  REQUIRE_THROWS_AS(parse_id_list("", 1, 25, true), Error);
+  REQUIRE(distorted_image_name("I81", 3, 5, "bmp") == "I81_03_05.bmp");
+
+  std::vector<int> all;
+  for (int t = 1; t <= 25; ++t) all.push_back(t);
+  REQUIRE(types_for_reference("a.png", all, 0, 1) == all);
+  auto one = types_for_reference("a.png", all, 1, 1);
+  REQUIRE(one.size() == 1);
+  REQUIRE(types_for_reference("a.png", all, 1, 1) == one);  // deterministic
+  auto three = types_for_reference("b.png", all, 3, 1);
+  REQUIRE(three.size() == 3);
+  REQUIRE((three[0] < three[1] && three[1] < three[2]));
+  // Across many names every type gets drawn: the draw is spread over the whole list.
+  std::vector<int> seen(26, 0);
+  for (int i = 0; i < 500; ++i) seen[size_t(types_for_reference("img" + std::to_string(i), all, 1, 7)[0])] = 1;
+  for (int t = 1; t <= 25; ++t) REQUIRE(seen[size_t(t)] == 1);
+}
+
+TEST_CASE("distort set: writes KADIS names, exact pixels and the CSV; bad images fail or skip", "[data][distort]") {
+  TempDir in("distort_in"), out("distort_out");
+  write_png((in.path / "b_ref.png").string(), gradient_image(40, 36, 0));
+  write_bmp((in.path / "a_ref.bmp").string(), gradient_image(33, 30, 5));
+  { std::ofstream(in.path / "notes.txt") << "not an image"; }
+  REQUIRE(list_reference_images(in.path.string()) == std::vector<std::string>{"a_ref.bmp", "b_ref.png"});
+
+  DistortSetOptions opts;
+  opts.input_dir = in.path.string();
+  opts.output_dir = out.path.string();
+  opts.types = {1, 11};
+  opts.levels = {2, 5};
+  opts.seed = 3;
+  opts.format = "png";
+  size_t calls = 0;
+  DistortSetResult r = generate_distorted_set(opts, [&](const DistortSetProgress& p) {
+    ++calls;
+    REQUIRE(p.total == 2);
+    REQUIRE(p.written == 4);
+  });
+  REQUIRE(calls == 2);
+  REQUIRE(r.references == 2);
+  REQUIRE(r.images_written == 8);
+  REQUIRE(r.skipped == 0);
+  REQUIRE(read_text(r.csv_path) ==
+          "image,reference,type,level\n"
+          "a_ref_01_02.png,a_ref.bmp,1,2\na_ref_01_05.png,a_ref.bmp,1,5\n"
+          "a_ref_11_02.png,a_ref.bmp,11,2\na_ref_11_05.png,a_ref.bmp,11,5\n"
+          "b_ref_01_02.png,b_ref.png,1,2\nb_ref_01_05.png,b_ref.png,1,5\n"
+          "b_ref_11_02.png,b_ref.png,11,2\nb_ref_11_05.png,b_ref.png,11,5\n");
+  // The written PNG holds exactly the wrapper's output for that reference, rounded to 8 bits.
+  const ImageF ref = to_float(decode_image((in.path / "b_ref.png").string()));
+  ImageU8 written = decode_image((out.path / "b_ref_01_05.png").string());
+  REQUIRE(written.pixels == to_u8(kadis_distort(ref, 1, 5, 0)).pixels);
+  // Rerunning gives identical noise (same seed); another seed gives other noise.
+  const ImageU8 noisy = decode_image((out.path / "b_ref_11_05.png").string());
+  generate_distorted_set(opts);
+  REQUIRE(decode_image((out.path / "b_ref_11_05.png").string()).pixels == noisy.pixels);
+  opts.seed = 4;
+  generate_distorted_set(opts);
+  REQUIRE(decode_image((out.path / "b_ref_11_05.png").string()).pixels != noisy.pixels);
+
+  // A corrupt reference: the error names it; with skipping it is counted and left out of the CSV.
+  { std::ofstream(in.path / "c_bad.jpg") << "truncated"; }
+  try {
+    generate_distorted_set(opts);
+    FAIL("expected an error for c_bad.jpg");
+  } catch (const Error& e) {
+    REQUIRE(std::string(e.what()).find("c_bad.jpg") != std::string::npos);
+  }
+  opts.skip_bad_images = true;
+  r = generate_distorted_set(opts);
+  REQUIRE(r.skipped == 1);
+  REQUIRE(r.images_written == 8);
+  REQUIRE(read_text(r.csv_path).find("c_bad") == std::string::npos);
+  opts.format = "tiff";
+  REQUIRE_THROWS_AS(generate_distorted_set(opts), Error);
+}

@@ -1,0 +1,306 @@
+// sind-train's pieces: metrics against scipy, config round trip, optimizer/schedule wiring, and tiny
+// end-to-end runs of the trainer on a synthetic scene-structured set (loss falls, resume is
+// bit-exact, a NaN loss stops naming the step, SIGINT checkpoints, the checkpoint scores images), and a
+// reduced built-in demo that must actually learn the held-out scene.
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>  // getpid: ctest runs test cases as parallel processes
+
+#include "engine/ema.h"
+#include "engine/lr_schedule.h"
+#include "engine/safetensors.h"
+#include "tests/testing.h"
+#include "training/checkpoint.h"
+#include "training/image/decode.h"
+#include "training/metrics.h"
+#include "training/run_log.h"
+#include "training/sind/demo.h"
+#include "training/sind/eval.h"
+#include "training/sind/model.h"
+#include "training/sind/trainer.h"
+
+using namespace iqa;
+using namespace iqa::training;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<double> kX = {3.1, 1.2, 5.5, 2.2, 2.2, 9.0, 4.4, 1.2, 7.7, 3.3};
+const std::vector<double> kY = {2.0, 1.0, 4.0, 3.0, 3.0, 8.0, 4.0, 0.5, 6.0, 5.0};
+
+// A small synthetic set shared by the end-to-end tests (2 scenes x 25 images, 128x96).
+struct SmallSet {
+  std::string dir;
+  DatasetList list;
+  SmallSet() {
+    dir = (fs::temp_directory_path() / ("iqa_test_train_set_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    list = make_demo_dataset(dir, DemoSetOptions{.scenes = 2, .references_per_scene = 1, .width = 128, .height = 96});
+  }
+};
+const SmallSet& small_set() {
+  static SmallSet s;
+  return s;
+}
+
+SindConfig tiny_config(const std::string& project) {
+  SindConfig c = demo_config(project);
+  // The trainer's mechanics, not learning: the cheaper 32-pixel-patch tiny ViT, with warm-up.
+  c.clip_model = "tiny";
+  c.warmup_epoch = 1;
+  c.lr = 1e-3;
+  c.data_root = small_set().dir;
+  c.batch_size = 10;
+  c.scene_sampling = 2;
+  c.epochs = 2;
+  c.num_workers = 2;
+  c.device = "cpu";
+  c.log_every = 1;
+  return c;
+}
+
+TrainData tiny_data() {
+  TrainData d;
+  d.train = small_set().list;
+  DatasetList test;
+  for (size_t i = 0; i < d.train.entries.size(); i += 3) test.entries.push_back(d.train.entries[i]);
+  d.tests.push_back({"subset", test});
+  return d;
+}
+
+std::string fresh_dir(const std::string& name) {
+  const std::string d = (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
+  fs::remove_all(d);
+  return d;
+}
+
+TrainHooks quiet() {
+  TrainHooks h;
+  h.progress = false;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("metrics equal scipy's spearmanr / pearsonr", "[train][metrics]") {
+  // scipy.stats.spearmanr(kX, kY)[0], pearsonr(kX, kY)[0] and rankdata(kX), computed with scipy 1.x.
+  REQUIRE(std::abs(spearman(kX, kY) - 0.9202453987730062) < 1e-6);
+  REQUIRE(std::abs(pearson(kX, kY) - 0.9116548979243848) < 1e-6);
+  REQUIRE(average_ranks(kX) == std::vector<double>{5, 1.5, 8, 3.5, 3.5, 10, 7, 1.5, 9, 6});
+  // Negative correlation: correlate() reports |r| like the reference.
+  std::vector<double> neg(kY.size());
+  for (size_t i = 0; i < kY.size(); ++i) neg[i] = -kY[i];
+  REQUIRE(std::abs(spearman(kX, neg) + 0.9202453987730062) < 1e-6);
+  REQUIRE(std::abs(correlate(kX, neg).srcc - 0.9202453987730062) < 1e-6);
+  REQUIRE(std::isnan(pearson({1, 1, 1}, {1, 2, 3})));
+  REQUIRE(median({3, 1, 2, 10}) == 2.5);
+  const SceneMetrics m = scene_metrics({1, 2, 3, 3, 2, 1}, {1, 2, 3, 1, 2, 3}, {0, 0, 0, 1, 1, 1});
+  REQUIRE(m.per_scene.at(0).srcc == Approx(1.0));
+  REQUIRE(m.per_scene.at(1).srcc == Approx(1.0));  // |-1|
+  REQUIRE(m.mean_scene_srcc == Approx(1.0));
+}
+
+TEST_CASE("SindConfig JSON round trip and validation", "[train][config]") {
+  SindConfig c;
+  c.train_dataset = {"spaq", "koniq10k"};
+  c.test_dataset = {"livec"};
+  c.lr = 4e-5;
+  c.seed = 123456789012345ull;
+  c.local_global = true;
+  REQUIRE(SindConfig::from_json(c.to_json()) == c);
+  REQUIRE(c.to_string_map().at("lr") == "4e-05");
+  REQUIRE_THROWS_WITH(SindConfig::from_json("{\"lrr\": 1}"), Catch::Contains("unknown key 'lrr'"));
+  SindConfig bad = c;
+  bad.batch_size = 63;
+  bad.loss_type = "mse";
+  bad.scene_sampling = 2;
+  try {
+    bad.validate();
+    FAIL("validate accepted a bad config");
+  } catch (const Error& e) {
+    REQUIRE_THAT(e.what(), Catch::Contains("divisible by --scene_sampling") && Catch::Contains("--loss_type"));
+  }
+  SindConfig no_scenes = c;
+  no_scenes.scene_sampling = 0;
+  REQUIRE_THROWS_WITH(no_scenes.validate(), Catch::Contains("scale_shift needs --scene_sampling > 0"));
+}
+
+TEST_CASE("parameter groups and the warmup-cosine wiring", "[train][schedule]") {
+  SindConfig c = demo_config("unused");
+  manual_seed(1);
+  auto model = make_sind_model(c);
+  const ParamSplit s = split_sind_parameters(*model);
+  REQUIRE(s.head.size() == 2);  // head.quality_predictor.0.{weight,bias}
+  REQUIRE(s.backbone.size() + 2 == model->parameters().size());
+  // Per global step with E = 10 batches per epoch, warmup 1 epoch, 4 epochs: lr 0 at step 0, the
+  // cosine over T = 40 (not T - W), and the epochs + 1 loop ends at 0.5 * (1 + cos(pi * 40 / 40)).
+  const WarmupCosine sched(10, 40);
+  REQUIRE(sched.lr_at(0, 1e-3) == 0.0);
+  REQUIRE(sched.lr_at(5, 1e-3) == Approx(5e-4));
+  REQUIRE(sched.lr_at(10, 1e-3) == Approx(1e-3));
+  REQUIRE(sched.lr_at(30, 1e-3) == Approx(1e-3 * 0.5 * (1 + std::cos(M_PI * 20 / 40))));
+}
+
+TEST_CASE("trainer: the l1 loss falls on a tiny synthetic run", "[train]") {
+  SindConfig c = tiny_config(fresh_dir("iqa_train_l1"));
+  c.loss_type = "l1";
+  // Raw-MOS L1 moves by ~lr per Adam step, so a few steps need a large head lr (backbone lr / 100).
+  c.lr = 0.1;
+  c.lr_ratio = 100;
+  c.epochs = 5;
+  c.warmup_epoch = 0;
+  const RunResult r = train_sind(c, tiny_data(), c.project_dir, quiet());
+  REQUIRE(r.epoch_loss.size() == 6);
+  REQUIRE(r.epoch_loss.back().second < 0.8 * r.epoch_loss.front().second);
+  REQUIRE(r.sets.at(0).history.size() == 6);
+  REQUIRE(fs::exists(c.project_dir + "/curves.svg"));
+  REQUIRE(fs::exists(c.project_dir + "/checkpoints/last.safetensors"));
+  std::ifstream jl(c.project_dir + "/metrics.jsonl");
+  int evals = 0;
+  for (std::string line; std::getline(jl, line);) evals += line.find("\"type\":\"eval\"") != std::string::npos;
+  REQUIRE(evals == 6);  // one evaluation per epoch, epochs 0..5
+}
+
+TEST_CASE("trainer: stop mid-epoch and resume is bit-exact", "[train]") {
+  const TrainData data = tiny_data();
+  SindConfig full = tiny_config(fresh_dir("iqa_train_full"));
+  const RunResult a = train_sind(full, data, full.project_dir, quiet());
+  REQUIRE_FALSE(a.interrupted);
+
+  SindConfig part = tiny_config(fresh_dir("iqa_train_part"));
+  TrainHooks stop = quiet();
+  stop.stop_after_step = 7;  // inside epoch 1 (5 batches per epoch)
+  const RunResult b1 = train_sind(part, data, part.project_dir, stop);
+  REQUIRE(b1.interrupted);
+  REQUIRE(b1.steps == 7);
+  part.resume = "auto";
+  const RunResult b = train_sind(part, data, part.project_dir, quiet());
+  REQUIRE_FALSE(b.interrupted);
+  REQUIRE(b.to_json() == a.to_json());
+
+  const auto wa = load_safetensors(full.project_dir + "/checkpoints/last.safetensors");
+  const auto wb = load_safetensors(part.project_dir + "/checkpoints/last.safetensors");
+  REQUIRE(wa.size() == wb.size());
+  for (const auto& [name, t] : wa) {
+    INFO(name);
+    REQUIRE(t.to_vector_f64() == wb.at(name).to_vector_f64());
+  }
+}
+
+TEST_CASE("trainer: a NaN loss stops naming the step and keeps the last good checkpoint", "[train]") {
+  SindConfig c = tiny_config(fresh_dir("iqa_train_nan"));
+  TrainHooks h = quiet();
+  h.on_loss = [](int64_t step, Tensor& loss) {
+    if (step == 6) loss = loss * std::nan("");
+  };
+  REQUIRE_THROWS_WITH(train_sind(c, tiny_data(), c.project_dir, h), Catch::Contains("at step 6"));
+  TrainingState st;
+  load_checkpoint(c.project_dir + "/checkpoints/last.safetensors", st);
+  REQUIRE(st.step == 5);  // the end of epoch 0
+  REQUIRE(st.epoch == 0);
+}
+
+TEST_CASE("trainer: SIGINT writes a checkpoint and returns cleanly", "[train]") {
+  SindConfig c = tiny_config(fresh_dir("iqa_train_sigint"));
+  install_stop_handlers();
+  TrainHooks h = quiet();
+  h.on_loss = [](int64_t step, Tensor&) {
+    if (step == 2) std::raise(SIGINT);
+  };
+  const RunResult r = train_sind(c, tiny_data(), c.project_dir, h);
+  clear_stop();
+  std::signal(SIGINT, SIG_DFL);
+  REQUIRE(r.interrupted);
+  TrainingState st;
+  load_checkpoint(c.project_dir + "/checkpoints/last.safetensors", st);
+  REQUIRE(st.step == 3);
+}
+
+TEST_CASE("scoring with a trained checkpoint reproduces the evaluation", "[train]") {
+  SindConfig c = tiny_config(fresh_dir("iqa_train_score"));
+  c.epochs = 1;
+  const TrainData data = tiny_data();
+  const RunResult r = train_sind(c, data, c.project_dir, quiet());
+  // Rebuild as tools/sind-score does: model from the config, EMA weights from the checkpoint.
+  auto model = make_sind_model(c);
+  const ParamSplit s = split_sind_parameters(*model);
+  std::vector<Tensor> params = s.backbone;
+  params.insert(params.end(), s.head.begin(), s.head.end());
+  ExponentialMovingAverage ema(params, 0.99);
+  TrainingState st;
+  st.model = model.get();
+  st.ema = &ema;
+  load_checkpoint(c.project_dir + "/checkpoints/last.safetensors", st);
+  REQUIRE(read_checkpoint_config(c.project_dir + "/checkpoints/last.safetensors").at("clip_model") == "tiny");
+  ema.copy_to();
+  EvalOptions eo;
+  eo.data_root = c.data_root;
+  DatasetList list = data.tests[0].list;
+  Predictions p = predict_dataset(*model, list, eo);
+  std::vector<double> score;
+  for (const auto& e : list.entries) score.push_back(e.score);
+  REQUIRE(correlate(p.pred, score).srcc == Approx(r.sets[0].history.back().srcc).margin(1e-6));
+
+  // An unreadable image: named by the error, or skipped while the rest are scored.
+  const std::string broken = c.data_root + "/images/broken.jpg";
+  std::ofstream(broken) << "not a jpeg";
+  list.entries.push_back(DatasetEntry{"images/broken.jpg", 1.0, 0});
+  REQUIRE_THROWS_WITH(predict_dataset(*model, list, eo), Catch::Contains("broken.jpg"));
+  eo.bad_image = BadImagePolicy::Skip;
+  p = predict_dataset(*model, list, eo);
+  REQUIRE(p.pred.size() == list.entries.size() - 1);
+  REQUIRE(p.skipped.size() == 1);
+  REQUIRE_THAT(p.skipped[0], Catch::Contains("broken.jpg"));
+}
+
+TEST_CASE("demo: the synthetic set's MOS is each scene's scale and shift of one latent", "[train][demo]") {
+  const std::string dir = fresh_dir("iqa_demo_set");
+  const DemoSetOptions o{.scenes = 3, .references_per_scene = 2, .width = 128, .height = 96};
+  const DatasetList l = make_demo_dataset(dir, o);
+  REQUIRE(l.entries.size() == 3 * 2 * 25);
+  REQUIRE(demo_distortions().size() == 5);
+  // The latent is 1 - RMS change / 0.1, so within a scene MOS falls with the level wherever the
+  // level adds change: at every step for the four additive noises, and from level 1 to 5 for denoise
+  // (whose non-local means can smooth a little less at one level than at the one below).
+  for (size_t i = 0; i + 1 < l.entries.size(); ++i) {
+    if ((i + 1) % 5 == 0) continue;
+    INFO(l.entries[i].image << " vs " << l.entries[i + 1].image);
+    if (l.entries[i].dist_type != "denoise") REQUIRE(l.entries[i].score > l.entries[i + 1].score);
+    if (i % 5 == 0) REQUIRE(l.entries[i].score > l.entries[i + 4].score);
+  }
+  auto range = [&](int scene) {
+    const auto [lo, hi] = std::minmax_element(l.entries.begin() + 50 * scene, l.entries.begin() + 50 * (scene + 1),
+                                              [](const DatasetEntry& a, const DatasetEntry& b) { return a.score < b.score; });
+    return hi->score - lo->score;
+  };
+  REQUIRE(range(0) > 2 * range(1));  // scales 60 and 25
+  // Contrast is squeezed towards mid-grey: 0.5 +- 0.15 * 0.5, plus level-1 white noise (sigma ~0.03).
+  const ImageF img = to_float(decode_image(dir + "/" + l.entries[0].image));
+  const auto [lo, hi] = std::minmax_element(img.pixels.begin(), img.pixels.end());
+  REQUIRE(*lo > 0.2f);
+  REQUIRE(*hi < 0.8f);
+}
+
+TEST_CASE("demo: a reduced run learns the unseen scene with scale_shift", "[train][demo]") {
+  // Half the references of sind-train --demo (150 training images, 50 held out), 2 passes, fixed
+  // seed. The demo's earlier recipe, which did not learn, stayed at held-out SRCC 0.0-0.3.
+  SindConfig c = demo_config(fresh_dir("iqa_demo_run"));
+  c.device = "cpu";
+  c.seed = 0;
+  c.epochs = 1;
+  c.eval_every = 1;
+  const DemoSetOptions set{.scenes = 4, .references_per_scene = 2};
+  std::ostringstream out;
+  const DemoReport r = run_demo_losses(c, set, {"scale_shift"}, out, quiet());
+  INFO(out.str());
+  REQUIRE_FALSE(r.interrupted);
+  REQUIRE(r.runs.size() == 1);
+  REQUIRE(r.runs[0].loss == "scale_shift");
+  REQUIRE(r.runs[0].last.epoch == 1);
+  REQUIRE(r.runs[0].last.count == 25 * 2);
+  REQUIRE(r.runs[0].last.srcc > 0.6);
+  REQUIRE_THAT(out.str(), Catch::Contains("Leave-one-scene-out") && Catch::Contains("scale_shift"));
+}

@@ -1,0 +1,148 @@
+#include "training/dsmix/common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/safetensors.h"
+#include "models/checkpoint_names.h"
+#include "training/checkpoint.h"
+
+namespace iqa::training {
+namespace fs = std::filesystem;
+using namespace iqa::models;
+
+KadisSet load_kadis_set(const DsmixConfig& cfg, bool include_references) {
+  if (!cfg.kadis_root.empty()) {
+    KadisLayout layout;
+    layout.root = cfg.kadis_root;
+    layout.type8 = cfg.kadis_type8 == "literal" ? KadisType8::Literal : KadisType8::WithType8;
+    layout.include_references = include_references;
+    return read_kadis_layout(layout);
+  }
+  if (!cfg.distorted_csv.empty()) return read_distort_csv(cfg.distorted_csv, cfg.reference_dir, include_references);
+  std::vector<int> types = cfg.types;
+  if (types.empty())
+    for (int t = 1; t <= 25; ++t) types.push_back(t);
+  return plan_on_the_fly(cfg.references, types, {1, 2, 3, 4, 5}, cfg.types_per_image, cfg.seed, include_references);
+}
+
+ReferenceSplit split_by_reference(const KadisSet& set, double holdout, uint64_t seed) {
+  const int64_t refs = int64_t(set.references.size());
+  IQA_CHECK(refs >= 2, "dsmix-train: need at least 2 references to hold some out, got ", refs);
+  std::vector<int64_t> order(static_cast<size_t>(refs));
+  for (int64_t i = 0; i < refs; ++i) order[size_t(i)] = i;
+  SeededIndexRandom rng(seed, 0xd5a1);  // its own stream, apart from the samplers' epochs
+  shuffle_indices(order, rng);
+  const int64_t held = std::clamp<int64_t>(int64_t(std::llround(holdout * double(refs))), 1, refs - 1);
+  std::vector<bool> is_held(static_cast<size_t>(refs), false);
+  for (int64_t i = 0; i < held; ++i) is_held[size_t(order[size_t(i)])] = true;
+  ReferenceSplit s;
+  for (size_t i = 0; i < set.samples.size(); ++i)
+    (is_held[size_t(set.samples[i].reference)] ? s.held_out : s.train).push_back(int64_t(i));
+  return s;
+}
+
+DSMPredictorConfig dsm_predictor_config(const std::string& dsm_model, int crop) {
+  if (dsm_model == "tiny") return DSMPredictorConfig::tiny(crop);
+  IQA_CHECK(dsm_model == "vit-b8", "dsmix-train: unknown --dsm_model '", dsm_model, "'");
+  DSMPredictorConfig c;
+  c.encoder.image_size = crop;
+  return c;
+}
+
+ResNetConfig backbone_config(const std::string& qe_model) {
+  if (qe_model == "tiny") return ResNetConfig::tiny(0);
+  IQA_CHECK(qe_model == "resnet50", "dsmix-train: unknown --qe_model '", qe_model, "'");
+  return ResNetConfig::resnet50(0);
+}
+
+QualityEncoderConfig quality_encoder_config(const DsmixConfig& cfg) {
+  QualityEncoderConfig c = cfg.qe_model == "tiny" ? QualityEncoderConfig::tiny() : QualityEncoderConfig{};
+  c.backbone = backbone_config(cfg.qe_model);
+  c.backbone.channels_last = cfg.use_channels_last();
+  c.joint = cfg.label_space == "joint";
+  return c;
+}
+
+std::shared_ptr<DSMPredictor> load_frozen_predictor(const std::string& checkpoint, int crop) {
+  const auto stored = read_checkpoint_config(checkpoint);
+  IQA_CHECK(stored.count("stage") && stored.at("stage") == "dsm", "dsmix-train: --dsm_checkpoint ", checkpoint,
+            " is not a stage-1 (dsm) checkpoint");
+  const std::string model = stored.count("dsm_model") ? stored.at("dsm_model") : "vit-b8";
+  const int stored_crop = stored.count("crop") ? std::stoi(stored.at("crop")) : 224;
+  IQA_CHECK(stored_crop == crop, "dsmix-train: --dsm_checkpoint ", checkpoint, " was trained at --crop ", stored_crop,
+            ", this run uses --crop ", crop, "; the predictor's positional embedding fixes the size");
+  auto p = std::make_shared<DSMPredictor>(dsm_predictor_config(model, crop));
+  TrainingState st{p.get()};
+  load_checkpoint(checkpoint, st);
+  for (auto& t : p->parameters()) t.set_requires_grad(false);
+  p->eval();
+  return p;
+}
+
+void export_encoder(const QualityEncoder& qe, const std::string& qe_model, const std::string& path) {
+  if (!fs::path(path).parent_path().empty()) fs::create_directories(fs::path(path).parent_path());
+  save_safetensors(path, qe.backbone->state_dict(), {{"format", "dsmix-encoder"}, {"qe_model", qe_model}});
+}
+
+std::shared_ptr<ResNet> load_encoder_backbone(const std::string& path, const std::string& fallback_qe_model,
+                                              std::string* summary) {
+  IQA_CHECK(fs::exists(path), "dsmix-train: --encoder ", path, " does not exist");
+  SafetensorsFile file = SafetensorsFile::open(path);
+  std::string qe_model = fallback_qe_model;
+  TensorMap state;
+  const auto& meta = file.metadata();
+  if (meta.count("format") && meta.at("format") == "iqa.cu-checkpoint") {
+    const auto stored = read_checkpoint_config(path);
+    IQA_CHECK(stored.count("stage") && stored.at("stage") == "qep", "dsmix-train: --encoder ", path,
+              " is a checkpoint but not of stage qep");
+    if (stored.count("qe_model")) qe_model = stored.at("qe_model");
+    const std::string prefix = "model.backbone.";
+    for (const auto& n : file.names())
+      if (n.rfind(prefix, 0) == 0) state[n.substr(prefix.size())] = file.get(n);
+  } else {
+    if (meta.count("qe_model")) qe_model = meta.at("qe_model");
+    for (const auto& n : file.names()) state[n] = file.get(n);
+  }
+  auto backbone = std::make_shared<ResNet>(backbone_config(qe_model));
+  const LoadReport r = load_torchvision_resnet(*backbone, state, /*strict=*/true, path);
+  if (summary) *summary = "encoder " + qe_model + " from " + path + ": " + r.summary();
+  return backbone;
+}
+
+std::vector<SampledBatch> eval_batches(const std::vector<int64_t>& items, int batch_size, int rank, int world) {
+  std::vector<SampledBatch> out;
+  int64_t number = 0;
+  for (size_t i = 0; i < items.size(); i += size_t(batch_size), ++number) {
+    if (number % world != rank) continue;
+    SampledBatch b;
+    b.number = number;
+    b.indices.assign(items.begin() + int64_t(i), items.begin() + int64_t(std::min(items.size(), i + size_t(batch_size))));
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+std::vector<SampledBatch> map_to_subset(std::vector<SampledBatch> batches, const std::vector<int64_t>& subset) {
+  for (auto& b : batches)
+    for (auto& i : b.indices) i = subset.at(size_t(i));
+  return batches;
+}
+
+std::vector<double> all_reduce_sums(dist::Communicator& comm, Device device, const std::vector<double>& values) {
+  if (comm.world_size() == 1) return values;
+  Tensor t = Tensor::from_vector_f64(values, {int64_t(values.size())}).to(device);
+  comm.all_reduce_sum(t);
+  return t.to(kCPU).to_vector_f64();
+}
+
+uint64_t eval_key(uint64_t seed, int64_t index) {
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + uint64_t(index) + 0xe7a1;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace iqa::training

@@ -1,0 +1,244 @@
+// Stage 2 (spec §7-§8): quality-encoder pre-training with DSMix and semantic distillation.
+// Batches come from SceneSampler with domain = reference, in chunks of --images_per_reference, so a
+// sample's mixing partners (same reference, other distortions) are in its batch. The StepLR schedule
+// is applied per epoch (lr x lr_gamma every lr_step epochs), as torch's StepLR stepped per epoch.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "engine/amp.h"
+#include "engine/autograd.h"
+#include "engine/lr_schedule.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "models/checkpoint_names.h"
+#include "training/dsmix/common.h"
+#include "training/dsmix/qep_loss.h"
+#include "training/dsmix/trainer.h"
+
+namespace iqa::training {
+namespace {
+
+// Argmax of row i of a host [B, C] f32 tensor.
+int row_argmax(const float* logits, int64_t i, int64_t c) {
+  int best = 0;
+  for (int64_t k = 1; k < c; ++k)
+    if (logits[i * c + k] > logits[i * c + best]) best = int(k);
+  return best;
+}
+
+Tensor host_f32(const Tensor& t) { return t.to(DType::F32).to(kCPU).contiguous(); }
+
+}  // namespace
+
+StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
+  DsmixConfig cfg = input.resolved();
+  cfg.stage = "qep";
+  cfg.validate();
+  StageEnv env = open_stage_env(cfg, cfg.project_dir);
+  write_config_json(env);
+  RunLog& log = *env.log;
+  const bool joint = cfg.label_space == "joint";
+
+  const KadisSet set = load_kadis_set(cfg, /*include_references=*/true);
+  const ReferenceSplit split = split_by_reference(set, cfg.holdout, cfg.seed);
+  log.line("qep: " + std::to_string(set.samples.size()) + " samples (distorted + pristine) of " +
+           std::to_string(set.references.size()) + " references (" + std::to_string(split.held_out.size()) +
+           " held out by reference), crop " + std::to_string(cfg.crop) + ", " + cfg.qe_model + ", label space " +
+           cfg.label_space + ", device " + env.device.str());
+
+  manual_seed(cfg.seed);
+  auto model = std::make_shared<models::QualityEncoder>(quality_encoder_config(cfg));
+  model->to(env.device);
+  model->train();
+  std::vector<Tensor> params = model->parameters();
+  std::unique_ptr<Optimizer> opt_holder;
+  if (cfg.qep_optimizer == "adamw")
+    opt_holder = std::make_unique<AdamW>(std::vector<ParamGroup>{ParamGroup{params, cfg.lr, cfg.weight_decay}});
+  else
+    opt_holder = std::make_unique<SGD>(std::vector<ParamGroup>{ParamGroup{params, cfg.lr, cfg.weight_decay}},
+                                       SGDOptions{.momentum = cfg.momentum});
+  Optimizer& opt = *opt_holder;
+
+  log.line("optimizer: " + cfg.qep_optimizer + (cfg.qep_optimizer == "sgd" ? " (momentum " + std::to_string(cfg.momentum) + ")" : "") +
+           ", lr " + std::to_string(cfg.lr) + " x " + std::to_string(cfg.lr_gamma) + " every " + std::to_string(cfg.lr_step) +
+           " epochs, weight decay " + std::to_string(cfg.weight_decay));
+  std::shared_ptr<models::DSMPredictor> predictor;
+  if (cfg.mix > 1) {
+    predictor = load_frozen_predictor(cfg.dsm_checkpoint, cfg.crop);
+    predictor->to(env.device);
+    log.line("DSMix: Mix = " + std::to_string(cfg.mix) + (cfg.random_box_count ? " (random box count)" : "") +
+             ", label weights from the frozen predictor " + cfg.dsm_checkpoint);
+  } else {
+    log.line("DSMix: off (--mix 1): one-hot targets, no cut-mix");
+  }
+  std::shared_ptr<models::ResNet> teacher;
+  if (!cfg.teacher.empty()) {
+    teacher = std::make_shared<models::ResNet>(backbone_config(cfg.qe_model));
+    teacher->set_channels_last(cfg.use_channels_last());
+    const models::LoadReport rep = models::load_pretrained(*teacher, cfg.teacher, models::WeightNaming::Torchvision, true);
+    for (auto& t : teacher->parameters()) t.set_requires_grad(false);
+    teacher->to(env.device);
+    teacher->eval();
+    log.line("distillation: on, teacher " + cfg.teacher + " (" + rep.summary() + "), alpha " + std::to_string(cfg.kd_alpha) +
+             " x sum MAE + beta " + std::to_string(cfg.kd_beta) +
+             " x sum cosine distance over layer1..4 (cosine along channels per location, averaged), pristine samples only");
+  } else {
+    log.line("distillation: off (no --teacher given); the loss is the soft-target cross-entropy alone");
+  }
+
+  const int64_t crop = cfg.crop, grid = crop / 8;
+  SampleRenderOptions train_ro;
+  train_ro.crop = cfg.crop;
+  train_ro.distortion_seed = cfg.seed;
+  SampleRenderOptions eval_ro = train_ro;
+  eval_ro.flip = false;
+  const uint64_t seed = cfg.seed;
+  LoaderOptions lo;
+  lo.workers = cfg.num_workers;
+  lo.seed = cfg.seed;
+  const std::vector<size_t> planes = {size_t(3 * crop * crop)};
+  Loader loader(int64_t(set.samples.size()), planes,
+                [&set, train_ro](int64_t i, uint64_t key, float* const* p) { render_qep_sample(set, i, key, train_ro, p[0]); }, lo);
+  Loader eval_loader(int64_t(set.samples.size()), planes,
+                     [&set, eval_ro, seed](int64_t i, uint64_t, float* const* p) {
+                       render_qep_sample(set, i, eval_key(seed, i), eval_ro, p[0]);
+                     },
+                     lo);
+
+  std::vector<int> train_refs;
+  for (int64_t i : split.train) train_refs.push_back(int(set.samples[size_t(i)].reference));
+  SceneSampler sampler(train_refs, SceneSamplerOptions{cfg.images_per_reference, cfg.batch_size / cfg.images_per_reference,
+                                                       env.world, env.rank, cfg.seed});
+  const StepDecay schedule(cfg.lr_step, cfg.lr_gamma);
+  DsmixOptions dopts;
+  dopts.mix = cfg.mix;
+  dopts.random_box_count = cfg.random_box_count;
+
+  // Running sums of the loss terms between evaluations, for the log.
+  double ce_sum = 0, kd_mae_sum = 0, kd_cosd_sum = 0, mixed_sum = 0, pristine_sum = 0;
+  int64_t term_steps = 0;
+
+  EpochLoop loop;
+  loop.title = "DSMix stage 2: quality encoder (" + cfg.qe_model + ", Mix " + std::to_string(cfg.mix) + ")";
+  loop.model = model.get();
+  loop.optimizer = &opt;
+  loop.params = params;
+  loop.loader = &loader;
+  loop.batches_per_epoch = sampler.batches_per_rank();
+  loop.epoch_batches = [&](int epoch) { return map_to_subset(sampler.epoch_batches(uint64_t(epoch)), split.train); };
+  loop.schedule = [&](int epoch, int64_t) { schedule.apply(opt, epoch); };
+  loop.loss = [&](const Batch& b, int64_t step) {
+    const int64_t n = b.size;
+    std::vector<int> types(static_cast<size_t>(n)), levels(static_cast<size_t>(n));
+    std::vector<int64_t> refs(static_cast<size_t>(n)), pristine;
+    for (int64_t i = 0; i < n; ++i) {
+      const KadisSample& s = set.samples[size_t(b.indices[size_t(i)])];
+      types[size_t(i)] = s.type, levels[size_t(i)] = s.level, refs[size_t(i)] = s.reference;
+      if (s.type == 0) pristine.push_back(i);
+    }
+    Tensor x = b.plane_tensor(0, {3, crop, crop}).to(env.device);
+    std::vector<float> maps;
+    if (predictor) {
+      NoGradGuard ng;
+      amp::AutocastGuard ac(DType::BF16, env.autocast());
+      maps = host_f32(predictor->forward(x)).to_vector();
+    }
+    const MixedBatch mb = make_dsmix_batch(x, types, levels, refs, maps, int(grid), int(grid), dopts, joint,
+                                           eval_key(seed ^ 0xd5c0ffee, step));
+    Tensor loss;
+    {
+      amp::AutocastGuard ac(DType::BF16, env.autocast());
+      models::QualityEncoderOutput out = model->run(mb.images);
+      loss = dsmix_ce_loss(out, mb);
+      ce_sum += loss.item();
+      if (teacher && !pristine.empty()) {
+        // Pristine samples are never mixed, so their rows of x and of the student's features match.
+        const Tensor idx = Tensor::from_vector_i64(pristine, {int64_t(pristine.size())}).to(env.device);
+        models::ResNetFeatures tf;
+        {
+          NoGradGuard ng;
+          tf = teacher->features(index_select(x, 0, idx));
+        }
+        models::ResNetFeatures sf;
+        sf.layer1 = index_select(out.features.layer1, 0, idx);
+        sf.layer2 = index_select(out.features.layer2, 0, idx);
+        sf.layer3 = index_select(out.features.layer3, 0, idx);
+        sf.layer4 = index_select(out.features.layer4, 0, idx);
+        KdTerms terms;
+        loss = add(loss, distillation_loss(sf, tf, cfg.kd_alpha, cfg.kd_beta, &terms));
+        kd_mae_sum += terms.mae;
+        kd_cosd_sum += terms.cosd;
+      }
+    }
+    mixed_sum += double(mb.mixed) / double(n);
+    pristine_sum += double(pristine.size()) / double(n);
+    ++term_steps;
+    return loss;
+  };
+  loop.evaluate = [&](int) {
+    NoGradGuard ng;
+    model->eval();
+    double s[4] = {0, 0, 0, 0};  // type correct, level correct, both correct, count
+    eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
+    while (auto b = eval_loader.next()) {
+      Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
+      models::QualityEncoderOutput out;
+      {
+        amp::AutocastGuard ac(DType::BF16, env.autocast());
+        out = model->run(x);
+      }
+      const Tensor lt = host_f32(joint ? out.class_logits : out.type_logits);
+      const Tensor ll = joint ? lt : host_f32(out.level_logits);
+      for (int64_t i = 0; i < b->size; ++i) {
+        const KadisSample& smp = set.samples[size_t(b->indices[size_t(i)])];
+        int type = 0, level = 0;
+        if (joint) {  // class 0 = pristine, else 1 + (type - 1) * 5 + (level - 1)
+          const int c = row_argmax(lt.data<float>(), i, lt.size(1));
+          type = c == 0 ? 0 : 1 + (c - 1) / 5, level = c == 0 ? 0 : 1 + (c - 1) % 5;
+        } else {
+          type = row_argmax(lt.data<float>(), i, lt.size(1));
+          level = row_argmax(ll.data<float>(), i, ll.size(1));
+        }
+        s[0] += type == smp.type, s[1] += level == smp.level, s[2] += type == smp.type && level == smp.level, s[3] += 1;
+      }
+    }
+    model->train();
+    const std::vector<double> a = all_reduce_sums(*env.comm, env.device, std::vector<double>(s, s + 4));
+    const double n = std::max(1.0, a[3]), steps = std::max<int64_t>(1, term_steps);
+    EpochEval ev;
+    ev.fields = {{"split", "held-out"},    {"type_acc", a[0] / n},       {"level_acc", a[1] / n},
+                 {"joint_acc", a[2] / n},  {"count", a[3]},              {"train_ce", ce_sum / steps},
+                 {"train_mixed_fraction", mixed_sum / steps}, {"train_pristine_fraction", pristine_sum / steps}};
+    if (teacher) ev.fields["train_kd_mae"] = kd_mae_sum / steps, ev.fields["train_kd_cosd"] = kd_cosd_sum / steps;
+    char line[240];
+    std::snprintf(line, sizeof line, "held-out accuracy: type %.4f  level %.4f  both %.4f  (train CE %.4f%s)", a[0] / n,
+                  a[1] / n, a[2] / n, ce_sum / steps, teacher ? ", KD terms logged" : "");
+    ev.line = line;
+    ev.plotted = {{"held-out type acc", a[0] / n}, {"held-out level acc", a[1] / n}};
+    ce_sum = kd_mae_sum = kd_cosd_sum = mixed_sum = pristine_sum = 0;
+    term_steps = 0;
+    return ev;
+  };
+
+  StageResult r;
+  LoopResult lr = run_epoch_loop(env, loop, hooks);
+  r.history = lr.history;
+  r.interrupted = lr.interrupted;
+  for (const char* k : {"type_acc", "level_acc", "joint_acc"}) r.metrics[k] = r.history.last_eval(k);
+  char line[200];
+  std::snprintf(line, sizeof line, "stage 2 (qep): held-out accuracy type %.4f, level %.4f, both %.4f",
+                r.metrics["type_acc"], r.metrics["level_acc"], r.metrics["joint_acc"]);
+  r.lines.push_back(line);
+  if (!r.interrupted) {
+    const std::string enc = cfg.project_dir + "/encoder.safetensors";
+    if (env.main_rank) export_encoder(*model, cfg.qe_model, enc);
+    log.line(line);
+    log.line("encoder written to " + enc + " (torchvision ResNet names: dsmix-train --stage lp --encoder " + enc +
+             ", or sind-train --clip_model resnet50 --pretrained " + enc + ")");
+    r.lines.push_back("  encoder: " + enc);
+  }
+  return r;
+}
+
+}  // namespace iqa::training

@@ -1,0 +1,214 @@
+#include "training/sind/protocols.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "engine/error.h"
+#include "training/metrics.h"
+
+namespace iqa::training {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_path(const std::string& s) { return s.size() > 5 && s.substr(s.size() - 5) == ".json"; }
+std::string stem_of(const std::string& s) { return is_path(s) ? fs::path(s).parent_path().filename().string() + "/" + fs::path(s).stem().string() : s; }
+
+DatasetList concat(const std::vector<DatasetList>& lists) {
+  DatasetList out;
+  for (const auto& l : lists) {
+    out.entries.insert(out.entries.end(), l.entries.begin(), l.entries.end());
+    out.domain_names.insert(l.domain_names.begin(), l.domain_names.end());
+  }
+  return out;
+}
+
+DatasetList read_or_throw(const std::string& path, const std::string& why) {
+  IQA_CHECK(fs::exists(path), "sind-train: ", why, ": ", path, " does not exist (run tools/make-splits, or set --json_root)");
+  return read_data_json(path);
+}
+
+DatasetList relabel(DatasetList l, const SindConfig& cfg, bool keep_spaq) {
+  return cfg.dataset_domain ? to_dataset_domains(std::move(l), keep_spaq) : l;
+}
+
+// random-split oversamples LIVE and CSIQ x4 in training, as the reference's random_split_exp.sh.
+DatasetList oversampled(const std::string& ds, const DatasetList& l) {
+  if (ds != "live" && ds != "csiq") return l;
+  return concat({l, l, l, l});
+}
+
+std::string f4(double v) {
+  if (!std::isfinite(v)) return "  n/a ";
+  char b[16];
+  std::snprintf(b, sizeof b, "%.4f", v);
+  return b;
+}
+
+}  // namespace
+
+std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
+  std::vector<ProtocolRun> runs;
+  const std::string root = cfg.json_root;
+  const std::vector<std::string> tests = cfg.test_dataset.empty() ? cfg.train_dataset : cfg.test_dataset;
+  if (cfg.exp_type == "leave-one-out") {
+    IQA_CHECK(cfg.train_dataset.size() == 1, "sind-train: leave-one-out takes one --train_dataset");
+    const std::string dir = root + "/for_leave_one_out/" + cfg.train_dataset[0];
+    IQA_CHECK(fs::is_directory(dir), "sind-train: ", dir, " does not exist (run tools/make-splits)");
+    std::vector<std::pair<int, std::string>> folds;  // by domain id, as make-splits numbers them
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string n = e.path().filename().string();
+      if (!e.is_directory() || n.rfind("test_for_", 0) != 0) continue;
+      folds.emplace_back(std::atoi(n.c_str() + 9), n);
+    }
+    std::sort(folds.begin(), folds.end());
+    IQA_CHECK(!folds.empty(), "sind-train: no test_for_* folds in ", dir);
+    for (const auto& [id, n] : folds) {
+      ProtocolRun r{n, {}};
+      r.data.train = relabel(read_or_throw(dir + "/" + n + "/train.json", "fold train"), cfg, false);
+      r.data.tests.push_back({n, read_or_throw(dir + "/" + n + "/test.json", "fold test")});
+      runs.push_back(std::move(r));
+    }
+  } else if (cfg.exp_type == "cross-set") {
+    ProtocolRun r{"", {}};
+    std::vector<DatasetList> train;
+    for (const auto& ds : cfg.train_dataset)
+      train.push_back(relabel(read_or_throw(is_path(ds) ? ds : root + "/cross_set/" + ds + "/train.json", "train set"),
+                              cfg, true));
+    r.data.train = concat(train);
+    for (const auto& ds : tests) {
+      std::string p = is_path(ds) ? ds : root + "/cross_set/" + ds + "/test.json";
+      if (!is_path(ds) && !fs::exists(p)) p = root + "/all/" + ds + ".json";
+      r.data.tests.push_back({stem_of(ds), read_or_throw(p, "test set " + ds)});
+    }
+    runs.push_back(std::move(r));
+  } else {
+    for (int i = 1; i <= cfg.splits; ++i) {
+      ProtocolRun r{"split_" + std::to_string(i), {}};
+      std::vector<DatasetList> train;
+      for (const auto& ds : cfg.train_dataset) {
+        const std::string d = root + "/random_split/" + ds + "/" + std::to_string(i);
+        train.push_back(oversampled(ds, relabel(read_or_throw(d + "/train.json", "split train"), cfg, false)));
+      }
+      r.data.train = concat(train);
+      for (const auto& ds : tests) {
+        const std::string d = root + "/random_split/" + ds + "/" + std::to_string(i);
+        r.data.tests.push_back({ds, read_or_throw(d + "/test.json", "split test")});
+        r.data.vals.push_back({ds, read_or_throw(d + "/val.json", "split val")});
+      }
+      runs.push_back(std::move(r));
+    }
+  }
+  return runs;
+}
+
+ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRun>& runs, const TrainHooks& hooks) {
+  fs::create_directories(cfg.project_dir);
+  {
+    std::ofstream f(cfg.project_dir + "/config.json");
+    f << cfg.to_json() << "\n";
+  }
+  // Every listed image of every run is checked before any training starts.
+  {
+    std::set<std::string> seen;
+    DatasetList all;
+    for (const auto& r : runs) {
+      for (const DatasetList* l : {&r.data.train}) all.entries.insert(all.entries.end(), l->entries.begin(), l->entries.end());
+      for (const auto& t : r.data.tests) all.entries.insert(all.entries.end(), t.list.entries.begin(), t.list.entries.end());
+      for (const auto& t : r.data.vals) all.entries.insert(all.entries.end(), t.list.entries.begin(), t.list.entries.end());
+    }
+    DatasetList unique;
+    for (const auto& e : all.entries)
+      if (seen.insert(e.image).second) unique.entries.push_back(e);
+    if (cfg.bad_image == "fail") validate_dataset(unique, cfg.data_root, "datasets of " + cfg.exp_type);
+  }
+  ProtocolSummary summary;
+  std::vector<std::pair<std::string, RunResult>> results;
+  for (const ProtocolRun& r : runs) {
+    const std::string dir = r.name.empty() ? cfg.project_dir : cfg.project_dir + "/" + r.name;
+    const std::string result_path = dir + "/result.json";
+    RunResult res;
+    if (!cfg.resume.empty() && fs::exists(result_path)) {
+      std::ifstream f(result_path);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      res = RunResult::from_json(ss.str());
+    } else {
+      if (!r.name.empty()) std::cout << "== " << r.name << " ==" << std::endl;
+      SindConfig rc = cfg;
+      if (!cfg.resume.empty() && cfg.resume != "auto" && runs.size() > 1) rc.resume = "auto";
+      res = train_sind(rc, r.data, dir, hooks);
+      if (res.interrupted) {
+        summary.interrupted = true;
+        summary.lines.push_back("interrupted in " + (r.name.empty() ? cfg.project_dir : r.name) +
+                                "; rerun with --resume auto to continue");
+        return summary;
+      }
+      std::ofstream f(result_path);
+      f << res.to_json() << "\n";
+    }
+    results.emplace_back(r.name, std::move(res));
+  }
+
+  // ---- the table ---------------------------------------------------------------------------------------
+  auto& L = summary.lines;
+  const bool has_val = std::any_of(runs.begin(), runs.end(), [](const ProtocolRun& r) { return !r.data.vals.empty(); });
+  L.push_back("Summary (" + cfg.exp_type + ", " + cfg.clip_model + ", loss " + cfg.loss_type + ")");
+  L.push_back("  'best-epoch' = the reference's selection: best SRCC over evaluated epochs ON THE TEST SET (optimistic).");
+  L.push_back(has_val ? "  'val-selected' = test values at the epoch with the best validation SRCC (honest)."
+                      : "  'final' = the last evaluated epoch, chosen without looking at the test set (honest).");
+  char head[256];
+  std::snprintf(head, sizeof head, "  %-28s %6s  %6s %6s  %6s %6s %6s", "run / test set", "images", "best-SRCC",
+                "PLCC", has_val ? "val-SR" : "fin-SR", "PLCC", "epoch");
+  L.push_back(head);
+  std::map<std::string, std::vector<EvalPoint>> best_by_set, honest_by_set;
+  for (const auto& [name, res] : results) {
+    for (const SetResult& s : res.sets) {
+      const EvalPoint b = s.best_on_test(), h = has_val ? s.val_selected() : s.last();
+      const std::string key = cfg.exp_type == "leave-one-out" ? "fold" : s.name;
+      best_by_set[key].push_back(b);
+      honest_by_set[key].push_back(h);
+      char row[256];
+      const std::string label = (name.empty() || name == s.name) ? s.name : name + ":" + s.name;
+      std::snprintf(row, sizeof row, "  %-28s %6lld  %9s %6s  %6s %6s %6d", label.substr(0, 28).c_str(),
+                    (long long)b.count, f4(b.srcc).c_str(), f4(b.plcc).c_str(), f4(h.srcc).c_str(), f4(h.plcc).c_str(),
+                    b.epoch);
+      L.push_back(row);
+    }
+  }
+  nlohmann::json js{{"exp_type", cfg.exp_type}, {"aggregates", nlohmann::json::array()}};
+  if (results.size() > 1) {
+    for (const auto& [set, best] : best_by_set) {
+      std::vector<double> bs, bp, hs, hp;
+      for (const auto& p : best) bs.push_back(p.srcc), bp.push_back(p.plcc);
+      for (const auto& p : honest_by_set[set]) hs.push_back(p.srcc), hp.push_back(p.plcc);
+      for (const char* what : {"mean", "median"}) {
+        auto agg = [&](const std::vector<double>& v) { return std::string(what) == "mean" ? mean(v) : median(v); };
+        char row[256];
+        std::snprintf(row, sizeof row, "  %-28s %6s  %9s %6s  %6s %6s", (std::string(what) + " " + set).c_str(), "",
+                      f4(agg(bs)).c_str(), f4(agg(bp)).c_str(), f4(agg(hs)).c_str(), f4(agg(hp)).c_str());
+        L.push_back(row);
+        js["aggregates"].push_back({{"set", set}, {"stat", what}, {"best_epoch_srcc", agg(bs)}, {"best_epoch_plcc", agg(bp)},
+                                    {has_val ? "val_selected_srcc" : "final_srcc", agg(hs)},
+                                    {has_val ? "val_selected_plcc" : "final_plcc", agg(hp)}});
+      }
+    }
+  }
+  std::ofstream(cfg.project_dir + "/summary.txt") << [&] {
+    std::string s;
+    for (const auto& l : L) s += l + "\n";
+    return s;
+  }();
+  std::ofstream(cfg.project_dir + "/summary.json") << js.dump(2) << "\n";
+  summary.results = std::move(results);
+  return summary;
+}
+
+}  // namespace iqa::training

@@ -1,0 +1,73 @@
+// One SIND training run (shared/spec/sind.md §4): Adam with coupled L2 in two parameter groups
+// (backbone lr/lr_ratio, head lr), WarmupCosine stepped per optimizer step over the global batch
+// count with the reference's quirks (T = epochs * E, epochs + 1 loops, lr 0 at step 0), EMA 0.99 with
+// its warm-up ramp, scale_shift or l1 loss over SceneSampler batches, and evaluation of the EMA
+// weights with the 9-crop test procedure after every eval_every-th epoch. Data parallel through
+// engine/comm.h (world size 1 takes the same path). Writes train.log, metrics.jsonl, curves.svg and
+// checkpoints/last.safetensors (atomically) into run_dir; resumes bit-exactly from a checkpoint.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "training/data/dataset.h"
+#include "training/sind/config.h"
+
+namespace iqa::training {
+
+struct NamedList {
+  std::string name;
+  DatasetList list;
+};
+
+struct TrainData {
+  DatasetList train;
+  std::vector<NamedList> tests;  // evaluated every eval_every epochs; the reference selects on these
+  std::vector<NamedList> vals;   // held-out validation (random-split), matched to tests by name
+};
+
+struct EvalPoint {
+  int epoch = -1;
+  double srcc = 0, plcc = 0;
+  double mean_scene_srcc = 0;  // mean of per-scene SRCCs (NaN with one scene)
+  int64_t count = 0;
+};
+
+struct SetResult {
+  std::string name;
+  std::vector<EvalPoint> history;
+  std::vector<EvalPoint> val_history;  // empty without a validation split
+  EvalPoint best_on_test() const;      // the reference's selection (optimistic): best test SRCC
+  EvalPoint val_selected() const;      // test values at the epoch of the best validation SRCC (epoch -1 if none)
+  EvalPoint last() const;
+};
+
+struct RunResult {
+  std::vector<SetResult> sets;
+  std::vector<std::pair<int, double>> epoch_loss;  // mean training loss per finished epoch
+  int64_t steps = 0;
+  bool interrupted = false;  // stopped by a signal (or the test hook); the checkpoint lets it resume
+  std::string to_json() const;
+  static RunResult from_json(const std::string& text);
+};
+
+struct TrainHooks {
+  std::function<void(int64_t step, Tensor& loss)> on_loss;  // may replace the loss (tests inject NaN)
+  int stop_after_epoch = -1;  // behave as if SIGINT arrived right after this epoch (tests)
+  int stop_after_step = -1;   // ... or right after this optimizer step (tests, mid-epoch resume)
+  bool progress = true;       // progress bar / lines on stderr
+};
+
+// Trains from cfg (cfg.resume: a checkpoint path, or "auto" for run_dir/checkpoints/last.safetensors
+// when it exists) and returns every evaluation. A non-finite loss throws iqa::Error naming the step,
+// leaving the last good checkpoint in place; a stop request writes a checkpoint and returns with
+// interrupted = true.
+RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::string& run_dir,
+                     const TrainHooks& hooks = {});
+
+// --dataset_domain: domain ids become dataset ids (domain_id / 100); keep_spaq_scenes keeps SPAQ's
+// scene ids (cross-set, "because SPAQ has scene labels").
+DatasetList to_dataset_domains(DatasetList list, bool keep_spaq_scenes);
+
+}  // namespace iqa::training
