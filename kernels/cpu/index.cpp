@@ -1,7 +1,7 @@
 // CPU indexing kernels. The adjoints (index_add, scatter_add) run serially so repeated indices add up
 // in a fixed order.
-#include "engine/error.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/error.h"
 #include "kernels/index.h"
 
 namespace iqa::kernels::cpu {

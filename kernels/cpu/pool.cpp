@@ -1,8 +1,8 @@
 // CPU pooling: the readable reference. Forward loops over output pixels; backward scatters each
 // output gradient back over its window (serially per plane, so overlapping windows just add).
 
-#include "engine/error.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/error.h"
 #include "kernels/pool.h"
 #include "kernels/pool_window.h"
 
