@@ -109,11 +109,9 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
   float* lse_smem = reinterpret_cast<float*>(ds_smem + DsTile::kElems);  // two buffers of kBlockQ
   float* dvec_smem = lse_smem + 2 * kBlockQ;                               // two buffers of kBlockQ
 
-  // Key tiles of one head are consecutive blocks, so they meet the head's Q and dO in L2.
-  const int n_kvtiles = (p.seq_kv + kBwdBlockKV - 1) / kBwdBlockKV;
-  const int64_t bh = int64_t(blockIdx.x) / n_kvtiles;
-  const int kv0 = int(blockIdx.x % n_kvtiles) * kBwdBlockKV;
-  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const CtaTile cta = cta_tile((p.seq_kv + kBwdBlockKV - 1) / kBwdBlockKV, p.heads);
+  const int64_t bh = cta.bh, b = cta.b, h = cta.h;
+  const int kv0 = cta.tile * kBwdBlockKV;  // the CTA's keys: kv0 .. kv0 + 63
   const T* q_head = head_ptr(static_cast<const T*>(p.q), p.qs, b, h);
   const T* k_head = head_ptr(static_cast<const T*>(p.k), p.ks, b, h);
   const T* v_head = head_ptr(static_cast<const T*>(p.v), p.vs, b, h);

@@ -242,6 +242,17 @@ __device__ __forceinline__ void zero_accumulators(float (&acc)[NB][4]) {
   for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 }
 
+// The (batch, head) and tile a CTA owns. The grid walks the tiles of one head as consecutive blocks,
+// so they run together and meet the head's other operands in L2.
+struct CtaTile {
+  int64_t bh, b, h;  // bh = b * heads + h
+  int tile;          // index of the tile within the head
+};
+__device__ __forceinline__ CtaTile cta_tile(int tiles_per_head, int heads) {
+  const int64_t bh = int64_t(blockIdx.x) / tiles_per_head;
+  return {bh, bh / heads, bh % heads, int(blockIdx.x % tiles_per_head)};
+}
+
 // First element of head (b, h) of a strided [B, H, S, D] operand.
 template <class T>
 __device__ __forceinline__ T* head_ptr(T* base, AttentionStrides st, int64_t b, int64_t h) {

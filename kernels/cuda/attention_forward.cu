@@ -55,11 +55,9 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
   T* k_smem = q_smem + QTile::kElems;      // two buffers of KVTile::kElems
   T* v_smem = k_smem + 2 * KVTile::kElems;  // two buffers
 
-  // Query tiles of one head are consecutive blocks, so they meet the head's K and V in L2.
-  const int n_qtiles = (p.seq_q + kFwdBlockQ - 1) / kFwdBlockQ;
-  const int64_t bh = int64_t(blockIdx.x) / n_qtiles;
-  const int q0 = int(blockIdx.x % n_qtiles) * kFwdBlockQ;
-  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const CtaTile cta = cta_tile((p.seq_q + kFwdBlockQ - 1) / kFwdBlockQ, p.heads);
+  const int64_t bh = cta.bh, b = cta.b, h = cta.h;
+  const int q0 = cta.tile * kFwdBlockQ;  // the CTA's query rows: q0 .. q0 + 63
   const T* q_head = head_ptr(static_cast<const T*>(p.q), p.qs, b, h);
   const T* k_head = head_ptr(static_cast<const T*>(p.k), p.ks, b, h);
   const T* v_head = head_ptr(static_cast<const T*>(p.v), p.vs, b, h);
