@@ -331,8 +331,9 @@ void attention_backward(const AttentionBackwardArgs& args, float* workspace, cud
                          int(shape.seq_kv),
                          float(shape.scale),
                          float(shape.scale * double(kLog2e))};
-  if (args.dtype == DType::BF16) launch_backward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, args.dq.data, stream);
-  else launch_backward_dim<__half>(shape.head_dim, p, batch_heads, args.dq.data, stream);
+  void* dq = args.dq.data;
+  if (args.dtype == DType::BF16) launch_backward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, dq, stream);
+  else launch_backward_dim<__half>(shape.head_dim, p, batch_heads, dq, stream);
 }
 
 }  // namespace cuda

@@ -140,7 +140,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
 
     // O += P V: P (16 x 64, rounded to T like FlashAttention does) against the V tile.
     warp_mma_b_rows_k<T, KVTile, D / 8, kFwdBlockKV / 16>(
-        o_acc, [&](uint32_t(&a)[4], int kc) { accumulators_to_a<T>(a, s[2 * kc], s[2 * kc + 1]); }, v_tile, 0, kv_valid);
+        o_acc, [&](uint32_t(&a)[4], int kc) { accumulators_to_a<T>(a, s[2 * kc], s[2 * kc + 1]); }, v_tile, 0,
+        kv_valid);
   }
 
   if (!warp_has_rows) return;
