@@ -11,20 +11,13 @@ namespace iqa::kernels::optim_math {
 
 // Round-to-nearest sqrt and division on the device even under --use_fast_math, so GPU results track
 // the CPU reference (they may still differ in the last bit where nvcc contracts a multiply-add).
-IQA_HD float sqrt_rn(float x) {
 #if defined(__CUDA_ARCH__)
-  return __fsqrt_rn(x);
+IQA_HD float sqrt_rn(float x) { return __fsqrt_rn(x); }
+IQA_HD float div_rn(float a, float b) { return __fdiv_rn(a, b); }
 #else
-  return std::sqrt(x);
+IQA_HD float sqrt_rn(float x) { return std::sqrt(x); }
+IQA_HD float div_rn(float a, float b) { return a / b; }
 #endif
-}
-IQA_HD float div_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
 
 // buf may be null when momentum == 0.
 IQA_HD void sgd_update(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ buf, int64_t i,

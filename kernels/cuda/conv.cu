@@ -197,11 +197,13 @@ ConvPlan& plan_for(DType dtype, const Conv2dGeometry& g, Layout layout) {
   return ref;
 }
 
-// Runs one direction: `run(algo, workspace, workspace_bytes)` issues the cuDNN call and returns its
-// status. Until a candidate has run, and whenever the one in use stops running, the next is tried.
-template <class Run>
-void run_with_choice(AlgoChoice& choice, cudnnConvolutionDescriptor_t conv, const char* direction, Layout layout,
-                     DType dtype, const Conv2dGeometry& g, Run&& run) {
+// Runs one direction of a plan. `query` lists the candidates on first use (see list_candidates);
+// `run(algo, workspace, workspace_bytes)` issues the cuDNN call and returns its status. Until a
+// candidate has run, and whenever the one in use stops running, the next is tried.
+template <class Perf, int Capacity, class Query, class Run>
+void run_direction(AlgoChoice& choice, cudnnConvolutionDescriptor_t conv, const char* direction, Layout layout,
+                   DType dtype, const Conv2dGeometry& g, Query&& query, Run&& run) {
+  list_candidates<Perf, Capacity>(choice, dtype, query);
   for (; choice.current < choice.order.size(); ++choice.current, choice.settled = false) {
     const AlgoChoice::Candidate& c = choice.order[choice.current];
     void* ws = try_workspace(c.workspace);
@@ -241,14 +243,15 @@ void forward(Layout layout, DType dtype, const Conv2dGeometry& g, const void* x,
              void* y, cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
   ConvPlan& p = plan_for(dtype, g, layout);
-  list_candidates<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
-      p.fwd, dtype, [&](int cap, int* count, cudnnConvolutionFwdAlgoPerf_t* perf) {
+  run_direction<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+      p.fwd, p.conv, "forward", layout, dtype, g,
+      [&](int cap, int* count, auto* perf) {
         return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, cap, count, perf);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionForward(h, &kOne, p.x, x, p.w, weight, p.conv, cudnnConvolutionFwdAlgo_t(algo), ws,
+                                       bytes, &kZero, p.y, y);
       });
-  run_with_choice(p.fwd, p.conv, "forward", layout, dtype, g, [&](int algo, void* ws, size_t bytes) {
-    return cudnnConvolutionForward(h, &kOne, p.x, x, p.w, weight, p.conv, cudnnConvolutionFwdAlgo_t(algo), ws, bytes,
-                                   &kZero, p.y, y);
-  });
   if (bias) {
     int64_t total = g.n * g.c_out * g.out_h * g.out_w;
     int64_t plane = layout == Layout::NHWC ? 1 : g.out_h * g.out_w;
@@ -265,28 +268,30 @@ void backward_input(Layout layout, DType dtype, const Conv2dGeometry& g, const v
                     cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
   ConvPlan& p = plan_for(dtype, g, layout);
-  list_candidates<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
-      p.bwd_data, dtype, [&](int cap, int* count, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+  run_direction<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+      p.bwd_data, p.conv, "backward-data", layout, dtype, g,
+      [&](int cap, int* count, auto* perf) {
         return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, cap, count, perf);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardData(h, &kOne, p.w, weight, p.y, dy, p.conv,
+                                            cudnnConvolutionBwdDataAlgo_t(algo), ws, bytes, &kZero, p.x, dx);
       });
-  run_with_choice(p.bwd_data, p.conv, "backward-data", layout, dtype, g, [&](int algo, void* ws, size_t bytes) {
-    return cudnnConvolutionBackwardData(h, &kOne, p.w, weight, p.y, dy, p.conv, cudnnConvolutionBwdDataAlgo_t(algo),
-                                        ws, bytes, &kZero, p.x, dx);
-  });
 }
 
 void backward_weight(Layout layout, DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dweight,
                      cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
   ConvPlan& p = plan_for(dtype, g, layout);
-  list_candidates<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
-      p.bwd_filter, dtype, [&](int cap, int* count, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+  run_direction<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+      p.bwd_filter, p.conv, "backward-filter", layout, dtype, g,
+      [&](int cap, int* count, auto* perf) {
         return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, cap, count, perf);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardFilter(h, &kOne, p.x, x, p.y, dy, p.conv,
+                                              cudnnConvolutionBwdFilterAlgo_t(algo), ws, bytes, &kZero, p.w, dweight);
       });
-  run_with_choice(p.bwd_filter, p.conv, "backward-filter", layout, dtype, g, [&](int algo, void* ws, size_t bytes) {
-    return cudnnConvolutionBackwardFilter(h, &kOne, p.x, x, p.y, dy, p.conv, cudnnConvolutionBwdFilterAlgo_t(algo), ws,
-                                          bytes, &kZero, p.w, dweight);
-  });
 }
 
 }  // namespace
