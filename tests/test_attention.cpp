@@ -391,3 +391,33 @@ TEST_CASE("CPU attention: the f32 GEMM path matches the row-by-row reference", "
     if (c.Sq == 0) CHECK(max_abs(got.dk.to_vector_f64()) == 0);  // nothing flows back without queries
   }
 }
+
+TEST_CASE("attention kernels name the operand whose shape or layout does not fit", "[attention]") {
+  const Tensor q = Tensor::zeros({1, 2, 5, 8}), k = Tensor::zeros({1, 2, 7, 8}), v = Tensor::zeros({1, 2, 7, 8});
+  const Tensor out = Tensor::empty({1, 2, 5, 8}), lse = Tensor::empty({1, 2, 5});
+  kernels::AttentionForwardArgs args{.dtype = DType::F32,
+                                     .scale = 0.5,
+                                     .q = operand_of<4, const void*>(q),
+                                     .k = operand_of<4, const void*>(k),
+                                     .v = operand_of<4, const void*>(v),
+                                     .out = operand_of<4>(out),
+                                     .logsumexp = operand_of<3>(lse)};
+  kernels::cpu::attention_forward(args);  // consistent: runs
+  for (double l : lse.to_vector_f64()) CHECK(l == Approx(std::log(7.0)));  // zero scores: log(Skv)
+
+  kernels::AttentionForwardArgs bad = args;
+  bad.v.shape[2] = 6;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward(bad),
+                      Catch::Matchers::Contains("v dim 2 is 6, expected 7"));
+  bad = args;
+  bad.logsumexp.shape[2] = 4;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward_gemm(bad),
+                      Catch::Matchers::Contains("logsumexp dim 2 is 4, expected 5"));
+  bad = args;
+  bad.k.strides[3] = 2;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward(bad),
+                      Catch::Matchers::Contains("k's last dim must be contiguous"));
+  bad = args;
+  bad.dtype = DType::BF16;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward(bad), Catch::Matchers::Contains("f32/f64 only"));
+}

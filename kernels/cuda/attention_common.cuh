@@ -1,7 +1,11 @@
 // Building blocks shared by the attention kernels (attention_forward.cu, attention_backward.cu):
-// swizzled shared-memory tiles, cp.async copies, ldmatrix fragment loads and the m16n8k16 tensor-core
-// product. Every fragment layout below is the one the PTX ISA documents for mma.m16n8k16 with 16-bit
-// operands and f32 accumulators; with lane = 4 * g + t (g = lane / 4, t = lane % 4):
+// swizzled shared-memory tiles, cp.async copies, ldmatrix fragment loads, the m16n8k16 tensor-core
+// product and the two warp-level products (warp_mma_b_rows_n / _k) every GEMM of both kernels is.
+// Reading order: kernels/attention.h (the math and the arguments), then attention_forward.cu (64 query
+// rows x 64-key tiles, online softmax), then attention_backward.cu (64 keys per CTA, query tiles of
+// 64 or 32), with this file for the helpers they name.
+// Every fragment layout below is the one the PTX ISA documents for mma.m16n8k16 with 16-bit operands
+// and f32 accumulators; with lane = 4 * g + t (g = lane / 4, t = lane % 4):
 //   A (16 x 16, row-major) a[0]: row g,   cols 2t, 2t+1      a[1]: row g+8, cols 2t, 2t+1
 //                          a[2]: row g,   cols 2t+8, 2t+9    a[3]: row g+8, cols 2t+8, 2t+9
 //   B (16 x 8)             b[0]: rows 2t, 2t+1 of col g      b[1]: rows 2t+8, 2t+9 of col g
