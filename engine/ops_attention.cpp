@@ -42,19 +42,27 @@ std::string fused_unsupported_reason(const Tensor& q, const Tensor& k, const Ten
   return "";
 }
 
-kernels::AttentionStrides strides_of(const Tensor& t) { return {t.strides()[0], t.strides()[1], t.strides()[2]}; }
+// A tensor as a kernel operand: its data, shape and strides; writable unless Ptr is const void*.
+template <int Rank, class Ptr = void*>
+kernels::BasicOperand<Ptr, Rank> operand(const Tensor& t) {
+  IQA_CHECK(t.dim() == Rank, "attention operand ", t.str(), " must have ", Rank, " dims");
+  kernels::BasicOperand<Ptr, Rank> op;
+  op.data = t.raw_data();
+  for (int d = 0; d < Rank; ++d) op.shape[d] = t.shape()[d], op.strides[d] = t.strides()[d];
+  return op;
+}
+template <int Rank>
+kernels::InOperand<Rank> in_operand(const Tensor& t) {
+  return operand<Rank, const void*>(t);
+}
 
 // A [B, H, S, D] operand as the kernels read it: the view itself when its last dim is contiguous (and,
 // on CUDA, it is 16-byte aligned in pointer and strides), else a contiguous copy.
 Tensor kernel_operand(const Tensor& x) {
   Tensor t = x.detach();
   bool in_place = t.strides()[3] == 1 || t.shape()[3] == 1;
-  if (in_place && t.is_cuda()) in_place = kernels::cuda::attention_operand_aligned(t.raw_data(), strides_of(t));
+  if (in_place && t.is_cuda()) in_place = kernels::cuda::attention_operand_aligned(in_operand<4>(t));
   return in_place ? t : t.contiguous();
-}
-
-kernels::AttentionShape attention_shape(const Tensor& q, const Tensor& k, double scale) {
-  return {q.shape()[0], q.shape()[1], q.shape()[2], k.shape()[2], q.shape()[3], scale};
 }
 
 }  // namespace
@@ -79,19 +87,22 @@ AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& 
   Tensor qo = kernel_operand(q), ko = kernel_operand(k), vo = kernel_operand(v);
   // Stored [B, Sq, H, D]: the output projection then reads rows of H * D without a permute copy.
   Tensor out = Tensor::empty({B, Sq, H, D}, q.dtype(), q.device()).permute({0, 2, 1, 3});
-  const kernels::AttentionShape shape = attention_shape(q, k, s);
+  const DType lse_dtype = q.device().is_cpu() ? q.dtype() : DType::F32;  // f64 data keeps f64 statistics
+  Tensor lse = Tensor::empty({B, H, Sq}, lse_dtype, q.device());
+  const kernels::AttentionForwardArgs args{.dtype = q.dtype(),
+                                           .scale = s,
+                                           .q = in_operand<4>(qo),
+                                           .k = in_operand<4>(ko),
+                                           .v = in_operand<4>(vo),
+                                           .out = operand<4>(out),
+                                           .logsumexp = operand<3>(lse)};
   if (q.device().is_cpu()) {
-    Tensor lse = Tensor::empty({B, H, Sq}, q.dtype(), q.device());
     // f32: the GEMM path (training speed); f64: the row-by-row reference (exact gradient checks).
-    const auto forward = q.dtype() == DType::F32 ? kernels::cpu::attention_forward_gemm : kernels::cpu::attention_forward;
-    forward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko), vo.raw_data(),
-            strides_of(vo), out.raw_data(), strides_of(out), lse.raw_data());
-    return {out, lse};
+    if (q.dtype() == DType::F32) kernels::cpu::attention_forward_gemm(args);
+    else kernels::cpu::attention_forward(args);
+  } else {
+    IQA_ON_CUDA(kernels::cuda::attention_forward(args, cuda::current_stream()));
   }
-  Tensor lse = Tensor::empty({B, H, Sq}, DType::F32, q.device());
-  IQA_ON_CUDA(kernels::cuda::attention_forward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(),
-                                               strides_of(ko), vo.raw_data(), strides_of(vo), out.raw_data(),
-                                               strides_of(out), lse.data<float>(), cuda::current_stream()));
   return {out, lse};
 }
 
@@ -116,22 +127,27 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, cons
   AttentionGrads grads{Tensor::empty({B, H, Sq, D}, q.dtype(), q.device()),
                        Tensor::empty({B, H, Skv, D}, q.dtype(), q.device()),
                        Tensor::empty({B, H, Skv, D}, q.dtype(), q.device())};
-  const kernels::AttentionShape shape = attention_shape(q, k, s);
+  const kernels::AttentionBackwardArgs args{.dtype = q.dtype(),
+                                            .scale = s,
+                                            .q = in_operand<4>(qo),
+                                            .k = in_operand<4>(ko),
+                                            .v = in_operand<4>(vo),
+                                            .out = in_operand<4>(oo),
+                                            .grad_out = in_operand<4>(go),
+                                            .logsumexp = in_operand<3>(lse),
+                                            .dq = operand<4>(grads.dq),
+                                            .dk = operand<4>(grads.dk),
+                                            .dv = operand<4>(grads.dv)};
   if (q.device().is_cpu()) {
-    const auto backward =
-        q.dtype() == DType::F32 ? kernels::cpu::attention_backward_gemm : kernels::cpu::attention_backward;
-    backward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko), vo.raw_data(),
-             strides_of(vo), oo.raw_data(), strides_of(oo), go.raw_data(), strides_of(go), lse.raw_data(),
-             grads.dq.raw_data(), grads.dk.raw_data(), grads.dv.raw_data());
+    if (q.dtype() == DType::F32) kernels::cpu::attention_backward_gemm(args);
+    else kernels::cpu::attention_backward(args);
     return grads;
   }
   IQA_ON_CUDA({
+    const kernels::AttentionShape shape = kernels::attention_shape(args, op);
     Tensor workspace =
         Tensor::empty({kernels::cuda::attention_backward_workspace_floats(shape)}, DType::F32, q.device());
-    kernels::cuda::attention_backward(q.dtype(), shape, qo.raw_data(), strides_of(qo), ko.raw_data(), strides_of(ko),
-                                      vo.raw_data(), strides_of(vo), oo.raw_data(), strides_of(oo), go.raw_data(),
-                                      strides_of(go), lse.data<float>(), grads.dq.raw_data(), grads.dk.raw_data(),
-                                      grads.dv.raw_data(), workspace.data<float>(), cuda::current_stream());
+    kernels::cuda::attention_backward(args, workspace.data<float>(), cuda::current_stream());
   });
   return grads;
 }

@@ -1,6 +1,8 @@
 // Elementwise kernels: binary ops with broadcasting (strided inputs, contiguous output) and unary
 // ops on contiguous buffers, forward and backward.
 #pragma once
+#include <type_traits>
+
 #include "kernels/common.h"
 
 namespace iqa::kernels {
@@ -36,6 +38,20 @@ enum class UnaryOp : uint8_t {
 inline constexpr bool unary_backward_uses_output(UnaryOp op) {
   return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::Sigmoid ||
          op == UnaryOp::Tanh;
+}
+
+// Calls f(std::integral_constant<UnaryOp, op>): the op becomes a compile-time constant, so each op gets
+// its own loop (CPU) or kernel (CUDA) with the switch folded away.
+template <class F>
+void with_unary_op(UnaryOp op, F&& f) {
+  switch (op) {
+#define IQA_UNARY_CASE(name) \
+    case UnaryOp::name: f(std::integral_constant<UnaryOp, UnaryOp::name>{}); break;
+    IQA_UNARY_CASE(Neg) IQA_UNARY_CASE(Exp) IQA_UNARY_CASE(Log) IQA_UNARY_CASE(Sqrt) IQA_UNARY_CASE(Rsqrt)
+    IQA_UNARY_CASE(Pow) IQA_UNARY_CASE(Abs) IQA_UNARY_CASE(Sign) IQA_UNARY_CASE(Clamp) IQA_UNARY_CASE(Sigmoid)
+    IQA_UNARY_CASE(Tanh) IQA_UNARY_CASE(Relu) IQA_UNARY_CASE(Gelu) IQA_UNARY_CASE(GeluTanh) IQA_UNARY_CASE(QuickGelu)
+#undef IQA_UNARY_CASE
+  }
 }
 
 namespace cpu {

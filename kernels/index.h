@@ -21,6 +21,22 @@ struct GatherLayout {
   int64_t x_strides[kMaxDims] = {};  // contiguous strides of x (which may be larger than index off `dim`)
 };
 
+// Element i of an i32 or i64 index buffer (CPU and CUDA kernels alike).
+IQA_HD int64_t index_at(const void* index, DType t, int64_t i) {
+  return t == DType::I64 ? static_cast<const int64_t*>(index)[i] : int64_t(static_cast<const int32_t*>(index)[i]);
+}
+
+// Offset in x (or dst) of gather position p, whose index value is `idx`.
+IQA_HD int64_t gather_offset(const GatherLayout& l, int64_t p, int64_t idx) {
+  int64_t off = 0;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    const int64_t coord = p % l.index_shape[d];
+    p /= l.index_shape[d];
+    off += (d == l.dim ? idx : coord) * l.x_strides[d];
+  }
+  return off;
+}
+
 namespace cpu {
 // Position of the first index outside [0, limit), or -1 when all are valid.
 int64_t find_bad_index(const void* index, DType index_dtype, int64_t n, int64_t limit);

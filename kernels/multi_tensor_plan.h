@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels {
 

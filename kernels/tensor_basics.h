@@ -11,6 +11,17 @@ struct StridedLayout {
   int64_t strides[kMaxDims] = {};
 };
 
+// Storage offset (in elements) of logical element `linear` of a strided layout (CPU and CUDA alike).
+IQA_HD int64_t strided_offset(const StridedLayout& l, int64_t linear) {
+  int64_t off = 0;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    const int64_t idx = linear % l.shape[d];
+    linear /= l.shape[d];
+    off += idx * l.strides[d];
+  }
+  return off;
+}
+
 namespace cpu {
 // dst at logical index i = convert(src at logical index i); both layouts describe n elements in the
 // same logical (row-major) order.

@@ -15,6 +15,15 @@ using namespace iqa::testing;
 
 namespace {
 
+// A tensor as a kernel operand (kernels/operand.h), writable unless Ptr is const void*.
+template <int Rank, class Ptr = void*>
+kernels::BasicOperand<Ptr, Rank> operand_of(const Tensor& t) {
+  kernels::BasicOperand<Ptr, Rank> op;
+  op.data = t.raw_data();
+  for (int d = 0; d < Rank; ++d) op.shape[d] = t.shape()[d], op.strides[d] = t.strides()[d];
+  return op;
+}
+
 struct AttentionRef {
   std::vector<double> out, dq, dk, dv;
 };
@@ -333,7 +342,6 @@ TEST_CASE("CPU attention: the f32 GEMM path matches the row-by-row reference", "
   for (const Case& c : {Case{2, 3, 197, 197, 64, false}, Case{1, 2, 5, 33, 16, false}, Case{2, 1, 0, 7, 8, false},
                         Case{2, 4, 50, 50, 32, true}}) {
     INFO("B " << c.B << " H " << c.H << " Sq " << c.Sq << " Skv " << c.Skv << " D " << c.D << " packed " << c.packed_qkv);
-    kernels::AttentionShape sh{c.B, c.H, c.Sq, c.Skv, c.D, 1.0 / std::sqrt(double(c.D))};
     Tensor q, k, v;
     if (c.packed_qkv) {  // one [B, S, 3, H, D] buffer, permuted to three [B, H, S, D] views
       Tensor qkv = rand_f64({c.B, c.Sq, 3, c.H, c.D}, -2, 2, 31).to(DType::F32).permute({2, 0, 3, 1, 4});
@@ -343,25 +351,35 @@ TEST_CASE("CPU attention: the f32 GEMM path matches the row-by-row reference", "
       k = rand_f64({c.B, c.H, c.Skv, c.D}, -2, 2, 33).to(DType::F32);
       v = rand_f64({c.B, c.H, c.Skv, c.D}, -2, 2, 34).to(DType::F32);
     }
-    auto strides = [](const Tensor& t) {
-      return kernels::AttentionStrides{t.strides()[0], t.strides()[1], t.strides()[2]};
-    };
+    auto in4 = [](const Tensor& t) { return operand_of<4, const void*>(t); };
+    const double scale = 1.0 / std::sqrt(double(c.D));
     const Tensor gout = rand_f64({c.B, c.H, c.Sq, c.D}, -1, 1, 35).to(DType::F32);
-    const auto gs = strides(gout);
     struct Run {
       Tensor out, lse, dq, dk, dv;
     };
     auto run = [&](bool gemm_path) {
       Run r{Tensor::empty({c.B, c.H, c.Sq, c.D}), Tensor::empty({c.B, c.H, c.Sq}), Tensor::empty({c.B, c.H, c.Sq, c.D}),
             Tensor::empty({c.B, c.H, c.Skv, c.D}), Tensor::empty({c.B, c.H, c.Skv, c.D})};
-      const auto os = strides(r.out);
-      (gemm_path ? kernels::cpu::attention_forward_gemm : kernels::cpu::attention_forward)(
-          DType::F32, sh, q.raw_data(), strides(q), k.raw_data(), strides(k), v.raw_data(), strides(v),
-          r.out.raw_data(), os, r.lse.raw_data());
-      (gemm_path ? kernels::cpu::attention_backward_gemm : kernels::cpu::attention_backward)(
-          DType::F32, sh, q.raw_data(), strides(q), k.raw_data(), strides(k), v.raw_data(), strides(v),
-          r.out.raw_data(), os, gout.raw_data(), gs, r.lse.raw_data(), r.dq.raw_data(), r.dk.raw_data(),
-          r.dv.raw_data());
+      const kernels::AttentionForwardArgs fwd{.dtype = DType::F32,
+                                              .scale = scale,
+                                              .q = in4(q),
+                                              .k = in4(k),
+                                              .v = in4(v),
+                                              .out = operand_of<4>(r.out),
+                                              .logsumexp = operand_of<3>(r.lse)};
+      (gemm_path ? kernels::cpu::attention_forward_gemm : kernels::cpu::attention_forward)(fwd);
+      const kernels::AttentionBackwardArgs bwd{.dtype = DType::F32,
+                                               .scale = scale,
+                                               .q = in4(q),
+                                               .k = in4(k),
+                                               .v = in4(v),
+                                               .out = in4(r.out),
+                                               .grad_out = in4(gout),
+                                               .logsumexp = operand_of<3, const void*>(r.lse),
+                                               .dq = operand_of<4>(r.dq),
+                                               .dk = operand_of<4>(r.dk),
+                                               .dv = operand_of<4>(r.dv)};
+      (gemm_path ? kernels::cpu::attention_backward_gemm : kernels::cpu::attention_backward)(bwd);
       return r;
     };
     const Run want = run(false), got = run(true);
@@ -372,4 +390,34 @@ TEST_CASE("CPU attention: the f32 GEMM path matches the row-by-row reference", "
     require_close(got.dv.to_vector_f64(), want.dv.to_vector_f64(), 1e-5, 1e-5, "dv");
     if (c.Sq == 0) CHECK(max_abs(got.dk.to_vector_f64()) == 0);  // nothing flows back without queries
   }
+}
+
+TEST_CASE("attention kernels name the operand whose shape or layout does not fit", "[attention]") {
+  const Tensor q = Tensor::zeros({1, 2, 5, 8}), k = Tensor::zeros({1, 2, 7, 8}), v = Tensor::zeros({1, 2, 7, 8});
+  const Tensor out = Tensor::empty({1, 2, 5, 8}), lse = Tensor::empty({1, 2, 5});
+  kernels::AttentionForwardArgs args{.dtype = DType::F32,
+                                     .scale = 0.5,
+                                     .q = operand_of<4, const void*>(q),
+                                     .k = operand_of<4, const void*>(k),
+                                     .v = operand_of<4, const void*>(v),
+                                     .out = operand_of<4>(out),
+                                     .logsumexp = operand_of<3>(lse)};
+  kernels::cpu::attention_forward(args);  // consistent: runs
+  for (double l : lse.to_vector_f64()) CHECK(l == Approx(std::log(7.0)));  // zero scores: log(Skv)
+
+  kernels::AttentionForwardArgs bad = args;
+  bad.v.shape[2] = 6;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward(bad),
+                      Catch::Matchers::Contains("v dim 2 is 6, expected 7"));
+  bad = args;
+  bad.logsumexp.shape[2] = 4;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward_gemm(bad),
+                      Catch::Matchers::Contains("logsumexp dim 2 is 4, expected 5"));
+  bad = args;
+  bad.k.strides[3] = 2;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward(bad),
+                      Catch::Matchers::Contains("k's last dim must be contiguous"));
+  bad = args;
+  bad.dtype = DType::BF16;
+  REQUIRE_THROWS_WITH(kernels::cpu::attention_forward(bad), Catch::Matchers::Contains("f32/f64 only"));
 }

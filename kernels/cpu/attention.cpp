@@ -8,8 +8,8 @@
 #include <limits>
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/attention.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 
@@ -112,44 +112,47 @@ void backward_typed(const AttentionShape& sh, const T* q, AttentionStrides qs, c
   }
 }
 
-void check_args(DType dtype, const AttentionShape& sh, const char* who) {
+void check_dtype(DType dtype, const char* who) {
   IQA_CHECK(dtype == DType::F32 || dtype == DType::F64, who, " (CPU): f32/f64 only, got ", dtype_name(dtype));
-  IQA_CHECK(sh.batch >= 0 && sh.heads >= 0 && sh.seq_q >= 0 && sh.seq_kv > 0 && sh.head_dim > 0, who,
-            ": bad shape B=", sh.batch, " H=", sh.heads, " Sq=", sh.seq_q, " Skv=", sh.seq_kv, " D=", sh.head_dim,
-            " (Skv and D must be positive)");
+}
+
+template <class T>
+const T* in(const InOperand<4>& op) {
+  return static_cast<const T*>(op.data);
+}
+template <class T, int R>
+T* out(const OutOperand<R>& op) {
+  return static_cast<T*>(op.data);
+}
+
+template <class T>
+void forward_args(const AttentionForwardArgs& a, const AttentionShape& sh) {
+  forward_typed(sh, in<T>(a.q), attention_strides(a.q), in<T>(a.k), attention_strides(a.k), in<T>(a.v),
+                attention_strides(a.v), out<T>(a.out), attention_strides(a.out), out<T>(a.logsumexp));
+}
+
+template <class T>
+void backward_args(const AttentionBackwardArgs& a, const AttentionShape& sh) {
+  backward_typed(sh, in<T>(a.q), attention_strides(a.q), in<T>(a.k), attention_strides(a.k), in<T>(a.v),
+                 attention_strides(a.v), in<T>(a.out), attention_strides(a.out), in<T>(a.grad_out),
+                 attention_strides(a.grad_out), static_cast<const T*>(a.logsumexp.data), out<T>(a.dq), out<T>(a.dk),
+                 out<T>(a.dv));
 }
 
 }  // namespace
 
-void attention_forward(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
-                       const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides, void* out,
-                       AttentionStrides out_strides, void* logsumexp) {
-  check_args(dtype, shape, "attention_forward");
-  if (dtype == DType::F32)
-    forward_typed(shape, static_cast<const float*>(q), q_strides, static_cast<const float*>(k), k_strides,
-                  static_cast<const float*>(v), v_strides, static_cast<float*>(out), out_strides,
-                  static_cast<float*>(logsumexp));
-  else
-    forward_typed(shape, static_cast<const double*>(q), q_strides, static_cast<const double*>(k), k_strides,
-                  static_cast<const double*>(v), v_strides, static_cast<double*>(out), out_strides,
-                  static_cast<double*>(logsumexp));
+void attention_forward(const AttentionForwardArgs& args) {
+  check_dtype(args.dtype, "attention_forward");
+  const AttentionShape shape = attention_shape(args, "attention_forward");
+  if (args.dtype == DType::F32) forward_args<float>(args, shape);
+  else forward_args<double>(args, shape);
 }
 
-void attention_backward(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
-                        const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides,
-                        const void* out, AttentionStrides out_strides, const void* grad_out,
-                        AttentionStrides grad_out_strides, const void* logsumexp, void* dq, void* dk, void* dv) {
-  check_args(dtype, shape, "attention_backward");
-  if (dtype == DType::F32)
-    backward_typed(shape, static_cast<const float*>(q), q_strides, static_cast<const float*>(k), k_strides,
-                   static_cast<const float*>(v), v_strides, static_cast<const float*>(out), out_strides,
-                   static_cast<const float*>(grad_out), grad_out_strides, static_cast<const float*>(logsumexp),
-                   static_cast<float*>(dq), static_cast<float*>(dk), static_cast<float*>(dv));
-  else
-    backward_typed(shape, static_cast<const double*>(q), q_strides, static_cast<const double*>(k), k_strides,
-                   static_cast<const double*>(v), v_strides, static_cast<const double*>(out), out_strides,
-                   static_cast<const double*>(grad_out), grad_out_strides, static_cast<const double*>(logsumexp),
-                   static_cast<double*>(dq), static_cast<double*>(dk), static_cast<double*>(dv));
+void attention_backward(const AttentionBackwardArgs& args) {
+  check_dtype(args.dtype, "attention_backward");
+  const AttentionShape shape = attention_shape(args, "attention_backward");
+  if (args.dtype == DType::F32) backward_args<float>(args, shape);
+  else backward_args<double>(args, shape);
 }
 
 }  // namespace iqa::kernels::cpu

@@ -8,18 +8,22 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/attention.h"
+#include "kernels/error.h"
 #include "kernels/gemm.h"
 
 namespace iqa::kernels::cpu {
 
 namespace {
 
-const float* head_of(const void* base, AttentionStrides st, int64_t b, int64_t h) {
-  return static_cast<const float*>(base) + b * st.batch + h * st.head;
+// First element of head (b, h) of a [B, H, S, D] operand (const for an input, writable for an output).
+template <class Ptr>
+auto head_of(const BasicOperand<Ptr, 4>& op, int64_t b, int64_t h) {
+  using Float = std::conditional_t<std::is_const_v<std::remove_pointer_t<Ptr>>, const float, float>;
+  return static_cast<Float*>(op.data) + b * op.strides[0] + h * op.strides[1];
 }
 
 // C[m, n] = alpha * op(A) op(B) (+ beta C); row-major, leading dimensions as stored.
@@ -36,25 +40,19 @@ void gemm_f32(int64_t m, int64_t n, int64_t k, bool trans_a, const float* a, int
 }
 
 // scores = scale * Q K^T for one head: [Sq, Skv].
-void head_scores(const AttentionShape& sh, const float* q, AttentionStrides qs, const float* k, AttentionStrides ks,
+void head_scores(const AttentionShape& sh, const InOperand<4>& q, const InOperand<4>& k, int64_t b, int64_t h,
                  float* scores) {
-  gemm_f32(sh.seq_q, sh.seq_kv, sh.head_dim, false, q, qs.seq, true, k, ks.seq, scores, sh.seq_kv,
-           float(sh.scale));
+  gemm_f32(sh.seq_q, sh.seq_kv, sh.head_dim, false, head_of(q, b, h), q.strides[2], true, head_of(k, b, h),
+           k.strides[2], scores, sh.seq_kv, float(sh.scale));
 }
 
-void check_f32(DType dtype, const AttentionShape& sh, const char* who) {
-  IQA_CHECK(dtype == DType::F32, who, ": f32 only, got ", dtype_name(dtype));
-  IQA_CHECK(sh.batch >= 0 && sh.heads >= 0 && sh.seq_q >= 0 && sh.seq_kv > 0 && sh.head_dim > 0, who,
-            ": bad shape B=", sh.batch, " H=", sh.heads, " Sq=", sh.seq_q, " Skv=", sh.seq_kv, " D=", sh.head_dim,
-            " (Skv and D must be positive)");
-}
+void check_f32(DType dtype, const char* who) { IQA_CHECK(dtype == DType::F32, who, ": f32 only, got ", dtype_name(dtype)); }
 
 }  // namespace
 
-void attention_forward_gemm(DType dtype, const AttentionShape& sh, const void* q, AttentionStrides qs, const void* k,
-                            AttentionStrides ks, const void* v, AttentionStrides vs, void* out, AttentionStrides os,
-                            void* logsumexp) {
-  check_f32(dtype, sh, "attention_forward_gemm");
+void attention_forward_gemm(const AttentionForwardArgs& a) {
+  check_f32(a.dtype, "attention_forward_gemm");
+  const AttentionShape sh = attention_shape(a, "attention_forward_gemm");
   const int64_t sq = sh.seq_q, skv = sh.seq_kv, d = sh.head_dim;
   if (sq == 0) return;
 #pragma omp parallel
@@ -63,8 +61,8 @@ void attention_forward_gemm(DType dtype, const AttentionShape& sh, const void* q
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < sh.batch * sh.heads; ++bh) {
       const int64_t b = bh / sh.heads, h = bh % sh.heads;
-      head_scores(sh, head_of(q, qs, b, h), qs, head_of(k, ks, b, h), ks, p.data());
-      float* lse = static_cast<float*>(logsumexp) + bh * sq;
+      head_scores(sh, a.q, a.k, b, h, p.data());
+      float* lse = static_cast<float*>(a.logsumexp.data) + bh * sq;
       for (int64_t i = 0; i < sq; ++i) {
         float* row = p.data() + i * skv;
         const float mx = *std::max_element(row, row + skv);
@@ -74,21 +72,19 @@ void attention_forward_gemm(DType dtype, const AttentionShape& sh, const void* q
         for (int64_t j = 0; j < skv; ++j) row[j] *= inv;
         lse[i] = mx + float(std::log(total));
       }
-      float* o = static_cast<float*>(out) + b * os.batch + h * os.head;
-      gemm_f32(sq, d, skv, false, p.data(), skv, false, head_of(v, vs, b, h), vs.seq, o, os.seq, 1.f);
+      float* o = head_of(a.out, b, h);
+      gemm_f32(sq, d, skv, false, p.data(), skv, false, head_of(a.v, b, h), a.v.strides[2], o, a.out.strides[2], 1.f);
     }
   }
 }
 
-void attention_backward_gemm(DType dtype, const AttentionShape& sh, const void* q, AttentionStrides qs,
-                             const void* k, AttentionStrides ks, const void* v, AttentionStrides vs, const void* out,
-                             AttentionStrides os, const void* grad_out, AttentionStrides gs, const void* logsumexp,
-                             void* dq, void* dk, void* dv) {
-  check_f32(dtype, sh, "attention_backward_gemm");
+void attention_backward_gemm(const AttentionBackwardArgs& a) {
+  check_f32(a.dtype, "attention_backward_gemm");
+  const AttentionShape sh = attention_shape(a, "attention_backward_gemm");
   const int64_t sq = sh.seq_q, skv = sh.seq_kv, d = sh.head_dim;
   if (sq == 0) {  // no queries: nothing flows back to K and V
-    std::fill_n(static_cast<float*>(dk), sh.batch * sh.heads * skv * d, 0.f);
-    std::fill_n(static_cast<float*>(dv), sh.batch * sh.heads * skv * d, 0.f);
+    std::fill_n(static_cast<float*>(a.dk.data), sh.batch * sh.heads * skv * d, 0.f);
+    std::fill_n(static_cast<float*>(a.dv.data), sh.batch * sh.heads * skv * d, 0.f);
     return;
   }
 #pragma omp parallel
@@ -97,15 +93,17 @@ void attention_backward_gemm(DType dtype, const AttentionShape& sh, const void* 
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < sh.batch * sh.heads; ++bh) {
       const int64_t b = bh / sh.heads, h = bh % sh.heads;
-      const float *qh = head_of(q, qs, b, h), *kh = head_of(k, ks, b, h), *vh = head_of(v, vs, b, h);
-      const float *oh = head_of(out, os, b, h), *gh = head_of(grad_out, gs, b, h);
-      const float* lse = static_cast<const float*>(logsumexp) + bh * sq;
+      const float *qh = head_of(a.q, b, h), *kh = head_of(a.k, b, h), *vh = head_of(a.v, b, h);
+      const float *oh = head_of(a.out, b, h), *gh = head_of(a.grad_out, b, h);
+      const int64_t q_ld = a.q.strides[2], k_ld = a.k.strides[2], v_ld = a.v.strides[2];
+      const int64_t o_ld = a.out.strides[2], g_ld = a.grad_out.strides[2];
+      const float* lse = static_cast<const float*>(a.logsumexp.data) + bh * sq;
       // P = exp(scale Q K^T - lse), rebuilt from the saved statistics; dP = dO V^T.
-      head_scores(sh, qh, qs, kh, ks, p.data());
-      gemm_f32(sq, skv, d, false, gh, gs.seq, true, vh, vs.seq, dp.data(), skv, 1.f);
+      head_scores(sh, a.q, a.k, b, h, p.data());
+      gemm_f32(sq, skv, d, false, gh, g_ld, true, vh, v_ld, dp.data(), skv, 1.f);
       for (int64_t i = 0; i < sq; ++i) {
-        const float* gi = gh + i * gs.seq;
-        const float* oi = oh + i * os.seq;
+        const float* gi = gh + i * g_ld;
+        const float* oi = oh + i * o_ld;
         double dvec = 0;  // rowsum(dO o O)
         for (int64_t c = 0; c < d; ++c) dvec += double(gi[c]) * double(oi[c]);
         float* prow = p.data() + i * skv;
@@ -116,12 +114,12 @@ void attention_backward_gemm(DType dtype, const AttentionShape& sh, const void* 
         }
       }
       const float scale = float(sh.scale);
-      float* dqh = static_cast<float*>(dq) + bh * sq * d;
-      float* dkh = static_cast<float*>(dk) + bh * skv * d;
-      float* dvh = static_cast<float*>(dv) + bh * skv * d;
-      gemm_f32(skv, d, sq, true, p.data(), skv, false, gh, gs.seq, dvh, d, 1.f);       // dV = P^T dO
-      gemm_f32(sq, d, skv, false, dp.data(), skv, false, kh, ks.seq, dqh, d, scale);  // dQ = scale dS K
-      gemm_f32(skv, d, sq, true, dp.data(), skv, false, qh, qs.seq, dkh, d, scale);   // dK = scale dS^T Q
+      float* dqh = static_cast<float*>(a.dq.data) + bh * sq * d;
+      float* dkh = static_cast<float*>(a.dk.data) + bh * skv * d;
+      float* dvh = static_cast<float*>(a.dv.data) + bh * skv * d;
+      gemm_f32(skv, d, sq, true, p.data(), skv, false, gh, g_ld, dvh, d, 1.f);       // dV = P^T dO
+      gemm_f32(sq, d, skv, false, dp.data(), skv, false, kh, k_ld, dqh, d, scale);  // dQ = scale dS K
+      gemm_f32(skv, d, sq, true, dp.data(), skv, false, qh, q_ld, dkh, d, scale);   // dK = scale dS^T Q
     }
   }
 }

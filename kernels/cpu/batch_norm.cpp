@@ -2,10 +2,10 @@
 // against). Two-pass variance: mean first, then squared deviations, so large means do not cancel.
 #include <cmath>
 
-#include "engine/error.h"
-#include "kernels/cpu/dispatch.h"
 #include "kernels/batch_norm.h"
+#include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/scalar_io.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 

@@ -3,9 +3,9 @@
 // contiguous blocks). Backward: dX = col2im(W^T dY), dW = sum over images of dY cols^T.
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_gemm.h"
+#include "kernels/error.h"
 #include "kernels/gemm.h"
 
 namespace iqa::kernels::cpu {

@@ -6,10 +6,10 @@
 // at stride 1 are that case).
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/error.h"
 #include "kernels/gemm.h"
 
 namespace iqa::kernels::cpu {

@@ -1,7 +1,7 @@
 // Type dispatch shared by the CPU reference kernels.
 #pragma once
-#include "engine/error.h"
 #include "kernels/common.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 

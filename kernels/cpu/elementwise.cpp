@@ -5,7 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 
@@ -151,19 +151,6 @@ inline T unary_derivative_one(UnaryOp op, T s, T p0, T p1) {
     }
   }
   return T(0);
-}
-
-// Calls f(std::integral_constant<UnaryOp, op>) so each op gets its own loop with the switch folded away.
-template <class F>
-void with_unary_op(UnaryOp op, F&& f) {
-  switch (op) {
-#define IQA_UNARY_CASE(name) \
-    case UnaryOp::name: f(std::integral_constant<UnaryOp, UnaryOp::name>{}); break;
-    IQA_UNARY_CASE(Neg) IQA_UNARY_CASE(Exp) IQA_UNARY_CASE(Log) IQA_UNARY_CASE(Sqrt) IQA_UNARY_CASE(Rsqrt)
-    IQA_UNARY_CASE(Pow) IQA_UNARY_CASE(Abs) IQA_UNARY_CASE(Sign) IQA_UNARY_CASE(Clamp) IQA_UNARY_CASE(Sigmoid)
-    IQA_UNARY_CASE(Tanh) IQA_UNARY_CASE(Relu) IQA_UNARY_CASE(Gelu) IQA_UNARY_CASE(GeluTanh) IQA_UNARY_CASE(QuickGelu)
-#undef IQA_UNARY_CASE
-  }
 }
 
 template <class T>

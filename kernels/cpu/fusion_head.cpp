@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 namespace {

@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 #ifdef IQA_WITH_OPENBLAS
 #include <cblas.h>

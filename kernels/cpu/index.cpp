@@ -1,7 +1,7 @@
 // CPU indexing kernels. The adjoints (index_add, scatter_add) run serially so repeated indices add up
 // in a fixed order.
-#include "engine/error.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/error.h"
 #include "kernels/index.h"
 
 namespace iqa::kernels::cpu {
@@ -18,21 +18,6 @@ void with_element_bits(DType dtype, F&& f) {
     case 4: f(uint32_t{}); break;
     default: f(uint64_t{}); break;
   }
-}
-
-inline int64_t index_at(const void* index, DType t, int64_t i) {
-  return t == DType::I64 ? static_cast<const int64_t*>(index)[i] : int64_t(static_cast<const int32_t*>(index)[i]);
-}
-
-// Offset in x (or dst) of gather position p.
-inline int64_t gather_offset(const GatherLayout& l, int64_t p, int64_t idx) {
-  int64_t off = 0;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    int64_t coord = p % l.index_shape[d];
-    p /= l.index_shape[d];
-    off += (d == l.dim ? idx : coord) * l.x_strides[d];
-  }
-  return off;
 }
 
 }  // namespace

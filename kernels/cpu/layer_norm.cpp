@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 

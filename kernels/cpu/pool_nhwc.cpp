@@ -2,8 +2,8 @@
 // innermost loop everywhere, so every window tap reads a contiguous run of c values.
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/error.h"
 #include "kernels/pool.h"
 #include "kernels/pool_window.h"
 

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 

@@ -30,16 +30,4 @@ inline void store_from_double(void* p, DType t, int64_t i, double v) {
   }
 }
 
-// Storage offset (in elements) of logical element `linear` of a strided layout.
-template <class Layout>
-inline int64_t strided_offset(const Layout& l, int64_t linear) {
-  int64_t off = 0;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    int64_t idx = linear % l.shape[d];
-    linear /= l.shape[d];
-    off += idx * l.strides[d];
-  }
-  return off;
-}
-
 }  // namespace iqa::kernels::cpu

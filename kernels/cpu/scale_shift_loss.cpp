@@ -7,8 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/error.h"
 #include "kernels/cpu/scalar_io.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 namespace {

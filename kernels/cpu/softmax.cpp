@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
 

@@ -138,26 +138,27 @@ void arange(void* dst, DType t, int64_t n, double start, double step) {
   for (int64_t i = 0; i < n; ++i) store_from_double(dst, t, i, start + double(i) * step);
 }
 
-void fill_uniform(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset) {
-  if (t == DType::F32) {  // the common case, without the per-element dtype switch
-    float* d = static_cast<float*>(dst);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) d[i] = philox::uniform(seed, offset + uint64_t(i));
-    return;
-  }
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) store_from_double(dst, t, i, philox::uniform(seed, offset + uint64_t(i)));
-}
-
-void fill_normal(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset) {
+namespace {
+// dst[i] = value(i) for i < n, f32 without the per-element dtype switch (the common case).
+template <class Value>
+void fill_with(void* dst, DType t, int64_t n, Value&& value) {
   if (t == DType::F32) {
     float* d = static_cast<float*>(dst);
 #pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) d[i] = philox::normal(seed, offset + uint64_t(i));
+    for (int64_t i = 0; i < n; ++i) d[i] = value(i);
     return;
   }
 #pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) store_from_double(dst, t, i, philox::normal(seed, offset + uint64_t(i)));
+  for (int64_t i = 0; i < n; ++i) store_from_double(dst, t, i, value(i));
+}
+}  // namespace
+
+void fill_uniform(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset) {
+  fill_with(dst, t, n, [&](int64_t i) { return philox::uniform(seed, offset + uint64_t(i)); });
+}
+
+void fill_normal(void* dst, DType t, int64_t n, uint64_t seed, uint64_t offset) {
+  fill_with(dst, t, n, [&](int64_t i) { return philox::normal(seed, offset + uint64_t(i)); });
 }
 
 }  // namespace iqa::kernels::cpu

@@ -13,7 +13,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace iqa::kernels {
 namespace {

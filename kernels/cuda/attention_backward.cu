@@ -109,11 +109,9 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
   float* lse_smem = reinterpret_cast<float*>(ds_smem + DsTile::kElems);  // two buffers of kBlockQ
   float* dvec_smem = lse_smem + 2 * kBlockQ;                               // two buffers of kBlockQ
 
-  // Key tiles of one head are consecutive blocks, so they meet the head's Q and dO in L2.
-  const int n_kvtiles = (p.seq_kv + kBwdBlockKV - 1) / kBwdBlockKV;
-  const int64_t bh = int64_t(blockIdx.x) / n_kvtiles;
-  const int kv0 = int(blockIdx.x % n_kvtiles) * kBwdBlockKV;
-  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const CtaTile cta = cta_tile((p.seq_kv + kBwdBlockKV - 1) / kBwdBlockKV, p.heads);
+  const int64_t bh = cta.bh, b = cta.b, h = cta.h;
+  const int kv0 = cta.tile * kBwdBlockKV;  // the CTA's keys: kv0 .. kv0 + 63
   const T* q_head = head_ptr(static_cast<const T*>(p.q), p.qs, b, h);
   const T* k_head = head_ptr(static_cast<const T*>(p.k), p.ks, b, h);
   const T* v_head = head_ptr(static_cast<const T*>(p.v), p.vs, b, h);
@@ -145,10 +143,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
   cp_async_commit();
 
   float dk_acc[D / 8][4], dv_acc[D / 8][4];  // this warp's 16 keys x D
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) dk_acc[n][e] = dv_acc[n][e] = 0.f;
+  zero_accumulators(dk_acc);
+  zero_accumulators(dv_acc);
 
   const int n_qtiles = (p.seq_q + kBlockQ - 1) / kBlockQ;
   for (int i = 0; i < n_qtiles; ++i) {
@@ -168,21 +164,9 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
     if (warp_has_keys) {
       // S^T = K Q^T: this warp's 16 keys x the tile's queries (block n: queries 8n..8n+7).
       float pt[kBlockQ / 8][4];
-#pragma unroll
-      for (int n = 0; n < kBlockQ / 8; ++n) pt[n][0] = pt[n][1] = pt[n][2] = pt[n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t ka[4];
-        load_a<KVTile>(ka, k_smem, warp_key0, kk * 16);
-#pragma unroll
-        for (int np = 0; np < kBlockQ / 16; ++np) {
-          if (np * 16 >= q_valid) continue;
-          uint32_t qb[4];
-          load_b_pair<QTile>(qb, q_tile, np * 16, kk * 16);
-          Mma<T>::run(pt[2 * np], ka, qb[0], qb[1]);
-          Mma<T>::run(pt[2 * np + 1], ka, qb[2], qb[3]);
-        }
-      }
+      zero_accumulators(pt);
+      warp_mma_b_rows_n<T, QTile, kBlockQ / 8, D / 16>(
+          pt, [&](uint32_t(&a)[4], int kk) { load_a<KVTile>(a, k_smem, warp_key0, kk * 16); }, q_tile, q_valid);
       // P^T = exp2(S^T * scale * log2e - lse * log2e); exactly 0 for keys or queries past the end.
 #pragma unroll
       for (int n = 0; n < kBlockQ / 8; ++n)
@@ -193,54 +177,22 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
           pt[n][e] = inside ? exp2f(fmaf(pt[n][e], p.scale_log2, -lse_tile[qc] * kLog2e)) : 0.f;
         }
       // dV += P^T dO (P^T rounded to T, as in the forward's P V).
-#pragma unroll
-      for (int kc = 0; kc < kBlockQ / 16; ++kc) {
-        if (kc * 16 >= q_valid) continue;
-        uint32_t pa[4];
-        accumulators_to_a<T>(pa, pt[2 * kc], pt[2 * kc + 1]);
-#pragma unroll
-        for (int dp = 0; dp < D / 16; ++dp) {
-          uint32_t ob[4];
-          load_b_pair_trans<QTile>(ob, do_tile, kc * 16, dp * 16);
-          Mma<T>::run(dv_acc[2 * dp], pa, ob[0], ob[1]);
-          Mma<T>::run(dv_acc[2 * dp + 1], pa, ob[2], ob[3]);
-        }
-      }
+      warp_mma_b_rows_k<T, QTile, D / 8, kBlockQ / 16>(
+          dv_acc, [&](uint32_t(&a)[4], int kc) { accumulators_to_a<T>(a, pt[2 * kc], pt[2 * kc + 1]); }, do_tile, 0,
+          q_valid);
       // dP^T = V dO^T, then dS^T = P^T o (dP^T - Dvec) * scale in place.
       float ds[kBlockQ / 8][4];
-#pragma unroll
-      for (int n = 0; n < kBlockQ / 8; ++n) ds[n][0] = ds[n][1] = ds[n][2] = ds[n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t va[4];
-        load_a<KVTile>(va, v_smem, warp_key0, kk * 16);
-#pragma unroll
-        for (int np = 0; np < kBlockQ / 16; ++np) {
-          if (np * 16 >= q_valid) continue;
-          uint32_t ob[4];
-          load_b_pair<QTile>(ob, do_tile, np * 16, kk * 16);
-          Mma<T>::run(ds[2 * np], va, ob[0], ob[1]);
-          Mma<T>::run(ds[2 * np + 1], va, ob[2], ob[3]);
-        }
-      }
+      zero_accumulators(ds);
+      warp_mma_b_rows_n<T, QTile, kBlockQ / 8, D / 16>(
+          ds, [&](uint32_t(&a)[4], int kk) { load_a<KVTile>(a, v_smem, warp_key0, kk * 16); }, do_tile, q_valid);
 #pragma unroll
       for (int n = 0; n < kBlockQ / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) ds[n][e] = pt[n][e] * (ds[n][e] - dvec_tile[n * 8 + 2 * t + (e & 1)]) * p.scale;
       // dK += dS^T Q.
-#pragma unroll
-      for (int kc = 0; kc < kBlockQ / 16; ++kc) {
-        if (kc * 16 >= q_valid) continue;
-        uint32_t sa[4];
-        accumulators_to_a<T>(sa, ds[2 * kc], ds[2 * kc + 1]);
-#pragma unroll
-        for (int dp = 0; dp < D / 16; ++dp) {
-          uint32_t qb[4];
-          load_b_pair_trans<QTile>(qb, q_tile, kc * 16, dp * 16);
-          Mma<T>::run(dk_acc[2 * dp], sa, qb[0], qb[1]);
-          Mma<T>::run(dk_acc[2 * dp + 1], sa, qb[2], qb[3]);
-        }
-      }
+      warp_mma_b_rows_k<T, QTile, D / 8, kBlockQ / 16>(
+          dk_acc, [&](uint32_t(&a)[4], int kc) { accumulators_to_a<T>(a, ds[2 * kc], ds[2 * kc + 1]); }, q_tile, 0,
+          q_valid);
       // dS^T to shared memory, rounded to T exactly as the dK product used it.
 #pragma unroll
       for (int n = 0; n < kBlockQ / 8; ++n)
@@ -254,21 +206,11 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
     // dQ += dS K: rows dq_row0.. of the query tile, columns dq_col0.., over the CTA's keys.
     if (q0 + dq_row0 < p.seq_q) {
       float dq_acc[kDqCols / 8][4];
-#pragma unroll
-      for (int n = 0; n < kDqCols / 8; ++n) dq_acc[n][0] = dq_acc[n][1] = dq_acc[n][2] = dq_acc[n][3] = 0.f;
-#pragma unroll
-      for (int kc = 0; kc < kBwdBlockKV / 16; ++kc) {
-        if (kv0 + kc * 16 >= p.seq_kv) continue;  // that warp wrote no dS^T rows
-        uint32_t sa[4];
-        load_a_trans<DsTile>(sa, ds_smem, dq_row0, kc * 16);
-#pragma unroll
-        for (int dp = 0; dp < kDqCols / 16; ++dp) {
-          uint32_t kb[4];
-          load_b_pair_trans<KVTile>(kb, k_smem, kc * 16, dq_col0 + dp * 16);
-          Mma<T>::run(dq_acc[2 * dp], sa, kb[0], kb[1]);
-          Mma<T>::run(dq_acc[2 * dp + 1], sa, kb[2], kb[3]);
-        }
-      }
+      zero_accumulators(dq_acc);
+      // Key blocks past the sequence are skipped: their warps wrote no dS^T rows.
+      warp_mma_b_rows_k<T, KVTile, kDqCols / 8, kBwdBlockKV / 16>(
+          dq_acc, [&](uint32_t(&a)[4], int kc) { load_a_trans<DsTile>(a, ds_smem, dq_row0, kc * 16); }, k_smem, dq_col0,
+          p.seq_kv - kv0);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const int row = q0 + dq_row0 + g + 8 * r;
@@ -343,42 +285,54 @@ int64_t attention_backward_workspace_floats(const AttentionShape& s) {
   return s.batch * s.heads * s.seq_q * (s.head_dim + 1);
 }
 
-void attention_backward(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
-                        const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides,
-                        const void* out, AttentionStrides out_strides, const void* grad_out,
-                        AttentionStrides grad_out_strides, const float* logsumexp, void* dq, void* dk, void* dv,
-                        float* workspace, cudaStream_t stream) {
+void attention_backward(const AttentionBackwardArgs& args, float* workspace, cudaStream_t stream) {
   using namespace cuda_detail::attention;
-  IQA_CHECK(attention_supported(dtype, shape.head_dim), "attention_backward (CUDA): needs bf16/f16 and head dim 32/64/128, got ",
-            dtype_name(dtype), " and ", shape.head_dim);
+  const AttentionShape shape = attention_shape(args, "attention_backward (CUDA)");
+  IQA_CHECK(attention_supported(args.dtype, shape.head_dim),
+            "attention_backward (CUDA): needs bf16/f16 and head dim 32/64/128, got ", dtype_name(args.dtype), " and ",
+            shape.head_dim);
   IQA_CHECK(shape.scale > 0, "attention_backward (CUDA): scale must be positive, got ", shape.scale);
   IQA_CHECK(shape.seq_q < (int64_t(1) << 30) && shape.seq_kv < (int64_t(1) << 30) && shape.heads < (int64_t(1) << 30),
             "attention_backward (CUDA): sequence or head count too large");
-  const AttentionStrides packed_q = contiguous_attention_strides(shape.heads, shape.seq_q, shape.head_dim);
-  const AttentionStrides packed_kv = contiguous_attention_strides(shape.heads, shape.seq_kv, shape.head_dim);
-  IQA_CHECK(attention_operand_aligned(q, q_strides) && attention_operand_aligned(k, k_strides) &&
-                attention_operand_aligned(v, v_strides) && attention_operand_aligned(out, out_strides) &&
-                attention_operand_aligned(grad_out, grad_out_strides) && attention_operand_aligned(dq, packed_q) &&
-                attention_operand_aligned(dk, packed_kv) && attention_operand_aligned(dv, packed_kv) &&
+  IQA_CHECK(attention_operand_aligned(args.q) && attention_operand_aligned(args.k) &&
+                attention_operand_aligned(args.v) && attention_operand_aligned(args.out) &&
+                attention_operand_aligned(args.grad_out) && attention_operand_aligned(args.dq) &&
+                attention_operand_aligned(args.dk) && attention_operand_aligned(args.dv) &&
                 reinterpret_cast<uintptr_t>(workspace) % 16 == 0,
             "attention_backward (CUDA): operands must be 16-byte aligned with strides a multiple of 8");
   const int64_t batch_heads = shape.batch * shape.heads;
   if (batch_heads == 0) return;
   const size_t kv_bytes = size_t(batch_heads * shape.seq_kv * shape.head_dim) * 2;
   if (shape.seq_q == 0) {  // no queries: nothing flows back to the keys and values
-    IQA_CUDA_CHECK(cudaMemsetAsync(dk, 0, kv_bytes, stream));
-    IQA_CUDA_CHECK(cudaMemsetAsync(dv, 0, kv_bytes, stream));
+    IQA_CUDA_CHECK(cudaMemsetAsync(args.dk.data, 0, kv_bytes, stream));
+    IQA_CUDA_CHECK(cudaMemsetAsync(args.dv.data, 0, kv_bytes, stream));
     return;
   }
-  IQA_CHECK(shape.seq_kv > 0, "attention_backward (CUDA): no keys");
   float* dq_accum = workspace;
   float* dvec = workspace + batch_heads * shape.seq_q * shape.head_dim;
   IQA_CUDA_CHECK(cudaMemsetAsync(dq_accum, 0, size_t(batch_heads * shape.seq_q * shape.head_dim) * 4, stream));
-  BackwardParams p{q,         k,         v,         out,       grad_out,  q_strides, k_strides,
-                   v_strides, out_strides, grad_out_strides, logsumexp, dvec, dq_accum,  dk,
-                   dv,        int(shape.heads), int(shape.seq_q), int(shape.seq_kv), float(shape.scale),
-                   float(shape.scale * double(kLog2e))};
-  if (dtype == DType::BF16) launch_backward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, dq, stream);
+  const BackwardParams p{args.q.data,
+                         args.k.data,
+                         args.v.data,
+                         args.out.data,
+                         args.grad_out.data,
+                         attention_strides(args.q),
+                         attention_strides(args.k),
+                         attention_strides(args.v),
+                         attention_strides(args.out),
+                         attention_strides(args.grad_out),
+                         static_cast<const float*>(args.logsumexp.data),
+                         dvec,
+                         dq_accum,
+                         args.dk.data,
+                         args.dv.data,
+                         int(shape.heads),
+                         int(shape.seq_q),
+                         int(shape.seq_kv),
+                         float(shape.scale),
+                         float(shape.scale * double(kLog2e))};
+  void* dq = args.dq.data;
+  if (args.dtype == DType::BF16) launch_backward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, dq, stream);
   else launch_backward_dim<__half>(shape.head_dim, p, batch_heads, dq, stream);
 }
 

@@ -1,7 +1,11 @@
 // Building blocks shared by the attention kernels (attention_forward.cu, attention_backward.cu):
-// swizzled shared-memory tiles, cp.async copies, ldmatrix fragment loads and the m16n8k16 tensor-core
-// product. Every fragment layout below is the one the PTX ISA documents for mma.m16n8k16 with 16-bit
-// operands and f32 accumulators; with lane = 4 * g + t (g = lane / 4, t = lane % 4):
+// swizzled shared-memory tiles, cp.async copies, ldmatrix fragment loads, the m16n8k16 tensor-core
+// product and the two warp-level products (warp_mma_b_rows_n / _k) every GEMM of both kernels is.
+// Reading order: kernels/attention.h (the math and the arguments), then attention_forward.cu (64 query
+// rows x 64-key tiles, online softmax), then attention_backward.cu (64 keys per CTA, query tiles of
+// 64 or 32), with this file for the helpers they name.
+// Every fragment layout below is the one the PTX ISA documents for mma.m16n8k16 with 16-bit operands
+// and f32 accumulators; with lane = 4 * g + t (g = lane / 4, t = lane % 4):
 //   A (16 x 16, row-major) a[0]: row g,   cols 2t, 2t+1      a[1]: row g+8, cols 2t, 2t+1
 //                          a[2]: row g,   cols 2t+8, 2t+9    a[3]: row g+8, cols 2t+8, 2t+9
 //   B (16 x 8)             b[0]: rows 2t, 2t+1 of col g      b[1]: rows 2t+8, 2t+9 of col g
@@ -14,6 +18,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/attention.h"
 #include "kernels/cuda/dtype_io.cuh"
@@ -134,41 +139,36 @@ __device__ __forceinline__ void load_b_pair_trans(uint32_t (&b)[4], const T* til
 }
 
 // ---- the tensor-core product and 16-bit packing ----------------------------------------------------
-template <class T>
-struct Mma;
+// One m16n8k16 instruction, its mnemonic spelt for the 16-bit type `type` ("bf16" or "f16").
+#define IQA_ATTENTION_MMA(type)                                                                               \
+  asm("mma.sync.aligned.m16n8k16.row.col.f32." type "." type ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "      \
+      "{%8, %9}, {%0, %1, %2, %3};\n"                                                                          \
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                                        \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
 
-template <>
-struct Mma<__nv_bfloat16> {
+template <class T>
+struct Mma {
+  static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16 only");
+  static constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
   // d += a * b on a 16 x 8 x 16 block, f32 accumulate.
   __device__ __forceinline__ static void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    if constexpr (kBf16) IQA_ATTENTION_MMA("bf16");
+    else IQA_ATTENTION_MMA("f16");
   }
+  // Two values rounded to T in one register, `lo` in the low half (.x).
   __device__ __forceinline__ static uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
     uint32_t u;
-    memcpy(&u, &v, 4);
+    if constexpr (kBf16) {
+      const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+      memcpy(&u, &v, 4);
+    } else {
+      const __half2 v = __floats2half2_rn(lo, hi);
+      memcpy(&u, &v, 4);
+    }
     return u;
   }
 };
-
-template <>
-struct Mma<__half> {
-  __device__ __forceinline__ static void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  __device__ __forceinline__ static uint32_t pack(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    return u;
-  }
-};
+#undef IQA_ATTENTION_MMA
 
 // Two accumulator blocks (columns 16c..16c+7 and 16c+8..16c+15 of a 16-row C) are, register for
 // register, the A fragment of columns 16c..16c+15: this is how P (or dS) feeds the next product
@@ -189,6 +189,72 @@ __device__ __forceinline__ float quad_max(float x) {
 __device__ __forceinline__ float quad_sum(float x) {
   x += __shfl_xor_sync(0xffffffffu, x, 1);
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// ---- the two warp-level products every attention GEMM is ----------------------------------------------
+// Each warp multiplies a 16-row A (fragments from `load_a(a, kk)`, k-step kk covering k in [16kk, 16kk+16))
+// by a B held in a shared-memory tile, into 16 x (8 * NB) accumulators `acc` (block n: columns 8n..8n+7).
+// Column (or k) pairs of 16 at or past `valid` are skipped: they lie past the end of the sequence, and
+// the branch is warp-uniform.
+//
+// B's tile rows are the output columns n (B[k][n] = b_tile[n][k]): K in Q K^T, Q in K Q^T, dO in V dO^T.
+// KS k-steps; column pairs 16np.. with 16np >= valid are skipped.
+template <class T, class BTile, int NB, int KS, class LoadA>
+__device__ __forceinline__ void warp_mma_b_rows_n(float (&acc)[NB][4], LoadA&& load_a, const T* b_tile, int valid) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) {
+    uint32_t a[4];
+    load_a(a, kk);
+#pragma unroll
+    for (int np = 0; np < NB / 2; ++np) {
+      if (np * 16 >= valid) continue;
+      uint32_t b[4];
+      load_b_pair<BTile>(b, b_tile, np * 16, kk * 16);
+      Mma<T>::run(acc[2 * np], a, b[0], b[1]);
+      Mma<T>::run(acc[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+}
+// B's tile rows are the reduction index k (B[k][n] = b_tile[k][n0 + n]): V in P V, dO in P^T dO, Q in
+// dS^T Q, K in dS K. KS k-steps; k-steps 16kk.. with 16kk >= valid are skipped.
+template <class T, class BTile, int NB, int KS, class LoadA>
+__device__ __forceinline__ void warp_mma_b_rows_k(float (&acc)[NB][4], LoadA&& load_a, const T* b_tile, int n0,
+                                                  int valid) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) {
+    if (kk * 16 >= valid) continue;
+    uint32_t a[4];
+    load_a(a, kk);
+#pragma unroll
+    for (int np = 0; np < NB / 2; ++np) {
+      uint32_t b[4];
+      load_b_pair_trans<BTile>(b, b_tile, kk * 16, n0 + np * 16);
+      Mma<T>::run(acc[2 * np], a, b[0], b[1]);
+      Mma<T>::run(acc[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+__device__ __forceinline__ void copy_fragment(uint32_t (&dst)[4], const uint32_t (&src)[4]) {
+  dst[0] = src[0], dst[1] = src[1], dst[2] = src[2], dst[3] = src[3];
+}
+
+// Zeroes a warp's accumulator blocks.
+template <int NB>
+__device__ __forceinline__ void zero_accumulators(float (&acc)[NB][4]) {
+#pragma unroll
+  for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+}
+
+// The (batch, head) and tile a CTA owns. The grid walks the tiles of one head as consecutive blocks,
+// so they run together and meet the head's other operands in L2.
+struct CtaTile {
+  int64_t bh, b, h;  // bh = b * heads + h
+  int tile;          // index of the tile within the head
+};
+__device__ __forceinline__ CtaTile cta_tile(int tiles_per_head, int heads) {
+  const int64_t bh = int64_t(blockIdx.x) / tiles_per_head;
+  return {bh, bh / heads, bh % heads, int(blockIdx.x % tiles_per_head)};
 }
 
 // First element of head (b, h) of a strided [B, H, S, D] operand.

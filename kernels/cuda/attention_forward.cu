@@ -55,11 +55,9 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
   T* k_smem = q_smem + QTile::kElems;      // two buffers of KVTile::kElems
   T* v_smem = k_smem + 2 * KVTile::kElems;  // two buffers
 
-  // Query tiles of one head are consecutive blocks, so they meet the head's K and V in L2.
-  const int n_qtiles = (p.seq_q + kFwdBlockQ - 1) / kFwdBlockQ;
-  const int64_t bh = int64_t(blockIdx.x) / n_qtiles;
-  const int q0 = int(blockIdx.x % n_qtiles) * kFwdBlockQ;
-  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const CtaTile cta = cta_tile((p.seq_q + kFwdBlockQ - 1) / kFwdBlockQ, p.heads);
+  const int64_t bh = cta.bh, b = cta.b, h = cta.h;
+  const int q0 = cta.tile * kFwdBlockQ;  // the CTA's query rows: q0 .. q0 + 63
   const T* q_head = head_ptr(static_cast<const T*>(p.q), p.qs, b, h);
   const T* k_head = head_ptr(static_cast<const T*>(p.k), p.ks, b, h);
   const T* v_head = head_ptr(static_cast<const T*>(p.v), p.vs, b, h);
@@ -76,8 +74,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
 
   uint32_t q_frag[D / 16][4];
   float o_acc[D / 8][4];  // 16 rows x D of O per warp: block n covers columns 8n..8n+7
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n) o_acc[n][0] = o_acc[n][1] = o_acc[n][2] = o_acc[n][3] = 0.f;
+  zero_accumulators(o_acc);
   // Rows g and g+8 of the warp's 16: running max (of scores times scale*log2e) and this thread's
   // share of the running sum (its 2 columns per block; the 4 threads of a row add up at the end).
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
@@ -103,19 +100,10 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
 
     // S = Q K^T for this warp's 16 rows and the tile's 64 keys (block n: keys 8n..8n+7).
     float s[kFwdBlockKV / 8][4];
-#pragma unroll
-    for (int n = 0; n < kFwdBlockKV / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-    for (int np = 0; np < kFwdBlockKV / 16; ++np) {
-      if (np * 16 >= kv_valid) continue;  // whole 16-key pair past the end (last tile only)
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t kb[4];
-        load_b_pair<KVTile>(kb, k_tile, np * 16, kk * 16);
-        Mma<T>::run(s[2 * np], q_frag[kk], kb[0], kb[1]);
-        Mma<T>::run(s[2 * np + 1], q_frag[kk], kb[2], kb[3]);
-      }
-    }
+    zero_accumulators(s);
+    warp_mma_b_rows_n<T, KVTile, kFwdBlockKV / 8, D / 16>(
+        s, [&](uint32_t(&a)[4], int kk) { copy_fragment(a, q_frag[kk]); },
+        k_tile, kv_valid);
     if (kv_valid < kFwdBlockKV) {  // keys past the end get probability 0
 #pragma unroll
       for (int n = 0; n < kFwdBlockKV / 8; ++n)
@@ -151,19 +139,9 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
     }
 
     // O += P V: P (16 x 64, rounded to T like FlashAttention does) against the V tile.
-#pragma unroll
-    for (int kc = 0; kc < kFwdBlockKV / 16; ++kc) {
-      if (kc * 16 >= kv_valid) continue;
-      uint32_t pa[4];
-      accumulators_to_a<T>(pa, s[2 * kc], s[2 * kc + 1]);
-#pragma unroll
-      for (int dp = 0; dp < D / 16; ++dp) {
-        uint32_t vb[4];
-        load_b_pair_trans<KVTile>(vb, v_tile, kc * 16, dp * 16);
-        Mma<T>::run(o_acc[2 * dp], pa, vb[0], vb[1]);
-        Mma<T>::run(o_acc[2 * dp + 1], pa, vb[2], vb[3]);
-      }
-    }
+    warp_mma_b_rows_k<T, KVTile, D / 8, kFwdBlockKV / 16>(
+        o_acc, [&](uint32_t(&a)[4], int kc) { accumulators_to_a<T>(a, s[2 * kc], s[2 * kc + 1]); }, v_tile, 0,
+        kv_valid);
   }
 
   if (!warp_has_rows) return;
@@ -210,25 +188,35 @@ void launch_forward_dim(int64_t head_dim, const ForwardParams& p, int64_t batch_
 
 namespace cuda {
 
-void attention_forward(DType dtype, const AttentionShape& shape, const void* q, AttentionStrides q_strides,
-                       const void* k, AttentionStrides k_strides, const void* v, AttentionStrides v_strides, void* out,
-                       AttentionStrides out_strides, float* logsumexp, cudaStream_t stream) {
+void attention_forward(const AttentionForwardArgs& args, cudaStream_t stream) {
   using namespace cuda_detail::attention;
-  IQA_CHECK(attention_supported(dtype, shape.head_dim), "attention_forward (CUDA): needs bf16/f16 and head dim 32/64/128, got ",
-            dtype_name(dtype), " and ", shape.head_dim);
+  const AttentionShape shape = attention_shape(args, "attention_forward (CUDA)");
+  IQA_CHECK(attention_supported(args.dtype, shape.head_dim),
+            "attention_forward (CUDA): needs bf16/f16 and head dim 32/64/128, got ", dtype_name(args.dtype), " and ",
+            shape.head_dim);
   IQA_CHECK(shape.seq_q < (int64_t(1) << 30) && shape.seq_kv < (int64_t(1) << 30) && shape.heads < (int64_t(1) << 30),
             "attention_forward (CUDA): sequence or head count too large");
   // The row max is taken on raw scores and scaled afterwards, which needs a positive scale.
   IQA_CHECK(shape.scale > 0, "attention_forward (CUDA): scale must be positive, got ", shape.scale);
-  IQA_CHECK(attention_operand_aligned(q, q_strides) && attention_operand_aligned(k, k_strides) &&
-                attention_operand_aligned(v, v_strides) && attention_operand_aligned(out, out_strides),
+  IQA_CHECK(attention_operand_aligned(args.q) && attention_operand_aligned(args.k) &&
+                attention_operand_aligned(args.v) && attention_operand_aligned(args.out),
             "attention_forward (CUDA): operands must be 16-byte aligned with strides a multiple of 8");
   const int64_t batch_heads = shape.batch * shape.heads;
   if (batch_heads == 0 || shape.seq_q == 0) return;
-  IQA_CHECK(shape.seq_kv > 0, "attention_forward (CUDA): no keys (softmax over an empty row)");
-  ForwardParams p{q, k, v, out, q_strides, k_strides, v_strides, out_strides, logsumexp,
-                  int(shape.heads), int(shape.seq_q), int(shape.seq_kv), float(shape.scale * double(kLog2e))};
-  if (dtype == DType::BF16) launch_forward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, stream);
+  const ForwardParams p{args.q.data,
+                        args.k.data,
+                        args.v.data,
+                        args.out.data,
+                        attention_strides(args.q),
+                        attention_strides(args.k),
+                        attention_strides(args.v),
+                        attention_strides(args.out),
+                        static_cast<float*>(args.logsumexp.data),
+                        int(shape.heads),
+                        int(shape.seq_q),
+                        int(shape.seq_kv),
+                        float(shape.scale * double(kLog2e))};
+  if (args.dtype == DType::BF16) launch_forward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, stream);
   else launch_forward_dim<__half>(shape.head_dim, p, batch_heads, stream);
 }
 

@@ -1,10 +1,13 @@
 // CUDA convolution through cuDNN's convolution API (still shipped in cuDNN 9): descriptors and chosen
 // algorithms are cached per (geometry, dtype, device) and per thread, like the handle and workspace.
 //
-// Algorithm choice: cuDNN's heuristic query (Get*_v7), not the timing search (Find*), and only
-// deterministic algorithms: the same shapes then always run the same kernels, so a seeded run repeats
-// bit for bit (shared/DESIGN.md, Determinism). f32 runs with FMA math (no TF32) so it matches the CPU
-// reference to ~1e-5; bf16/f16 take tensor-core algorithms with f32 accumulation.
+// Algorithm choice: cuDNN's heuristic query (Get*_v7), not the timing search (Find*), deterministic
+// algorithms first: the same shapes then always run the same kernels, so a seeded run repeats bit for
+// bit (shared/DESIGN.md, Determinism). The policy (kernels/conv_algo.h): candidates in the heuristic's
+// order, the next one when an algorithm reports NOT_SUPPORTED at run time or its workspace cannot be
+// had, and a non-deterministic one, with a one-time warning naming the shape, only when no
+// deterministic one runs. f32 runs with FMA math (no TF32) so it matches the CPU reference to ~1e-5;
+// bf16/f16 take tensor-core algorithms with f32 accumulation.
 //
 // Layouts: NCHW (filter KCRS) and NHWC (filter KRSC). Both run through the same plans; only the
 // descriptors' format differs. NHWC is the layout cuDNN's tensor-core kernels work in natively: with
@@ -15,11 +18,14 @@
 #include <cudnn.h>
 
 #include <climits>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/conv_algo.h"
 #include "kernels/cuda/dtype_io.cuh"
 
 namespace iqa::kernels::cuda {
@@ -30,6 +36,11 @@ namespace {
 
 // Algorithms wanting more scratch than this are skipped (a heuristic pick is not worth a huge buffer).
 constexpr size_t kMaxWorkspaceBytes = size_t(1) << 30;
+
+static_assert(int(CUDNN_STATUS_NOT_SUPPORTED) == kCudnnNotSupported &&
+                  int(CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT) == kCudnnBadParamSizeInsufficient &&
+                  int(CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED) == kCudnnDeviceAllocationFailed,
+              "kernels/conv_algo.h's cuDNN status codes differ from cudnn_graph.h");
 
 struct HandleHolder {
   cudnnHandle_t handle = nullptr;
@@ -54,7 +65,9 @@ struct Workspace {
   }
 };
 
-void* workspace(size_t bytes) {
+// The thread's scratch buffer of at least `bytes`, or nullptr when the device has not that much memory
+// free (the caller then tries an algorithm that needs less).
+void* try_workspace(size_t bytes) {
   thread_local Workspace ws;
   if (bytes == 0) return nullptr;
   if (bytes > ws.bytes) {
@@ -65,7 +78,13 @@ void* workspace(size_t bytes) {
       ws.ptr = nullptr;
       ws.bytes = 0;
     }
-    IQA_CUDA_CHECK(cudaMalloc(&ws.ptr, bytes));
+    const cudaError_t err = cudaMalloc(&ws.ptr, bytes);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();  // clear it, so the next launch check does not report it
+      ws.ptr = nullptr;
+      return nullptr;
+    }
+    IQA_CUDA_CHECK(err);
     ws.bytes = bytes;
   }
   return ws.ptr;
@@ -85,40 +104,45 @@ int as_int(int64_t v, const char* what) {
   return int(v);
 }
 
-template <class Perf>
-struct Chosen {
-  decltype(Perf::algo) algo{};
-  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-  size_t workspace = 0;
+// One direction's algorithm choice for one plan: the candidates in the order to try (from the
+// heuristic, on first use) and the one in use.
+struct AlgoChoice {
+  struct Candidate {
+    int algo = 0;
+    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+    size_t workspace = 0;
+    bool deterministic = true;
+  };
+  bool listed = false;
+  std::vector<Candidate> order;
+  size_t current = 0;    // index into `order`
+  bool settled = false;  // order[current] has run once
 };
 
-// First heuristic result that succeeds, is deterministic, fits the workspace cap and (for f32) does
-// not use tensor-op (TF32) math. Results come sorted by expected speed.
-template <class Perf>
-Chosen<Perf> choose(const Perf* perf, int count, DType dtype, const char* direction) {
-  for (int i = 0; i < count; ++i) {
-    const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || p.memory > kMaxWorkspaceBytes)
-      continue;
-    bool tensor_op = p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-    if (dtype == DType::F32 && tensor_op) continue;
-    Chosen<Perf> c;
-    c.algo = p.algo;
-    c.math = dtype == DType::F32 ? CUDNN_FMA_MATH : p.mathType;
-    c.workspace = p.memory;
-    return c;
-  }
-  fail(cat("conv2d (cuDNN): no deterministic ", direction, " algorithm for this shape and dtype ", dtype_name(dtype)));
+bool is_tensor_op(cudnnMathType_t m) { return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
+
+// Lists the candidates once: `query(capacity, &count, perf)` is the direction's Get*Algorithm_v7.
+template <class Perf, int Capacity, class Query>
+void list_candidates(AlgoChoice& choice, DType dtype, Query&& query) {
+  if (choice.listed) return;
+  Perf perf[Capacity];
+  int count = 0;
+  IQA_CUDNN_CHECK(query(Capacity, &count, perf));
+  std::vector<ConvAlgoCandidate> listed;
+  for (int i = 0; i < count; ++i)
+    listed.push_back({int(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS,
+                      perf[i].determinism == CUDNN_DETERMINISTIC, is_tensor_op(perf[i].mathType), perf[i].memory});
+  for (size_t i : conv_algo_try_order(listed, dtype == DType::F32, kMaxWorkspaceBytes))
+    choice.order.push_back({listed[i].algo, dtype == DType::F32 ? CUDNN_FMA_MATH : perf[i].mathType,
+                            listed[i].workspace_bytes, listed[i].deterministic});
+  choice.listed = true;
 }
 
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
-  Chosen<cudnnConvolutionFwdAlgoPerf_t> fwd;
-  Chosen<cudnnConvolutionBwdDataAlgoPerf_t> bwd_data;
-  Chosen<cudnnConvolutionBwdFilterAlgoPerf_t> bwd_filter;
+  AlgoChoice fwd, bwd_data, bwd_filter;
   ~ConvPlan() {
     if (x) cudnnDestroyTensorDescriptor(x);
     if (y) cudnnDestroyTensorDescriptor(y);
@@ -132,6 +156,7 @@ enum class Layout : int { NCHW = 0, NHWC = 1 };
 cudnnTensorFormat_t cudnn_format(Layout layout) {
   return layout == Layout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
 }
+const char* layout_name(Layout layout) { return layout == Layout::NHWC ? "NHWC" : "NCHW"; }
 
 using PlanKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t>;
@@ -172,6 +197,36 @@ ConvPlan& plan_for(DType dtype, const Conv2dGeometry& g, Layout layout) {
   return ref;
 }
 
+// Runs one direction of a plan. `query` lists the candidates on first use (see list_candidates);
+// `run(algo, workspace, workspace_bytes)` issues the cuDNN call and returns its status. Until a
+// candidate has run, and whenever the one in use stops running, the next is tried.
+template <class Perf, int Capacity, class Query, class Run>
+void run_direction(AlgoChoice& choice, cudnnConvolutionDescriptor_t conv, const char* direction, Layout layout,
+                   DType dtype, const Conv2dGeometry& g, Query&& query, Run&& run) {
+  list_candidates<Perf, Capacity>(choice, dtype, query);
+  for (; choice.current < choice.order.size(); ++choice.current, choice.settled = false) {
+    const AlgoChoice::Candidate& c = choice.order[choice.current];
+    void* ws = try_workspace(c.workspace);
+    if (c.workspace > 0 && ws == nullptr) continue;  // not enough device memory for this one
+    IQA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, c.math));
+    const cudnnStatus_t status = run(c.algo, ws, c.workspace);
+    if (status == CUDNN_STATUS_SUCCESS) {
+      if (!choice.settled && !c.deterministic)
+        std::fprintf(stderr, "iqa: warning: conv2d %s (cuDNN) for %s: no deterministic algorithm runs, using "
+                     "non-deterministic algorithm %d; results may differ from run to run\n",
+                     direction, conv_shape_description(g, layout_name(layout), dtype).c_str(), c.algo);
+      choice.settled = true;
+      ::iqa::detail::sync_check_after(direction, __FILE__, __LINE__);
+      return;
+    }
+    if (!conv_status_tries_next(int(status)))
+      fail(cat("conv2d ", direction, " (cuDNN) for ", conv_shape_description(g, layout_name(layout), dtype),
+               ": algorithm ", c.algo, " failed: ", cudnnGetErrorString(status), " (status ", int(status), ")"));
+  }
+  fail(cat("conv2d ", direction, " (cuDNN) for ", conv_shape_description(g, layout_name(layout), dtype), ": none of ",
+           choice.order.size(), " candidate algorithms ran (not supported, or no memory for the workspace)"));
+}
+
 // Channel of flat element i: NCHW (i / plane) % channels, NHWC i % channels (plane = 1 gives that).
 template <class T>
 __global__ void add_bias(T* y, const T* bias, int64_t channels, int64_t plane, int64_t total) {
@@ -181,23 +236,22 @@ __global__ void add_bias(T* y, const T* bias, int64_t channels, int64_t plane, i
   }
 }
 
+// Scaling factors are float for every data type we use (cuDNN wants double only for f64 data).
+const float kOne = 1.f, kZero = 0.f;
+
 void forward(Layout layout, DType dtype, const Conv2dGeometry& g, const void* x, const void* weight, const void* bias,
              void* y, cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
   ConvPlan& p = plan_for(dtype, g, layout);
-  if (!p.have_fwd) {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int count = 0;
-    IQA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                           &count, perf));
-    p.fwd = choose(perf, count, dtype, "forward");
-    p.have_fwd = true;
-  }
-  IQA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.fwd.math));
-  // Scaling factors are float for every data type we use (cuDNN wants double only for f64 data).
-  const float one = 1.f, zero = 0.f;
-  IQA_CUDNN_CHECK(cudnnConvolutionForward(h, &one, p.x, x, p.w, weight, p.conv, p.fwd.algo, workspace(p.fwd.workspace),
-                                          p.fwd.workspace, &zero, p.y, y));
+  run_direction<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+      p.fwd, p.conv, "forward", layout, dtype, g,
+      [&](int cap, int* count, auto* perf) {
+        return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, cap, count, perf);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionForward(h, &kOne, p.x, x, p.w, weight, p.conv, cudnnConvolutionFwdAlgo_t(algo), ws,
+                                       bytes, &kZero, p.y, y);
+      });
   if (bias) {
     int64_t total = g.n * g.c_out * g.out_h * g.out_w;
     int64_t plane = layout == Layout::NHWC ? 1 : g.out_h * g.out_w;
@@ -214,37 +268,30 @@ void backward_input(Layout layout, DType dtype, const Conv2dGeometry& g, const v
                     cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
   ConvPlan& p = plan_for(dtype, g, layout);
-  if (!p.have_bwd_data) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int count = 0;
-    IQA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x,
-                                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
-    p.bwd_data = choose(perf, count, dtype, "backward-data");
-    p.have_bwd_data = true;
-  }
-  IQA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data.math));
-  const float one = 1.f, zero = 0.f;
-  IQA_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, weight, p.y, dy, p.conv, p.bwd_data.algo,
-                                               workspace(p.bwd_data.workspace), p.bwd_data.workspace, &zero, p.x, dx));
+  run_direction<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+      p.bwd_data, p.conv, "backward-data", layout, dtype, g,
+      [&](int cap, int* count, auto* perf) {
+        return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, cap, count, perf);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardData(h, &kOne, p.w, weight, p.y, dy, p.conv,
+                                            cudnnConvolutionBwdDataAlgo_t(algo), ws, bytes, &kZero, p.x, dx);
+      });
 }
 
 void backward_weight(Layout layout, DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dweight,
                      cudaStream_t stream) {
   cudnnHandle_t h = handle_on(stream);
   ConvPlan& p = plan_for(dtype, g, layout);
-  if (!p.have_bwd_filter) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int count = 0;
-    IQA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w,
-                                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
-    p.bwd_filter = choose(perf, count, dtype, "backward-filter");
-    p.have_bwd_filter = true;
-  }
-  IQA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_filter.math));
-  const float one = 1.f, zero = 0.f;
-  IQA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter.algo,
-                                                 workspace(p.bwd_filter.workspace), p.bwd_filter.workspace, &zero,
-                                                 p.w, dweight));
+  run_direction<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+      p.bwd_filter, p.conv, "backward-filter", layout, dtype, g,
+      [&](int cap, int* count, auto* perf) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, cap, count, perf);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardFilter(h, &kOne, p.x, x, p.y, dy, p.conv,
+                                              cudnnConvolutionBwdFilterAlgo_t(algo), ws, bytes, &kZero, p.w, dweight);
+      });
 }
 
 }  // namespace

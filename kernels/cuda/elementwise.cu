@@ -260,19 +260,6 @@ void binary_typed(BinaryOp op, const void* a, const void* b, void* out, const Br
   }
 }
 
-// Calls f(std::integral_constant<UnaryOp, op>) so each op compiles into its own kernel.
-template <class F>
-void with_unary_op(UnaryOp op, F&& f) {
-  switch (op) {
-#define IQA_UNARY_CASE(name) \
-    case UnaryOp::name: f(std::integral_constant<UnaryOp, UnaryOp::name>{}); break;
-    IQA_UNARY_CASE(Neg) IQA_UNARY_CASE(Exp) IQA_UNARY_CASE(Log) IQA_UNARY_CASE(Sqrt) IQA_UNARY_CASE(Rsqrt)
-    IQA_UNARY_CASE(Pow) IQA_UNARY_CASE(Abs) IQA_UNARY_CASE(Sign) IQA_UNARY_CASE(Clamp) IQA_UNARY_CASE(Sigmoid)
-    IQA_UNARY_CASE(Tanh) IQA_UNARY_CASE(Relu) IQA_UNARY_CASE(Gelu) IQA_UNARY_CASE(GeluTanh) IQA_UNARY_CASE(QuickGelu)
-#undef IQA_UNARY_CASE
-  }
-}
-
 }  // namespace
 
 void binary(BinaryOp op, DType dtype, const void* a, const void* b, void* out, const BroadcastLayout& l, int64_t n,

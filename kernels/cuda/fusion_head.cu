@@ -30,6 +30,7 @@ struct alignas(sizeof(T) * V) Pack {
   T v[V];
 };
 
+// Sum over the block; blockDim.x must be a whole number of warps (the shuffles use the full mask).
 __device__ __forceinline__ float block_sum(float v, float* scratch /* >= 32 floats */) {
 #pragma unroll
   for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -42,7 +43,8 @@ __device__ __forceinline__ float block_sum(float v, float* scratch /* >= 32 floa
   return total;  // valid in thread 0
 }
 
-// grid = batch; block = lanes * slices threads, lanes = min(D / V, 1024 / slices).
+// grid = batch; block = fusion_head_forward_launch(): lanes * slices threads that read tokens, rounded
+// up to whole warps.
 template <class T, int V>
 __global__ void fusion_head_forward_kernel(FusionHeadShape s, const T* __restrict__ g, const T* __restrict__ tokens,
                                            const T* __restrict__ w, const T* __restrict__ bias, T* __restrict__ out,
@@ -50,9 +52,9 @@ __global__ void fusion_head_forward_kernel(FusionHeadShape s, const T* __restric
   extern __shared__ float partial[];  // [slices][D]
   __shared__ float scratch[kWarp];
   const int64_t b = blockIdx.x, G = s.global, N = s.tokens, D = s.width;
-  const int lane = threadIdx.x % lanes, slice = threadIdx.x / lanes;
+  const int lane = threadIdx.x % lanes, slice = threadIdx.x / lanes;  // slice >= slices: a tail thread
   const T* slab = tokens + b * N * D;
-  for (int64_t p = lane; p < D / V; p += lanes) {
+  for (int64_t p = lane; slice < slices && p < D / V; p += lanes) {
     float acc[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) acc[j] = 0.f;
@@ -117,16 +119,11 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 template <class T, int V>
 void launch_forward(const FusionHeadShape& s, const void* g, const void* tokens, const void* w, const void* bias,
                     void* out, float* token_mean, cudaStream_t stream) {
-  const int64_t packs = s.width / V;
-  // Enough slices to fill ~512 threads, but the [slices][D] partials must fit 48 KiB of shared memory.
-  int slices = int(std::max<int64_t>(1, 512 / std::max<int64_t>(packs, 1)));
-  slices = int(std::min<int64_t>({slices, s.tokens, std::max<int64_t>(1, (48 << 10) / (4 * s.width))}));
-  const int lanes = int(std::min<int64_t>(packs, 1024 / slices));
-  const size_t smem = size_t(slices) * size_t(s.width) * sizeof(float);
-  IQA_CHECK(smem <= (48u << 10), "fusion_head (cuda): token width ", s.width, " too large for one block");
-  fusion_head_forward_kernel<T, V><<<unsigned(s.batch), unsigned(lanes * slices), smem, stream>>>(
+  const FusionHeadForwardLaunch l = fusion_head_forward_launch(s, V);
+  IQA_CHECK(l.smem_bytes <= (48u << 10), "fusion_head (cuda): token width ", s.width, " too large for one block");
+  fusion_head_forward_kernel<T, V><<<unsigned(s.batch), unsigned(l.threads), l.smem_bytes, stream>>>(
       s, static_cast<const T*>(g), static_cast<const T*>(tokens), static_cast<const T*>(w),
-      static_cast<const T*>(bias), static_cast<T*>(out), token_mean, lanes, slices);
+      static_cast<const T*>(bias), static_cast<T*>(out), token_mean, l.lanes, l.slices);
   IQA_CUDA_CHECK_LAUNCH();
 }
 

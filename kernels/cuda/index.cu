@@ -23,20 +23,6 @@ namespace {
 
 constexpr int kBlock = 256;
 
-__device__ __forceinline__ int64_t index_at(const void* index, DType t, int64_t i) {
-  return t == DType::I64 ? static_cast<const int64_t*>(index)[i] : int64_t(static_cast<const int32_t*>(index)[i]);
-}
-
-__device__ __forceinline__ int64_t gather_offset(const GatherLayout& l, int64_t p, int64_t idx) {
-  int64_t off = 0;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    int64_t coord = p % l.index_shape[d];
-    p /= l.index_shape[d];
-    off += (d == l.dim ? idx : coord) * l.x_strides[d];
-  }
-  return off;
-}
-
 __global__ void find_bad_index_kernel(const void* index, DType t, int64_t n, int64_t limit,
                                       unsigned long long* first_bad) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {

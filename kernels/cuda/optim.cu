@@ -1,9 +1,10 @@
 // Fused optimizer updates: one launch per parameter tensor reads param, grad and state once and
 // writes them once (Adam touches 4 arrays in, 3 out: memory bound, so one pass is the whole game).
-// Same formulas, in the same order, as kernels/cpu/optim.cpp; SGD and Adam's element updates live in
-// optim_math.cuh, shared with the multi-tensor launch (optim_multi_tensor.cu).
-#include "kernels/cuda/optim_math.cuh"
+// The element updates are kernels/optim_math.h's, shared with the CPU reference and the multi-tensor
+// launch (optim_multi_tensor.cu).
+#include "kernels/cuda/dtype_io.cuh"
 #include "kernels/optim.h"
+#include "kernels/optim_math.h"
 
 namespace iqa::kernels::cuda {
 
@@ -15,28 +16,20 @@ using cuda_detail::grid_for;
 __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ buf,
                            int64_t n, SgdStepArgs a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    cuda_detail::sgd_update(param, grad, buf, i, a);
+    optim_math::sgd_update(param, grad, buf, i, a);
 }
 
 __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
                             float* __restrict__ exp_avg_sq, int64_t n, AdamStepArgs a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    cuda_detail::adam_update(param, grad, exp_avg, exp_avg_sq, i, a);
+    optim_math::adam_update(param, grad, exp_avg, exp_avg_sq, i, a);
 }
 
 __global__ void adam_direction_kernel(const float* __restrict__ grad, float* __restrict__ exp_avg,
                                       float* __restrict__ exp_avg_sq, float* __restrict__ direction, int64_t n,
                                       AdamStepArgs a, bool nesterov) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    float g = grad[i];
-    float m = a.beta1 * exp_avg[i] + a.one_minus_beta1 * g;
-    float v = a.beta2 * exp_avg_sq[i] + a.one_minus_beta2 * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    float denom = __fdiv_rn(__fsqrt_rn(v), a.bias_correction2_sqrt) + a.eps;
-    float numer = nesterov ? a.beta1 * m + a.one_minus_beta1 * g : m;
-    direction[i] = __fdiv_rn(numer, denom);
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    optim_math::adam_direction_update(grad, exp_avg, exp_avg_sq, direction, i, a, nesterov);
 }
 
 __global__ void apply_direction_kernel(float* __restrict__ param, const float* __restrict__ direction, int64_t n,

@@ -6,10 +6,11 @@
 // The tensor list and the block -> (tensor, chunk) map travel in the kernel's by-value argument (the
 // constant bank; no host-to-device copy, no allocation, nothing to keep alive after the launch), which
 // caps a launch at kMaxTensors tensors and kMaxBlocks blocks; kernels/multi_tensor_plan.h cuts the list
-// into launches. The per-element math is optim_math.cuh's, the same code the per-tensor kernels run.
+// into launches. The per-element math is kernels/optim_math.h's, the same code the per-tensor kernels run.
 #include <array>
 
-#include "kernels/cuda/optim_math.cuh"
+#include "kernels/cuda/dtype_io.cuh"
+#include "kernels/optim_math.h"
 #include "kernels/multi_tensor_plan.h"
 #include "kernels/optim.h"
 
@@ -51,13 +52,13 @@ __global__ void __launch_bounds__(kThreads) sgd_multi_kernel(TensorListArg<kDept
   float* p[kDepth];
   const int64_t n = block_chunk_of(tl, p);
   float* buf = kDepth == 3 ? p[kDepth - 1] : nullptr;
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) cuda_detail::sgd_update(p[0], p[1], buf, i, a);
+  for (int64_t i = threadIdx.x; i < n; i += kThreads) optim_math::sgd_update(p[0], p[1], buf, i, a);
 }
 
 __global__ void __launch_bounds__(kThreads) adam_multi_kernel(TensorListArg<4> tl, AdamStepArgs a) {
   float* p[4];
   const int64_t n = block_chunk_of(tl, p);
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) cuda_detail::adam_update(p[0], p[1], p[2], p[3], i, a);
+  for (int64_t i = threadIdx.x; i < n; i += kThreads) optim_math::adam_update(p[0], p[1], p[2], p[3], i, a);
 }
 
 // Plans the launches over `lists` (kDepth pointer lists of equal length) and calls launch(arg, blocks)

@@ -8,20 +8,10 @@ using namespace cuda_detail;
 
 namespace {
 
-__device__ __forceinline__ int64_t offset_of(const StridedLayout& l, int64_t linear) {
-  int64_t off = 0;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    int64_t idx = linear % l.shape[d];
-    linear /= l.shape[d];
-    off += idx * l.strides[d];
-  }
-  return off;
-}
-
 __global__ void copy_cast_kernel(const void* src, DType st, StridedLayout sl, void* dst, DType dt, StridedLayout dl,
                                  int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    store_from_double(dst, dt, offset_of(dl, i), load_as_double(src, st, offset_of(sl, i)));
+    store_from_double(dst, dt, strided_offset(dl, i), load_as_double(src, st, strided_offset(sl, i)));
 }
 
 // Same dtype: moves element-sized words, exact for every dtype (the double round trip above loses
@@ -30,7 +20,7 @@ template <class W>
 __global__ void copy_same_kernel(const W* src, StridedLayout sl, W* dst, StridedLayout dl, bool dst_contiguous,
                                  int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dst[dst_contiguous ? i : offset_of(dl, i)] = src[offset_of(sl, i)];
+    dst[dst_contiguous ? i : strided_offset(dl, i)] = src[strided_offset(sl, i)];
 }
 
 __global__ void fill_kernel(void* dst, DType t, int64_t n, double v) {
