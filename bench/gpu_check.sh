@@ -44,6 +44,7 @@ START_MS=$(now_ms)
 DEADLINE_MS=$((START_MS + BUDGET_S * 1000))
 left_s() { echo $(((DEADLINE_MS - $(now_ms)) / 1000)); }
 say() { echo "== gpu_check: $*"; }
+rm -rf "$WORK"  # nothing of an earlier run may pass for this one
 mkdir -p "$LOG_DIR" "$WORK"
 rm -f "$LOG_DIR/summary.jsonl"
 
