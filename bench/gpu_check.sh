@@ -305,13 +305,19 @@ fi
 DEMO_DIR="$WORK/demo"
 if phase_begin demo 75 180; then
   rm -rf "$DEMO_DIR"
-  precision=bf16
-  [ "$DRY" = 1 ] && precision=fp32
-  timeout -k 5 "$(phase_left 180)" "$TRAIN" --demo --device "$DEVICE" --precision "$precision" --project_dir "$DEMO_DIR" \
-    >"$LOG_DIR/demo.log" 2>&1
+  precision=bf16 cap=180
+  # The CPU demo takes ~45 s on 2 idle cores but minutes on busy ones: the dry run stops it at 100 s.
+  [ "$DRY" = 1 ] && precision=fp32 cap=100
+  timeout -k 5 "$(phase_left "$cap")" "$TRAIN" --demo --device "$DEVICE" --precision "$precision" \
+    --project_dir "$DEMO_DIR" >"$LOG_DIR/demo.log" 2>&1
   rc=$?
   grep -A3 "side by side" "$LOG_DIR/demo.log"
-  phase_end demo "$([ "$rc" = 0 ] && echo ok || echo "failed_exit_$rc")" --demo "$LOG_DIR/demo.log"
+  status=$([ "$rc" = 0 ] && echo ok || echo "failed_exit_$rc")
+  note=()
+  if [ "$DRY" = 1 ] && [ "$rc" = 124 ] && grep -q "img/s" "$LOG_DIR/demo.log"; then
+    status=ok note=(--note "dry run: cut at $cap s once training ran (no SRCC)")
+  fi
+  phase_end demo "$status" --demo "$LOG_DIR/demo.log" "${note[@]}"
 fi
 
 # ---- NCCL self-test: the communicator's all-reduce, one rank per GPU ------------------------------
