@@ -110,6 +110,7 @@ BenchCase views_case(Device device, DType dtype, bool small, bool mosaic) {
     c.run = [=] {
       kernels::ViewBatch batch{pointers.data(), table.data(), B, 224, 224};
       kernels::cpu::render_views(batch, dtype, kernels::ViewNormalization{}, out.raw_data());
+      (void)all_pixels;  // keeps the sources `pointers` points into alive
     };
     return c;
   }

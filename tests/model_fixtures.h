@@ -9,6 +9,7 @@
 #include "engine/amp.h"
 #include "engine/nn.h"
 #include "engine/safetensors.h"
+#include "tests/fixture_paths.h"
 #include "tests/testing.h"
 
 namespace iqa::testing {
@@ -34,9 +35,7 @@ struct ModelFixture {
   int64_t cfg(const char* key) const { return config.at(key).get<int64_t>(); }
 };
 
-inline std::string fixture_path(const std::string& name) {
-  return std::string(IQA_SOURCE_DIR) + "/tests/fixtures/models/" + name + ".safetensors";
-}
+inline std::string fixture_path(const std::string& name) { return fixture_file("models/" + name + ".safetensors"); }
 
 inline ModelFixture open_model_fixture(const std::string& name) {
   ModelFixture f;

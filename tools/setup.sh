@@ -6,7 +6,8 @@
 #   tools/setup.sh test       build everything and run all tests through ctest
 #   tools/setup.sh --deps-only
 #       download the header-only and image-library packages as .debs and unpack them into .deps/,
-#       for a machine without network (the GPU machine: bench/gpu_check.sh uses them)
+#       for a machine without network (the GPU machine: bench/gpu_check.sh needs them; about 8 MB)
+#   test mode ends with bench/gpu_check.sh's dry run (GPU_CHECK_DRY_RUN=1) on the build it made
 # Environment: IQA_CUDA=ON|OFF forces the CUDA backend (default: on when nvcc is found),
 #              BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
@@ -56,7 +57,7 @@ fetch_deps() {
   # zlib1g-dev links libz.so to an absolute versioned path that differs between distributions;
   # point it at the soname every glibc system has.
   ln -sfn /lib/x86_64-linux-gnu/libz.so.1 "$ROOT/.deps/usr/lib/x86_64-linux-gnu/libz.so"
-  echo "setup: unpacked ${DEPS_PACKAGES[*]} into .deps/ (pass -DCMAKE_PREFIX_PATH=$ROOT/.deps/usr)"
+  echo "setup: unpacked ${DEPS_PACKAGES[*]} into .deps/ ($(du -sh "$ROOT/.deps" | cut -f1); pass -DCMAKE_PREFIX_PATH=$ROOT/.deps/usr)"
 }
 
 # nvcc is usually installed outside PATH.
@@ -97,6 +98,9 @@ case "$MODE" in
     install_packages
     configure_and_build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    # bench/gpu_check.sh's plumbing on the CPU (about a minute, mostly the demo), so a typo or a
+    # missing path never costs GPU time; it reuses the build above.
+    GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUILD_DIR="$BUILD_DIR" LOG_DIR="$BUILD_DIR/gpu_check_dry" bash bench/gpu_check.sh
     ;;
   *)
     echo "usage: tools/setup.sh [build|demo|test|--deps-only]" >&2

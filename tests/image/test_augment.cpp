@@ -8,11 +8,13 @@
 #include <set>
 #include <string>
 
+#include "tests/fixture_paths.h"
 #include "training/image/augment.h"
 #include "training/image/augment_plan.h"
 #include "training/image/decode.h"
 
 using namespace iqa;
+using iqa::testing::fixture_file;
 
 namespace {
 
@@ -67,8 +69,8 @@ TEST_CASE("resize matches PIL's Image.resize(BILINEAR) fixtures", "[data][augmen
   const ImageU8 src = fixture_source();
   const std::pair<int, int> targets[] = {{37, 23}, {13, 9}, {48, 72}, {109, 67}};
   for (auto [w, h] : targets) {
-    const std::string path = std::string(IQA_SOURCE_DIR) + "/tests/fixtures/resize/src97x61_to_" + std::to_string(w) +
-                             "x" + std::to_string(h) + ".png";
+    const std::string path =
+        fixture_file("resize/src97x61_to_" + std::to_string(w) + "x" + std::to_string(h) + ".png");
     const ImageU8 expected = decode_image(path);
     const ImageU8 got = resize_bilinear_antialias(src, w, h);
     size_t exact = 0;
