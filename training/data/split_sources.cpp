@@ -142,7 +142,8 @@ SourceData load_image_mos(const std::string& dataset, const SourceFiles& f) {
   for (size_t r = 0; r < t.rows.size(); ++r) {
     std::string name = t.rows[r][img];
     const bool numbered = !name.empty() && std::all_of(name.begin(), name.end(), ::isdigit);
-    if (dataset == "bid" && numbered) name = cat("DatabaseImage", std::string(4 - std::min<size_t>(4, name.size()), '0'), name, ".JPG");
+    if (dataset == "bid" && numbered)
+      name = cat("DatabaseImage", std::string(4 - std::min<size_t>(4, name.size()), '0'), name, ".JPG");
     if (dataset == "cid2013" && name.find('.') == std::string::npos) name += ".jpg";
     DatasetEntry e{prefix + name, number_at(t, r, mos), base};
     label_scene(e, scenes, f.scenes, name, base);
@@ -220,7 +221,8 @@ SourceData load_spaq(const SourceFiles& f, uint64_t seed) {
   const std::map<std::string, std::vector<int>> candidates = spaq_scene_candidates(f.scenes);
   std::map<std::string, int> chosen;
   if (!f.scene_choice.empty())
-    for (const DatasetEntry& e : read_data_json(f.scene_choice).entries) chosen[basename_of(e.image)] = e.domain_id - 100;
+    for (const DatasetEntry& e : read_data_json(f.scene_choice).entries)
+      chosen[basename_of(e.image)] = e.domain_id - 100;
   SeededIndexRandom rng(seed, 0);
   const std::string prefix = prefix_of("spaq", f);
   SourceData s{"spaq", {}, {}};

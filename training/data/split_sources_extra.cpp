@@ -43,7 +43,8 @@ SourceData load_nnid(const SourceFiles& f) {
     int k = -1;
     for (int j = 0; j < 3; ++j)
       if (basename_of(path).find(cat("mos", sizes[j])) != std::string::npos) k = j;
-    IQA_CHECK(k >= 0, path, ": an NNID score file is named mos512_with_names.txt, mos1024_with_names.txt or mos2048_with_names.txt");
+    IQA_CHECK(k >= 0, path, ": an NNID score file is named mos512_with_names.txt, mos1024_with_names.txt or ",
+              "mos2048_with_names.txt");
     IQA_CHECK(by_size[size_t(k)].empty(), "nnid: two --scores files for size ", sizes[k]);
     by_size[size_t(k)] = path;
   }

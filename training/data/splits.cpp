@@ -169,7 +169,8 @@ std::vector<std::string> write_protocols(const SourceData& source, const SplitOp
   namespace fs = std::filesystem;
   const DatasetInfo& info = dataset_info(source.dataset);
   const std::string& ds = source.dataset;
-  IQA_CHECK(opts.layout == "reference" || opts.layout == "iqa", "unknown layout '", opts.layout, "' (reference or iqa)");
+  IQA_CHECK(opts.layout == "reference" || opts.layout == "iqa", "unknown layout '", opts.layout,
+            "' (reference or iqa)");
   const bool ref = opts.layout == "reference";
   std::vector<std::string> written;
   auto write = [&](const fs::path& path, const DatasetList& list) {
@@ -195,8 +196,10 @@ std::vector<std::string> write_protocols(const SourceData& source, const SplitOp
     write(fs::path(out) / "for_cross_set" / "test" / (ds + ".json"), test);
   } else if (opts.cross_set && has_test) {
     Split s = cross_set_split(source, opts.test_images);
-    write(ref ? fs::path(out) / "for_cross_set" / "train" / (ds + "_train.json") : fs::path(out) / "cross_set" / ds / "train.json", s.train);
-    write(ref ? fs::path(out) / "for_cross_set" / "test" / (ds + "_test.json") : fs::path(out) / "cross_set" / ds / "test.json", s.test);
+    const fs::path root = fs::path(out);
+    const fs::path cross = ref ? root / "for_cross_set" : root / "cross_set" / ds;
+    write(ref ? cross / "train" / (ds + "_train.json") : cross / "train.json", s.train);
+    write(ref ? cross / "test" / (ds + "_test.json") : cross / "test.json", s.test);
   }
   if (opts.random_split) {
     const DatasetList scored =
