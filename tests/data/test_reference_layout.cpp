@@ -4,60 +4,14 @@
 // ids, folder and file names). Expected rows are copied from the reference's committed data_json.
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <map>
-#include <set>
-#include <tuple>
 
-#include <unistd.h>
-
+#include "tests/data/reference_fixtures.h"
 #include "training/data/splits.h"
 
 using namespace iqa;
-namespace fs = std::filesystem;
 
-namespace {
-
-struct RefDir {
-  fs::path path;
-  RefDir() {
-    path = fs::temp_directory_path() / ("iqa_test_reference_layout_" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~RefDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    fs::create_directories((path / name).parent_path());
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-  std::string str(const std::string& name = "") const { return (path / name).string(); }
-};
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const iqa::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-using Row = std::tuple<std::string, double, int>;  // image, score, domain_id
-std::vector<Row> rows_of(const DatasetList& l) {
-  std::vector<Row> out;
-  for (const auto& e : l.entries) out.emplace_back(e.image, e.score, e.domain_id);
-  return out;
-}
-std::set<std::string> images_of(const DatasetList& l) {
-  std::set<std::string> out;
-  for (const auto& e : l.entries) out.insert(e.image);
-  return out;
-}
-
-}  // namespace
+using namespace iqa::fixtures;
 
 TEST_CASE("reference listings: tid2013_all.json's numeric domain names and odd informational fields",
           "[data][reference]") {
@@ -103,12 +57,12 @@ TEST_CASE("reference listings: tid2013_all.json's numeric domain names and odd i
   CHECK(parse_data_json(R"({"files": [], "domain_name": 5})", "n.json").warnings ==
         std::vector<std::string>{"n.json: domain_name: number ignored (expected an object)"});
   // The fields SIND reads stay checked.
-  CHECK(error_of([] { parse_data_json(R"({"files": [{"image": "a", "score": "1", "domain_id": 1}]})", "s.json"); }) ==
+  CHECK(error_message_of([] { parse_data_json(R"({"files": [{"image": "a", "score": "1", "domain_id": 1}]})", "s.json"); }) ==
         "s.json: files[0].score: expected a number, got string");
 }
 
 TEST_CASE("reference listings: a random split without val.json means no validation", "[data][reference]") {
-  RefDir d;
+  FixtureDir d("test_reference_layout");
   d.write("random_split/eva/1/train.json", R"({"files": [{"image": "a.jpg", "score": 5.5, "domain_id": 1101}]})");
   CHECK_FALSE(read_data_json_if_present(d.str("random_split/eva/1/val.json"), "training without validation"));
   std::optional<DatasetList> train = read_data_json_if_present(d.str("random_split/eva/1/train.json"));

@@ -4,13 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <set>
-#include <tuple>
 
-#include <unistd.h>
-
+#include "tests/data/reference_fixtures.h"
 #include "training/data/splits.h"
 
 using namespace iqa;
@@ -18,37 +14,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct SplitDir {
-  fs::path path;
-  SplitDir() {
-    path = fs::temp_directory_path() / ("iqa_test_reference_splits_" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~SplitDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    fs::create_directories((path / name).parent_path());
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-  std::string str(const std::string& name = "") const { return (path / name).string(); }
-};
+using namespace iqa::fixtures;
+using Dir = FixtureDir;
+const auto& error_of = error_message_of;
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const iqa::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-using Row = std::tuple<std::string, double, int>;  // image, score, domain_id
-std::vector<Row> rows_of(const DatasetList& l) {
-  std::vector<Row> out;
-  for (const auto& e : l.entries) out.emplace_back(e.image, e.score, e.domain_id);
-  return out;
-}
 std::vector<std::string> folders_under(const std::string& dir) {
   std::set<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
@@ -58,7 +27,7 @@ std::vector<std::string> folders_under(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("make-splits, reference layout: CSIQ, LIVE and TID2013 paths and ids", "[data][reference]") {
-  SplitDir d;
+  Dir d("test_reference_splits");
   // hyperIQA's csiq_label.txt, which the reference reads.
   const std::string csiq = d.write("CSIQ/csiq_label.txt",
       "redwood.AWGN.1.png 0.050866\n1600.BLUR.2.png 0.2\n1600.contrast.1.png 0.1\n1600.fnoise.3.png 0.3\n"
@@ -94,7 +63,7 @@ TEST_CASE("make-splits, reference layout: CSIQ, LIVE and TID2013 paths and ids",
 }
 
 TEST_CASE("make-splits, reference layout: EVA's folders, order and fold names", "[data][reference]") {
-  SplitDir d;
+  Dir d("test_reference_splits");
   const std::string votes = d.write("eva-dataset-master/data/votes_filtered.csv",
       "image_id=user_id=score=difficulty=visual=composition=quality=semantic=vote_time\n"
       "132=1=6=1=1=1=1=1=1\n71=1=4=1=1=1=1=1=1\n71=2=5=1=1=1=1=1=1\n50=1=7=1=1=1=1=1=1\n");
@@ -119,7 +88,7 @@ TEST_CASE("make-splits, reference layout: EVA's folders, order and fold names", 
 
 TEST_CASE("make-splits, reference layout: LIVEC, BID, CID2013, SPAQ with the reference's scene choice",
           "[data][reference]") {
-  SplitDir d;
+  Dir d("test_reference_splits");
   const std::string livec = d.write("livec.csv", "image,mos\nt1.bmp,63.963406174124174\n");
   CHECK(rows_of(load_source("livec", {{livec}, ""}).list) ==
         std::vector<Row>{{"LIVEChallenge/Images/t1.bmp", 63.963406174124174, 200}});
@@ -158,7 +127,7 @@ TEST_CASE("make-splits, reference layout: LIVEC, BID, CID2013, SPAQ with the ref
 }
 
 TEST_CASE("make-splits: nnid, ava, piq23, agiqa3k and pipal as shipped", "[data][reference]") {
-  SplitDir d;
+  Dir d("test_reference_splits");
   SourceData n = load_source("nnid", {{d.write("NNID/mos2048_with_names.txt", "0.08 D3_IC001_img1.jpg\n"),
                                        d.write("NNID/mos512_with_names.txt", "0.361776062 D1_IC001_img1.jpg\n"),
                                        d.write("NNID/mos1024_with_names.txt", "0.5 D2_IC001_img1.jpg\n")},
@@ -195,7 +164,7 @@ TEST_CASE("make-splits: nnid, ava, piq23, agiqa3k and pipal as shipped", "[data]
 }
 
 TEST_CASE("make-splits: test-only datasets and the iqa layout", "[data][reference]") {
-  SplitDir d;
+  Dir d("test_reference_splits");
   SourceData b = load_source("bid", {{d.write("bid.csv", "image,mos\n1,4.5\n3,1.3\n")}, ""});
   SplitOptions o;
   o.random_split = false;
@@ -210,7 +179,7 @@ TEST_CASE("make-splits: test-only datasets and the iqa layout", "[data][referenc
 }
 
 TEST_CASE("random splits: LIQE's split files as split_follow_liqe.py, EVA's 10 folds", "[data][reference]") {
-  SplitDir d;
+  Dir d("test_reference_splits");
   const std::string all = d.write("data_json/all/live_all.json", R"({"files": [
     {"image": "LIVE/jp2k/img16.bmp", "score": 0.0, "dist_type": "jp2k", "domain_id": 700},
     {"image": "LIVE/jp2k/img55.bmp", "score": 65.5, "dist_type": "jp2k", "domain_id": 700},

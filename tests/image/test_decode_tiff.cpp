@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include "tests/data/reference_fixtures.h"
 #include "training/image/decode.h"
 
 using namespace iqa;
@@ -80,14 +81,7 @@ int64_t mismatches(const ImageU8& img, int bits) {
   return bad;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const iqa::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+const auto& error_of = iqa::fixtures::error_message_of;
 
 }  // namespace
 
@@ -126,10 +120,12 @@ TEST_CASE("TIFF: truncated, corrupt and oversized files throw errors naming the 
   REQUIRE(detect_image_format(bytes.data(), bytes.size()) == ImageFormat::Tiff);
   // Keep the header, cut the pixel data: libtiff's message is part of the error.
   const std::vector<uint8_t> head(bytes.begin(), bytes.begin() + 16);
-  CHECK_THAT(error_of([&] { decode_image_memory(head.data(), head.size(), "cut.tif"); }), Catch::StartsWith("cut.tif: "));
+  CHECK_THAT(error_of([&] { decode_image_memory(head.data(), head.size(), "cut.tif"); }),
+             Catch::StartsWith("cut.tif: "));
   std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + long(bytes.size() / 2));
   // Strips are at the front, directory at the end: half a file has no directory left.
-  CHECK_THAT(error_of([&] { decode_image_memory(cut.data(), cut.size(), "half.tif"); }), Catch::StartsWith("half.tif: "));
+  CHECK_THAT(error_of([&] { decode_image_memory(cut.data(), cut.size(), "half.tif"); }),
+             Catch::StartsWith("half.tif: "));
   const uint8_t junk[8] = {'I', 'I', 42, 0, 0xFF, 0xFF, 0xFF, 0x7F};
   CHECK_THAT(error_of([&] { decode_image_memory(junk, sizeof junk, "junk.tif"); }),
              Catch::StartsWith("junk.tif: not a readable TIFF"));
