@@ -35,7 +35,7 @@ make -C "$BUILD/lib" -k -j"$JOBS" iqa >"$BUILD/lib/make.log" 2>&1 || \
 rm -f "$BUILD/libiqa_fuzz.a"
 find "$BUILD/lib/CMakeFiles/iqa.dir" -name '*.o' -print0 | xargs -0 ar rcs "$BUILD/libiqa_fuzz.a"
 
-LIBS=("$BUILD/libiqa_fuzz.a" -ljpeg -lpng -lopenjp2 -fopenmp -lpthread)
+LIBS=("$BUILD/libiqa_fuzz.a" -ljpeg -lpng -ltiff -lopenjp2 -fopenmp -lpthread)
 INC=(-I"$ROOT" -I/usr/include/openjpeg-2.5)
 [ -f /usr/include/openjpeg-2.5/openjpeg.h ] || INC=(-I"$ROOT")
 

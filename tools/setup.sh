@@ -21,7 +21,7 @@ JOBS="${JOBS:-$(nproc)}"
 # OpenMP comes with g++ (libgomp), so no separate OpenMP package is needed.
 # libopenblas-openmp-dev: OpenBLAS sharing libgomp's threads (see CMakeLists.txt).
 PACKAGES=(build-essential cmake catch2 nlohmann-json3-dev libcli11-dev libopenblas-openmp-dev
-          libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libopenjp2-7-dev)
+          libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libopenjp2-7-dev libtiff-dev)
 # What .deps/ holds for an offline machine: header-only libraries plus the image libraries that a
 # non-Debian image may lack (with their runtime .so, which the -dev packages only link to).
 DEPS_PACKAGES=(catch2 nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libjpeg62-turbo

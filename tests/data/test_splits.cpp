@@ -124,10 +124,10 @@ TEST_CASE("livec, bid, cid2013: image/mos sheets", "[data][splits]") {
   TempDir d;
   const std::string f = d.write("mos.csv", "image,mos\n1001.JPG,62.5\nt1.bmp,30\n");
   SourceData l = load_source("livec", {{f}, ""});
-  CHECK(images_of(l.list) == std::vector<std::string>{"LIVEC/Images/1001.JPG", "LIVEC/Images/t1.bmp"});
+  CHECK(images_of(l.list) == std::vector<std::string>{"LIVEChallenge/Images/1001.JPG", "LIVEChallenge/Images/t1.bmp"});
   CHECK(l.list.entries[1].score == 30);
   CHECK(l.list.entries[1].domain_id == 200);
-  CHECK(load_source("bid", {{f}, ""}).list.entries[0].image == "BID/ImageDatabase/1001.JPG");
+  CHECK(load_source("bid", {{f}, ""}).list.entries[0].image == "BID/1001.JPG");
   CHECK(load_source("bid", {{f}, ""}).list.entries[0].domain_id == 400);
   const std::string cid = d.write("cid.csv", "image,Realigned MOS\nIS1/co1/a.jpg,55.5\n");
   SourceData c = load_source("cid2013", {{cid}, ""});
@@ -155,22 +155,22 @@ TEST_CASE("kadid10k, csiq, live, tid2013: synthetic sets with types and referenc
   CHECK(c.list.entries[0].image == "CSIQ/dst_imgs/awgn/1600.AWGN.1.png");
   CHECK(c.list.entries[1].image == "CSIQ/dst_imgs/jpeg2000/1600.jpeg2000.4.png");
   CHECK(c.list.entries[2].image == "CSIQ/dst_imgs/blur/aerial_city.BLUR.2.png");
-  CHECK(c.list.entries[1].domain_id == 803);
-  CHECK(c.list.entries[2].reference == "aerial_city");
+  CHECK(c.list.entries[1].domain_id == 805);
+  CHECK(c.list.entries[2].reference == "aerial_city.png");
 
   const std::string live = d.write("live.csv", "image,reference,dmos\njp2k/img1.bmp,bikes.bmp,40.2\n"
                                                "fastfading/img3.bmp,parrots.bmp,0\n");
   SourceData l = load_source("live", {{live}, ""});
   CHECK(l.list.entries[0].image == "LIVE/jp2k/img1.bmp");
-  CHECK(l.list.entries[0].domain_id == 701);
-  CHECK(l.list.entries[1].domain_id == 705);
+  CHECK(l.list.entries[0].domain_id == 700);
+  CHECK(l.list.entries[1].domain_id == 704);
   CHECK(l.list.entries[1].reference == "parrots.bmp");
   const std::string bad_live = d.write("bad_live.csv", "image,reference,dmos\nblur/img1.bmp,a.bmp,1\n");
   CHECK_THAT(error_of([&] { load_source("live", {{bad_live}, ""}); }), Catch::Contains(":2: 'blur/img1.bmp'"));
 
   const std::string tid = d.write("mos_with_names.txt", "5.51429 i01_01_1.bmp\n4.2 I25_24_5.bmp\n");
   SourceData t = load_source("tid2013", {{tid}, ""});
-  CHECK(t.list.entries[0].image == "tid2013/distorted_images/i01_01_1.bmp");
+  CHECK(t.list.entries[0].image == "TID2013/distorted_images/i01_01_1.bmp");
   CHECK(t.list.entries[0].domain_id == 901);
   CHECK(t.list.entries[1].domain_id == 925);
   CHECK(t.list.entries[1].reference == "I25");
@@ -184,7 +184,7 @@ TEST_CASE("eva votes and para sheets", "[data][splits]") {
   const std::string cats = d.write("image_content_category.csv", "image_id,category_id\n10,2\n11,6\n");
   SourceData e = load_source("eva", {{votes}, cats});
   REQUIRE(e.list.entries.size() == 2);
-  CHECK(e.list.entries[0].image == "EVA/images/EVA_category/EVA_together/10.jpg");
+  CHECK(e.list.entries[0].image == "EVA/eva-dataset-master/images/EVA_category/EVA_category/2/10.jpg");
   CHECK(e.list.entries[0].score == Approx(7.0));
   CHECK(e.list.entries[0].domain_id == 1102);
   CHECK(e.list.entries[1].domain_id == 1106);
@@ -200,7 +200,7 @@ TEST_CASE("eva votes and para sheets", "[data][splits]") {
   CHECK(p.list.entries[1].domain_id == 1200);
   CHECK(p.list.entries[2].domain_id == 1201);
   CHECK(p.official_split == std::vector<std::string>{"train", "train", "test"});
-  CHECK_THAT(error_of([&] { load_source("pipal", {{train}, ""}); }), Catch::Contains("no reader"));
+  CHECK_THAT(error_of([&] { load_source("pipal", {{train}, ""}); }), Catch::Contains("must be the PIPAL folder"));
   CHECK_THAT(error_of([&] { load_source("imagenet", {{train}, ""}); }), Catch::Contains("unknown dataset"));
 }
 
@@ -211,11 +211,11 @@ TEST_CASE("leave_one_out_folds: one fold per domain", "[data][splits]") {
   std::vector<Fold> f = leave_one_out_folds(l);
   REQUIRE(f.size() == 3);
   CHECK(f[0].name == "test_for_101_Cityscape");
-  CHECK(f[1].name == "test_for_105_Night_scene");
+  CHECK(f[1].name == "test_for_105_Night-scene");
   CHECK(f[2].name == "test_for_108");
   CHECK(images_of(f[0].test) == std::vector<std::string>{"a", "c"});
   CHECK(images_of(f[0].train) == std::vector<std::string>{"b", "d"});
-  CHECK(f[0].test.domain_names == std::map<int, std::string>{{101, "Cityscape"}});
+  CHECK(f[0].test.domain_names == l.domain_names);
 }
 
 TEST_CASE("random_splits: 70/10/20, content-disjoint, reproducible", "[data][splits]") {
@@ -269,11 +269,11 @@ TEST_CASE("cross_set_split by test list and write_protocols layout", "[data][spl
   o.test_images = {"img4.bmp"};
   const std::string out = (d.path / "json").string();
   std::vector<std::string> files = write_protocols(s, o, out);
-  CHECK(files.size() == 1 + 4 * 2 + 2 + 2 * 3);
-  CHECK(files[0] == out + "/all/live.json");
-  DatasetList fold = read_data_json(out + "/for_leave_one_out/live/test_for_701_jp2k/test.json");
+  CHECK(files.size() == 1 + 4 * 2 + 1 + 2 * 3);  // LIVE is test-only: one cross-set file
+  CHECK(files[0] == out + "/all/live_all.json");
+  DatasetList fold = read_data_json(out + "/for_leave_one_out/live/test_for_700_jp2k/test.json");
   CHECK(images_of(fold) == std::vector<std::string>{"LIVE/jp2k/img1.bmp"});
-  CHECK(read_data_json(out + "/cross_set/live/test.json").entries.size() == 1);
+  CHECK(read_data_json(out + "/for_cross_set/test/live.json").entries.size() == 1);
   // Random splits flip LIVE's DMOS (lower is better) to max - score.
   DatasetList all;
   for (const char* part : {"train", "val", "test"}) {

@@ -1,7 +1,10 @@
 // data_json reading and writing (see dataset.h). Validation and the registry: dataset_registry.cpp.
 #include "training/data/dataset.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -25,26 +28,40 @@ std::string read_text_file(const std::string& path) {
   return os.str();
 }
 
-// An optional string field: absent or null -> ""; a list of strings (SPAQ leave-one-out train JSONs
-// store the scene candidates) -> joined with '|'; anything else is an error.
-std::string optional_string(const json& item, const char* key, const std::string& where) {
-  auto it = item.find(key);
-  if (it == item.end() || it->is_null()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  if (it->is_array()) {
-    std::string joined;
-    for (size_t k = 0; k < it->size(); ++k) {
-      const json& v = (*it)[k];
-      IQA_CHECK(v.is_string(), where, ".", key, "[", k, "]: expected a string, got ", json_kind(v));
-      joined += (k ? "|" : "") + v.get<std::string>();
-    }
-    return joined;
-  }
-  fail(cat(where, ".", key, ": expected a string, got ", json_kind(*it)));
+// A string, or a number as its text; false for anything else.
+bool scalar_text(const json& v, std::string& out) {
+  if (v.is_string())
+    out = v.get<std::string>();
+  else if (v.is_number_integer())
+    out = std::to_string(v.get<int64_t>());
+  else if (v.is_number())
+    out = v.dump();
+  else
+    return false;
+  return true;
 }
 
-DatasetEntry parse_entry(const json& item, const std::string& where) {
+// An optional string field. SIND itself reads only image, score and domain_id, so these informational
+// fields never fail a listing: absent or null -> ""; a number -> its text; a list (SPAQ leave-one-out
+// train JSONs store the scene candidates) -> its strings and numbers joined with '|'; anything else is
+// dropped with a warning.
+std::string optional_string(const json& item, const char* key, const std::string& where,
+                            std::vector<std::string>& warnings) {
+  auto it = item.find(key);
+  if (it == item.end() || it->is_null()) return "";
+  std::string text;
+  if (scalar_text(*it, text)) return text;
+  if (it->is_array()) {
+    std::string joined, one;
+    for (const json& v : *it)
+      if (scalar_text(v, one)) joined += (joined.empty() ? "" : "|") + one;
+    return joined;
+  }
+  warnings.push_back(cat(where, ".", key, ": ", json_kind(*it), " ignored (SIND does not read this field)"));
+  return "";
+}
+
+DatasetEntry parse_entry(const json& item, const std::string& where, std::vector<std::string>& warnings) {
   IQA_CHECK(item.is_object(), where, ": expected an object, got ", json_kind(item));
   DatasetEntry e;
   auto image = item.find("image");
@@ -74,9 +91,9 @@ DatasetEntry parse_entry(const json& item, const std::string& where) {
   } else {
     fail(cat(where, ".domain_id: expected an integer, got ", json_kind(*domain)));
   }
-  e.scene = optional_string(item, "scene", where);
-  e.dist_type = optional_string(item, "dist_type", where);
-  e.reference = optional_string(item, "reference", where);
+  e.scene = optional_string(item, "scene", where, warnings);
+  e.dist_type = optional_string(item, "dist_type", where, warnings);
+  e.reference = optional_string(item, "reference", where, warnings);
   return e;
 }
 
@@ -97,11 +114,16 @@ DatasetList parse_data_json(const std::string& text, const std::string& name) {
   DatasetList list;
   list.entries.reserve(files->size());
   for (size_t i = 0; i < files->size(); ++i)
-    list.entries.push_back(parse_entry((*files)[i], cat(name, ": files[", i, "]")));
+    list.entries.push_back(parse_entry((*files)[i], cat(name, ": files[", i, "]"), list.warnings));
 
+  // domain_name is informational (SIND never reads it): unusable parts are skipped with a warning, and
+  // numbers are taken as their text (the reference's tid2013_all.json maps "901" to 1).
   auto names = doc.find("domain_name");
   if (names != doc.end() && !names->is_null()) {
-    IQA_CHECK(names->is_object(), name, ": domain_name: expected an object, got ", json_kind(*names));
+    if (!names->is_object()) {
+      list.warnings.push_back(cat(name, ": domain_name: ", json_kind(*names), " ignored (expected an object)"));
+      return list;
+    }
     for (auto it = names->begin(); it != names->end(); ++it) {
       const std::string& key = it.key();
       size_t used = 0;
@@ -111,16 +133,37 @@ DatasetList parse_data_json(const std::string& text, const std::string& name) {
       } catch (const std::exception&) {
         used = 0;
       }
-      IQA_CHECK(used == key.size() && id >= 0, name, ": domain_name: key '", key, "' is not a domain id");
-      IQA_CHECK(it.value().is_string(), name, ": domain_name[\"", key, "\"]: expected a string, got ",
-                json_kind(it.value()));
-      list.domain_names[id] = it.value().get<std::string>();
+      std::string label;
+      if (used != key.size() || id < 0) {
+        list.warnings.push_back(cat(name, ": domain_name: key '", key, "' is not a domain id; ignored"));
+      } else if (!scalar_text(it.value(), label)) {
+        list.warnings.push_back(cat(name, ": domain_name[\"", key, "\"]: ", json_kind(it.value()), " ignored"));
+      } else {
+        list.domain_names[id] = label;
+      }
     }
   }
   return list;
 }
 
-DatasetList read_data_json(const std::string& path) { return parse_data_json(read_text_file(path), path); }
+DatasetList read_data_json(const std::string& path) {
+  DatasetList list = parse_data_json(read_text_file(path), path);
+  // Warnings go to stderr, a few per file: listings with one odd field per entry stay readable.
+  const size_t shown = std::min<size_t>(list.warnings.size(), 3);
+  for (size_t i = 0; i < shown; ++i) std::fprintf(stderr, "warning: %s\n", list.warnings[i].c_str());
+  if (list.warnings.size() > shown)
+    std::fprintf(stderr, "warning: %s: %zu more like these\n", path.c_str(), list.warnings.size() - shown);
+  return list;
+}
+
+std::optional<DatasetList> read_data_json_if_present(const std::string& path, const std::string& note) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (!note.empty()) std::fprintf(stderr, "note: %s does not exist: %s\n", path.c_str(), note.c_str());
+    return std::nullopt;
+  }
+  return read_data_json(path);
+}
 
 std::string to_data_json(const DatasetList& list) {
   std::string out = "{\"files\": [";

@@ -6,13 +6,15 @@
 //   {"files": [{"image": "koniq10k/1024x768/1.jpg", "score": 77.4, "domain_id": 304, "scene": "Landscape"},
 //              ...],
 //    "domain_name": {"304": "Landscape", ...}}          <- optional
-// Only image, score and domain_id are required (SIND reads only those); scene, dist_type and reference
-// are optional strings carried through (make-splits writes them; reference groups images of the same
+// Only image, score and domain_id are required and checked (SIND reads only those); scene, dist_type,
+// reference and domain_name are optional, informational, and never an error (see warnings); they are
+// carried through (make-splits writes them; reference groups images of the same
 // pristine content so random splits can keep contents disjoint). Image paths are relative to a data
 // root, as SIND joins them with './data'.
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +34,20 @@ struct DatasetEntry {
 struct DatasetList {
   std::vector<DatasetEntry> entries;
   std::map<int, std::string> domain_names;  // optional "domain_name" table
+  // Informational fields that could not be used and were skipped (parse_data_json never fails on the
+  // fields SIND does not read: scene, dist_type, reference, domain_name).
+  std::vector<std::string> warnings;
 };
 
 // Parses a listing. `name` (normally the file's path) starts every error message, followed by the
 // JSON location, e.g. "train.json: files[12].score: expected a number, got string".
 DatasetList parse_data_json(const std::string& text, const std::string& name);
+// Reads a file and prints its warnings (at most 3 and a count) to stderr as "warning: ...".
 DatasetList read_data_json(const std::string& path);
+// nullopt when `path` does not exist, after printing "note: <path> does not exist: <note>" to stderr
+// (note "" prints nothing). For optional parts such as a random split's val.json: the reference's EVA
+// folds have only train and test, and the reference never reads val at all.
+std::optional<DatasetList> read_data_json_if_present(const std::string& path, const std::string& note = "");
 // Serialised with 1 entry per line (diff-friendly); parse_data_json(to_data_json(x)) == x.
 std::string to_data_json(const DatasetList& list);
 void write_data_json(const std::string& path, const DatasetList& list);
@@ -48,6 +58,7 @@ enum class ScoreDirection { HigherIsBetter, LowerIsBetter };
 struct DatasetInfo {
   std::string name;           // "koniq10k"
   int domain_base = 0;        // first domain id (sind.md §5.2)
+  int domain_end = 0;         // one past the last id the dataset owns
   double score_min = 0, score_max = 0;  // nominal scale of the raw scores SIND stores
   ScoreDirection direction = ScoreDirection::HigherIsBetter;
   bool synthetic = false;     // distorted copies of pristine references (splits keep contents disjoint)
@@ -58,8 +69,8 @@ struct DatasetInfo {
 const std::vector<DatasetInfo>& dataset_registry();
 // Throws iqa::Error listing the known names when `name` is not one of them.
 const DatasetInfo& dataset_info(const std::string& name);
-// The dataset whose id range holds domain_id: the entry with the largest base <= domain_id (so BID owns
-// 400..449 and CID2013 450..499). Null for negative ids.
+// The dataset whose id range [domain_base, domain_end) holds domain_id (BID owns 400..449, CID2013
+// 450..499, nnid 1400..1499); null for ids no dataset owns (negative, 1000..1099, >= 2000).
 const DatasetInfo* dataset_for_domain(int domain_id);
 
 // ---- Validation ------------------------------------------------------------------------------------

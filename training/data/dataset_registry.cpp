@@ -14,29 +14,34 @@ const std::vector<DatasetInfo>& dataset_registry() {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   constexpr auto Up = ScoreDirection::HigherIsBetter;
   constexpr auto Down = ScoreDirection::LowerIsBetter;
-  // Bases and score conventions: sind.md §5.2. Nominal ranges are each dataset's published scale;
-  // where the spec gives none we chose (marked "chosen"):
+  // Bases and score conventions: sind.md §5.2 and the reference's committed data_json. Each dataset owns
+  // [domain_base, domain_end). Nominal ranges are each dataset's published scale; where the spec gives
+  // none we chose (marked "chosen"):
   //  - koniq10k: MOS_zscore is rescaled to 0..100 by KonIQ's authors (observed ~4..88).
   //  - livec, cid2013 (realigned MOS), live (dmos_realigned): 0..100 scales (LIVE's realigned DMOS
   //    can fall slightly outside; validation only counts such scores, it does not reject them).
   //  - eva: mean of 0..10 votes; para: aestheticScore_mean on 1..5; agiqa3k: mos_quality 0..5.
-  //  - pipal: SIND stores (s - 868.3) / (1857 - 868.3), i.e. ~0..1.
+  //  - ava: mean of the 1..10 vote histogram; nnid: MOS on 0..1 (observed 0.08..0.86).
+  //  - pipal: SIND stores (s - 868.3) / (1857 - 868.3), i.e. ~0..1, for its training part (the
+  //    reference's pipal_all.json keeps the validation part's raw scores: those count as outside).
   //  - piq23: JOD scores have no fixed bounds: unchecked (+-inf).
   static const std::vector<DatasetInfo> registry = {
-      {"piq23", 0, -kInf, kInf, Up, false, "JOD"},
-      {"spaq", 100, 0, 100, Up, false, "MOS"},
-      {"livec", 200, 0, 100, Up, false, "MOS"},
-      {"koniq10k", 300, 0, 100, Up, false, "MOS_zscore"},
-      {"bid", 400, 0, 5, Up, false, "MOS"},
-      {"cid2013", 450, 0, 100, Up, false, "realigned MOS"},
-      {"agiqa3k", 500, 0, 5, Up, false, "mos_quality"},
-      {"kadid10k", 600, 1, 5, Up, true, "dmos (MOS-like)"},
-      {"live", 700, 0, 100, Down, true, "dmos_realigned"},
-      {"csiq", 800, 0, 1, Down, true, "DMOS"},
-      {"tid2013", 900, 0, 9, Up, true, "MOS"},
-      {"eva", 1100, 0, 10, Up, false, "mean vote"},
-      {"para", 1200, 1, 5, Up, false, "aestheticScore_mean"},
-      {"pipal", 1500, 0, 1, Up, true, "(s - 868.3) / (1857 - 868.3)"},
+      {"piq23", 0, 100, -kInf, kInf, Up, false, "JOD"},
+      {"spaq", 100, 200, 0, 100, Up, false, "MOS"},
+      {"livec", 200, 300, 0, 100, Up, false, "MOS"},
+      {"koniq10k", 300, 400, 0, 100, Up, false, "MOS_zscore"},
+      {"bid", 400, 450, 0, 5, Up, false, "MOS"},
+      {"cid2013", 450, 500, 0, 100, Up, false, "realigned MOS"},
+      {"agiqa3k", 500, 600, 0, 5, Up, false, "mos_quality"},
+      {"kadid10k", 600, 700, 1, 5, Up, true, "dmos (MOS-like)"},
+      {"live", 700, 800, 0, 100, Down, true, "dmos_realigned"},
+      {"csiq", 800, 900, 0, 1, Down, true, "DMOS"},
+      {"tid2013", 900, 1000, 0, 9, Up, true, "MOS"},
+      {"eva", 1100, 1200, 0, 10, Up, false, "mean vote"},
+      {"para", 1200, 1300, 1, 5, Up, false, "aestheticScore_mean"},
+      {"ava", 1300, 1400, 1, 10, Up, false, "mean rating"},
+      {"nnid", 1400, 1500, 0, 1, Up, false, "MOS"},
+      {"pipal", 1500, 2000, 0, 1, Up, true, "(s - 868.3) / (1857 - 868.3)"},
   };
   return registry;
 }
@@ -51,10 +56,9 @@ const DatasetInfo& dataset_info(const std::string& name) {
 }
 
 const DatasetInfo* dataset_for_domain(int domain_id) {
-  const DatasetInfo* owner = nullptr;
   for (const DatasetInfo& d : dataset_registry())
-    if (d.domain_base <= domain_id) owner = &d;
-  return owner;
+    if (d.domain_base <= domain_id && domain_id < d.domain_end) return &d;
+  return nullptr;
 }
 
 DatasetSummary summarize_dataset(const DatasetList& list) {

@@ -1,18 +1,16 @@
-// Dataset score-file readers for make-splits (formats: the table in splits.h).
+// Dataset score-file readers for make-splits (formats: the table in splits.h): the shared helpers, the
+// authentic sets of the protocols (KonIQ, SPAQ, LIVEC, BID, CID2013, EVA, PARA) and load_source.
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <set>
 
-#include "training/data/csv.h"
-#include "training/distort/distort.h"
 #include "training/data/scene_sampler.h"
-#include "training/data/splits.h"
+#include "training/data/source_readers.h"
 
 namespace iqa {
-namespace {
+namespace source {
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
@@ -43,6 +41,56 @@ const std::string& single_scores_file(const std::string& dataset, const SourceFi
   return f.scores[0];
 }
 
+void name_domains(DatasetList& list, int base, const std::vector<std::string>& names) {
+  for (const DatasetEntry& e : list.entries)
+    if (e.domain_id >= base && e.domain_id - base < int(names.size()))
+      list.domain_names[e.domain_id] = names[size_t(e.domain_id - base)];
+}
+
+std::string prefix_of(const std::string& dataset, const SourceFiles& files) {
+  if (!files.image_prefix.empty()) {
+    const std::string& p = files.image_prefix;
+    return p.back() == '/' ? p : p + "/";
+  }
+  IQA_CHECK(files.path_style == "reference" || files.path_style == "iqa", "unknown path style '", files.path_style,
+            "' (reference or iqa)");
+  const bool ref = files.path_style == "reference";
+  for (const auto& [name, reference, iqa] : image_prefixes())
+    if (name == dataset) return ref ? reference : iqa;
+  fail(cat(dataset, ": no image folder is known for this dataset"));
+}
+
+}  // namespace source
+
+using namespace source;
+
+const std::vector<std::tuple<std::string, std::string, std::string>>& image_prefixes() {
+  // {dataset, the reference's committed paths, iqa.cu's earlier make-splits paths}. "{category}" is
+  // EVA's content category number (1..6): the reference keeps EVA's per-category folders.
+  static const std::vector<std::tuple<std::string, std::string, std::string>> table = {
+      {"piq23", "PIQ23/", "PIQ23/"},
+      {"spaq", "SPAQ/TestImage/", "SPAQ/TestImage/"},
+      {"livec", "LIVEChallenge/Images/", "LIVEC/Images/"},
+      {"koniq10k", "koniq10k/1024x768/", "koniq10k/1024x768/"},
+      {"bid", "BID/", "BID/ImageDatabase/"},
+      {"cid2013", "CID2013/", "CID2013/"},
+      {"agiqa3k", "AGIQA-3K/images/", "AGIQA-3K/images/"},
+      {"kadid10k", "kadid10k/images/", "kadid10k/images/"},
+      {"live", "LIVE/", "LIVE/"},
+      {"csiq", "CSIQ/dst_imgs/", "CSIQ/dst_imgs/"},
+      {"tid2013", "TID2013/distorted_images/", "tid2013/distorted_images/"},
+      {"eva", "EVA/eva-dataset-master/images/EVA_category/EVA_category/{category}/",
+       "EVA/images/EVA_category/EVA_together/"},
+      {"para", "PARA/imgs/", "PARA/imgs/"},
+      {"ava", "AVA/data/image/", "AVA/data/image/"},
+      {"nnid", "NNID/", "NNID/"},
+      {"pipal", "PIPAL/", "PIPAL/"},
+  };
+  return table;
+}
+
+namespace {
+
 // Index of a SPAQ scene name, accepting short forms ("Indoor", "Night", "Still life"); -1 if none.
 int spaq_scene_index(const std::string& name) {
   std::string n = lower(name);
@@ -71,28 +119,34 @@ std::map<std::string, int> read_scene_labels(const std::string& path) {
   return out;
 }
 
-void name_domains(DatasetList& list, int base, const std::vector<std::string>& names) {
-  for (const DatasetEntry& e : list.entries)
-    if (e.domain_id >= base && e.domain_id - base < int(names.size()))
-      list.domain_names[e.domain_id] = names[size_t(e.domain_id - base)];
+// CLIP-style scene label of an image, if labels were given: domain base + SPAQ scene index.
+void label_scene(DatasetEntry& e, const std::map<std::string, int>& scenes, const std::string& file,
+                 const std::string& image, int base) {
+  if (scenes.empty()) return;
+  auto it = scenes.find(basename_of(image));
+  IQA_CHECK(it != scenes.end(), file, ": no scene label for ", image);
+  e.domain_id = base + it->second;
+  e.scene = spaq_scene_names()[size_t(it->second)];
 }
 
-// image,mos sheets (LIVEC, BID, CID2013), with optional CLIP scene labels.
-SourceData load_image_mos(const std::string& dataset, const SourceFiles& f, const std::string& prefix) {
+// image,mos sheets (LIVEC, BID, CID2013), with optional CLIP scene labels. BID's grade sheet numbers its
+// images (1 -> DatabaseImage0001.JPG); CID2013's names them without extension (Source_ID -> <id>.jpg).
+SourceData load_image_mos(const std::string& dataset, const SourceFiles& f) {
   const int base = dataset_info(dataset).domain_base;
+  const std::string prefix = prefix_of(dataset, f);
   CsvTable t = read_csv(single_scores_file(dataset, f));
-  const size_t img = t.column({"image", "image_name", "image name", "name"});
+  const size_t img = t.column({"image", "image_name", "image name", "name", "source_id"});
   const size_t mos = t.column({"mos", "realigned mos", "realigned_mos", "score"});
   const std::map<std::string, int> scenes = read_scene_labels(f.scenes);
   SourceData s{dataset, {}, {}};
   for (size_t r = 0; r < t.rows.size(); ++r) {
-    DatasetEntry e{prefix + t.rows[r][img], number_at(t, r, mos), base};
-    if (!scenes.empty()) {
-      auto it = scenes.find(basename_of(t.rows[r][img]));
-      IQA_CHECK(it != scenes.end(), f.scenes, ": no scene label for ", t.rows[r][img]);
-      e.domain_id = base + it->second;
-      e.scene = spaq_scene_names()[size_t(it->second)];
-    }
+    std::string name = t.rows[r][img];
+    const bool numbered = !name.empty() && std::all_of(name.begin(), name.end(), ::isdigit);
+    if (dataset == "bid" && numbered)
+      name = cat("DatabaseImage", std::string(4 - std::min<size_t>(4, name.size()), '0'), name, ".JPG");
+    if (dataset == "cid2013" && name.find('.') == std::string::npos) name += ".jpg";
+    DatasetEntry e{prefix + name, number_at(t, r, mos), base};
+    label_scene(e, scenes, f.scenes, name, base);
     s.list.entries.push_back(e);
   }
   if (!scenes.empty()) name_domains(s.list, base, spaq_scene_names());
@@ -100,21 +154,16 @@ SourceData load_image_mos(const std::string& dataset, const SourceFiles& f, cons
 }
 
 SourceData load_koniq(const SourceFiles& f) {
-  SourceFiles one{{single_scores_file("koniq10k", f)}, f.scenes};
-  CsvTable t = read_csv(one.scores[0]);
+  CsvTable t = read_csv(single_scores_file("koniq10k", f));
   const size_t img = t.column({"image_name"});
   const size_t z = t.column({"MOS_zscore"});
   const long set = t.find_column({"set"});
   const std::map<std::string, int> scenes = read_scene_labels(f.scenes);
+  const std::string prefix = prefix_of("koniq10k", f);
   SourceData s{"koniq10k", {}, {}};
   for (size_t r = 0; r < t.rows.size(); ++r) {
-    DatasetEntry e{"koniq10k/1024x768/" + t.rows[r][img], number_at(t, r, z), 300};
-    if (!scenes.empty()) {
-      auto it = scenes.find(t.rows[r][img]);
-      IQA_CHECK(it != scenes.end(), f.scenes, ": no scene label for ", t.rows[r][img]);
-      e.domain_id = 300 + it->second;
-      e.scene = spaq_scene_names()[size_t(it->second)];
-    }
+    DatasetEntry e{prefix + t.rows[r][img], number_at(t, r, z), 300};
+    label_scene(e, scenes, f.scenes, t.rows[r][img], 300);
     s.list.entries.push_back(e);
     if (set >= 0) {
       const std::string v = lower(t.rows[r][size_t(set)]);
@@ -127,14 +176,10 @@ SourceData load_koniq(const SourceFiles& f) {
   return s;
 }
 
-SourceData load_spaq(const SourceFiles& f, uint64_t seed) {
-  IQA_CHECK(!f.scenes.empty(), "spaq: --scenes (the scene category labels sheet as CSV) is required");
-  CsvTable scores = read_csv(single_scores_file("spaq", f));
-  const size_t img = scores.column({"Image name", "image_name", "image"});
-  const size_t mos = scores.column({"MOS"});
-  CsvTable labels = read_csv(f.scenes);
+// SPAQ's scene sheet: either one 0/1 column per scene or one column listing them. Image -> candidates.
+std::map<std::string, std::vector<int>> spaq_scene_candidates(const std::string& path) {
+  CsvTable labels = read_csv(path);
   const size_t limg = labels.column({"Image name", "image_name", "image"});
-  // Either one 0/1 column per scene or one column listing the scenes.
   std::vector<long> flag_cols(spaq_scene_names().size(), -1);
   bool any_flag = false;
   for (size_t c = 0; c < labels.header.size(); ++c) {
@@ -147,17 +192,14 @@ SourceData load_spaq(const SourceFiles& f, uint64_t seed) {
     std::vector<int> c;
     if (any_flag) {
       for (size_t k = 0; k < flag_cols.size(); ++k)
-        if (flag_cols[k] >= 0 && number_at(labels, r, size_t(flag_cols[k])) != 0) c.push_back(int(k));
+        if (flag_cols[k] >= 0 && number_at(labels, r, size_t(flag_cols[k])) > 0) c.push_back(int(k));
     } else {
       std::string v = labels.rows[r][size_t(list_col)];
       for (char& ch : v)
         if (ch == ',' || ch == ';' || ch == '|' || ch == '/') ch = '\n';
       for (const std::string& tok : split_lines(v)) {
-        int k = -1;
-        if (std::all_of(tok.begin(), tok.end(), [](unsigned char ch) { return std::isdigit(ch); }))
-          k = std::stoi(tok) - 1;
-        else
-          k = spaq_scene_index(tok);
+        const bool digits = std::all_of(tok.begin(), tok.end(), [](unsigned char ch) { return std::isdigit(ch); });
+        const int k = digits ? std::stoi(tok) - 1 : spaq_scene_index(tok);
         IQA_CHECK(k >= 0 && k < 9, labels.name, ":", labels.row_lines[r], ": unknown scene '", tok, "'");
         c.push_back(k);
       }
@@ -165,126 +207,73 @@ SourceData load_spaq(const SourceFiles& f, uint64_t seed) {
     IQA_CHECK(!c.empty(), labels.name, ":", labels.row_lines[r], ": image ", labels.rows[r][limg], " has no scene");
     candidates[labels.rows[r][limg]] = c;
   }
+  return candidates;
+}
+
+// Multi-label SPAQ images get one scene. The reference draws it with Python's unseeded random.choice,
+// so its committed spaq_all.json is the canonical choice: f.scene_choice (that listing, or any data_json
+// naming SPAQ/TestImage/<name>) gives it; otherwise one is drawn once from the seed.
+SourceData load_spaq(const SourceFiles& f, uint64_t seed) {
+  IQA_CHECK(!f.scenes.empty(), "spaq: --scenes (the scene category labels sheet as CSV) is required");
+  CsvTable scores = read_csv(single_scores_file("spaq", f));
+  const size_t img = scores.column({"Image name", "image_name", "image"});
+  const size_t mos = scores.column({"MOS"});
+  const std::map<std::string, std::vector<int>> candidates = spaq_scene_candidates(f.scenes);
+  std::map<std::string, int> chosen;
+  if (!f.scene_choice.empty())
+    for (const DatasetEntry& e : read_data_json(f.scene_choice).entries)
+      chosen[basename_of(e.image)] = e.domain_id - 100;
   SeededIndexRandom rng(seed, 0);
+  const std::string prefix = prefix_of("spaq", f);
   SourceData s{"spaq", {}, {}};
   for (size_t r = 0; r < scores.rows.size(); ++r) {
     const std::string& name = scores.rows[r][img];
     auto it = candidates.find(name);
-    IQA_CHECK(it != candidates.end(), labels.name, ": no scene labels for ", name, " (listed in ", scores.name, ")");
+    IQA_CHECK(it != candidates.end(), f.scenes, ": no scene labels for ", name, " (listed in ", scores.name, ")");
     const std::vector<int>& c = it->second;
-    const int k = c.size() == 1 ? c[0] : c[size_t(rng.below(c.size()))];  // drawn once, in score-file order
-    s.list.entries.push_back({"SPAQ/TestImage/" + name, number_at(scores, r, mos), 100 + k, spaq_scene_names()[size_t(k)]});
+    int k = c[0];
+    if (c.size() > 1 && !f.scene_choice.empty()) {
+      auto ch = chosen.find(name);
+      IQA_CHECK(ch != chosen.end(), f.scene_choice, ": no entry for SPAQ image ", name, ", which has several scenes");
+      IQA_CHECK(std::count(c.begin(), c.end(), ch->second), f.scene_choice, ": ", name, " is in domain ",
+                ch->second + 100, ", not one of its scenes in ", f.scenes);
+      k = ch->second;
+    } else if (c.size() > 1) {
+      k = c[size_t(rng.below(c.size()))];  // drawn once, in score-file order
+    }
+    s.list.entries.push_back({prefix + name, number_at(scores, r, mos), 100 + k, spaq_scene_names()[size_t(k)]});
   }
   name_domains(s.list, 100, spaq_scene_names());
   return s;
 }
 
-SourceData load_kadid(const SourceFiles& f) {
-  CsvTable t = read_csv(single_scores_file("kadid10k", f));
-  const size_t dist = t.column({"dist_img"}), ref = t.column({"ref_img"}), dmos = t.column({"dmos"});
-  SourceData s{"kadid10k", {}, {}};
-  for (size_t r = 0; r < t.rows.size(); ++r) {
-    const std::string& name = t.rows[r][dist];  // I01_07_03.png: reference 01, type 07, level 03
-    int type = 0;
-    IQA_CHECK(name.size() >= 7 && std::sscanf(name.c_str() + 4, "%2d", &type) == 1 && type >= 1 && type <= 25, t.name,
-              ":", t.row_lines[r], ": '", name, "' is not a KADID name IXX_TT_LL.png");
-    s.list.entries.push_back({"kadid10k/images/" + name, number_at(t, r, dmos), 600 + type, "", name.substr(4, 2),
-                              t.rows[r][ref]});
-    s.list.domain_names[600 + type] = distortion_name(type);
-  }
-  return s;
-}
-
-SourceData load_csiq(const SourceFiles& f) {
-  struct Type { const char* sheet; const char* folder; const char* tag; };
-  static const Type types[6] = {{"noise", "awgn", "AWGN"},         {"jpeg", "jpeg", "JPEG"},
-                                {"jpeg 2000", "jpeg2000", "jpeg2000"}, {"f noise", "fnoise", "fnoise"},
-                                {"blur", "blur", "BLUR"},           {"contrast", "contrast", "contrast"}};
-  CsvTable t = read_csv(single_scores_file("csiq", f));
-  const size_t img = t.column({"image"}), type = t.column({"dst_type"}), lev = t.column({"dst_lev"});
-  const size_t dmos = t.column({"dmos"});
-  SourceData s{"csiq", {}, {}};
-  for (size_t r = 0; r < t.rows.size(); ++r) {
-    const std::string v = lower(t.rows[r][type]);
-    int k = -1;
-    for (int i = 0; i < 6; ++i)
-      if (v == types[i].sheet || v == lower(types[i].folder) || v == lower(types[i].tag)) k = i;
-    IQA_CHECK(k >= 0, t.name, ":", t.row_lines[r], ": unknown CSIQ distortion '", t.rows[r][type], "'");
-    const int level = int(number_at(t, r, lev));
-    const std::string path = cat("CSIQ/dst_imgs/", types[k].folder, "/", t.rows[r][img], ".", types[k].tag, ".",
-                                 level, ".png");
-    s.list.entries.push_back({path, number_at(t, r, dmos), 801 + k, "", types[k].folder, t.rows[r][img]});
-  }
-  for (int i = 0; i < 6; ++i) s.list.domain_names[801 + i] = types[i].folder;
-  return s;
-}
-
-SourceData load_live(const SourceFiles& f) {
-  static const std::vector<std::string> folders = {"jp2k", "jpeg", "wn", "gblur", "fastfading"};
-  CsvTable t = read_csv(single_scores_file("live", f));
-  const size_t img = t.column({"image"}), ref = t.column({"reference", "refname"});
-  const size_t dmos = t.column({"dmos", "dmos_realigned"});
-  SourceData s{"live", {}, {}};
-  for (size_t r = 0; r < t.rows.size(); ++r) {
-    const std::string& name = t.rows[r][img];
-    const std::string folder = name.substr(0, name.find('/'));
-    auto it = std::find(folders.begin(), folders.end(), folder);
-    IQA_CHECK(name.find('/') != std::string::npos && it != folders.end(), t.name, ":", t.row_lines[r], ": '", name,
-              "' is not <jp2k|jpeg|wn|gblur|fastfading>/<file>");
-    const int k = int(it - folders.begin());
-    s.list.entries.push_back({"LIVE/" + name, number_at(t, r, dmos), 701 + k, "", folder, t.rows[r][ref]});
-  }
-  for (size_t i = 0; i < folders.size(); ++i) s.list.domain_names[701 + int(i)] = folders[i];
-  return s;
-}
-
-SourceData load_tid2013(const SourceFiles& f) {
-  const std::string& path = single_scores_file("tid2013", f);
-  const std::vector<std::string> lines = split_lines(read_text(path));
-  SourceData s{"tid2013", {}, {}};
-  for (size_t i = 0; i < lines.size(); ++i) {
-    char name[256] = {0};
-    double mos = 0;
-    int ref = 0, type = 0;
-    const bool ok = std::sscanf(lines[i].c_str(), "%lf %255s", &mos, name) == 2 && std::isfinite(mos) &&
-                    (name[0] == 'i' || name[0] == 'I') && std::sscanf(name + 1, "%2d_%2d", &ref, &type) == 2 &&
-                    ref >= 1 && ref <= 25;
-    IQA_CHECK(ok, path, ": line ", i + 1, ": '", lines[i], "' is not '<mos> iXX_TT_L.bmp'");
-    s.list.entries.push_back({cat("tid2013/distorted_images/", name), mos, 900 + ref, "",
-                              std::string(name).substr(4, 2), std::string(name).substr(0, 3)});
-  }
-  return s;
-}
-
+// EVA as the reference reads it: image_content_category.csv's order, images without votes skipped,
+// score = mean vote, domain 1100 + category, images under their category's folder.
 SourceData load_eva(const SourceFiles& f) {
-  static const std::vector<std::string> categories = {"animals", "architectures & city", "human",
-                                                      "natural & rural", "still life", "other"};
+  static const std::vector<std::string> categories = {"animals", "architectures and city scenes", "human",
+                                                      "natural and rural scenes", "still life", "other"};
   IQA_CHECK(!f.scenes.empty(), "eva: --scenes (image_content_category.csv) is required");
   CsvTable votes = read_csv(single_scores_file("eva", f));
   const size_t id = votes.column({"image_id"}), score = votes.column({"score"});
-  std::vector<std::string> order;  // first appearance
   std::map<std::string, std::pair<double, int>> sums;
   for (size_t r = 0; r < votes.rows.size(); ++r) {
-    auto [it, inserted] = sums.try_emplace(votes.rows[r][id], 0.0, 0);
-    if (inserted) order.push_back(votes.rows[r][id]);
-    it->second.first += number_at(votes, r, score);
-    it->second.second += 1;
+    auto& [sum, n] = sums[votes.rows[r][id]];
+    sum += number_at(votes, r, score);
+    n += 1;
   }
   CsvTable cats = read_csv(f.scenes);
   const size_t cid = cats.column({"image_id"}), cat_col = cats.column({"category_id", "category", "content"});
-  std::map<std::string, int> category;
+  const std::string prefix = prefix_of("eva", f);
+  const size_t slot = prefix.find("{category}");
+  SourceData s{"eva", {}, {}};
   for (size_t r = 0; r < cats.rows.size(); ++r) {
     const int c = int(number_at(cats, r, cat_col));
     IQA_CHECK(c >= 1 && c <= 6, cats.name, ":", cats.row_lines[r], ": category ", c, " outside 1..6");
-    category[cats.rows[r][cid]] = c;
-  }
-  SourceData s{"eva", {}, {}};
-  for (const std::string& image : order) {
-    auto it = category.find(image);
-    IQA_CHECK(it != category.end(), cats.name, ": no category for EVA image ", image);
-    const auto& [sum, n] = sums[image];
-    s.list.entries.push_back({"EVA/images/EVA_category/EVA_together/" + image + ".jpg", sum / n, 1100 + it->second,
-                              categories[size_t(it->second - 1)]});
+    auto it = sums.find(cats.rows[r][cid]);
+    if (it == sums.end()) continue;  // no votes: the reference leaves the image out
+    const std::string folder = slot == std::string::npos ? prefix : std::string(prefix).replace(slot, 10, cat(c));
+    s.list.entries.push_back({folder + it->first + ".jpg", it->second.first / it->second.second, 1100 + c,
+                              categories[size_t(c - 1)]});
   }
   name_domains(s.list, 1101, categories);
   return s;
@@ -294,13 +283,14 @@ SourceData load_para(const SourceFiles& f) {
   IQA_CHECK(!f.scores.empty(), "para: expected --scores PARA-GiaaTrain.csv [PARA-GiaaTest.csv]");
   struct Row { std::string image, semantic, split; double score; };
   std::vector<Row> rows;
+  const std::string prefix = prefix_of("para", f);
   for (const std::string& path : f.scores) {
     CsvTable t = read_csv(path);
     const size_t session = t.column({"sessionId"}), image = t.column({"imageName"});
     const size_t score = t.column({"aestheticScore_mean"}), semantic = t.column({"semantic"});
     const bool test = lower(basename_of(path)).find("test") != std::string::npos;
     for (size_t r = 0; r < t.rows.size(); ++r)
-      rows.push_back({"PARA/imgs/" + t.rows[r][session] + "/" + t.rows[r][image], t.rows[r][semantic],
+      rows.push_back({prefix + t.rows[r][session] + "/" + t.rows[r][image], t.rows[r][semantic],
                       test ? "test" : "train", number_at(t, r, score)});
   }
   std::set<std::string> semantics;
@@ -327,19 +317,24 @@ const std::vector<std::string>& spaq_scene_names() {
 SourceData load_source(const std::string& dataset, const SourceFiles& files, uint64_t seed) {
   dataset_info(dataset);  // unknown names fail with the list of known ones
   SourceData s;
-  if (dataset == "koniq10k") s = load_koniq(files);
+  const bool listing = files.scores.size() == 1 && lower(files.scores[0]).size() > 5 &&
+                       lower(files.scores[0]).substr(files.scores[0].size() - 5) == ".json";
+  if (listing) s = {dataset, read_data_json(files.scores[0]), {}};  // e.g. the reference's all/<ds>_all.json
+  else if (dataset == "koniq10k") s = load_koniq(files);
   else if (dataset == "spaq") s = load_spaq(files, seed);
-  else if (dataset == "livec") s = load_image_mos(dataset, files, "LIVEC/Images/");
-  else if (dataset == "bid") s = load_image_mos(dataset, files, "BID/ImageDatabase/");
-  else if (dataset == "cid2013") s = load_image_mos(dataset, files, "CID2013/");
+  else if (dataset == "livec" || dataset == "bid" || dataset == "cid2013") s = load_image_mos(dataset, files);
   else if (dataset == "kadid10k") s = load_kadid(files);
   else if (dataset == "csiq") s = load_csiq(files);
   else if (dataset == "live") s = load_live(files);
   else if (dataset == "tid2013") s = load_tid2013(files);
   else if (dataset == "eva") s = load_eva(files);
   else if (dataset == "para") s = load_para(files);
-  else fail(cat(dataset, ": make-splits has no reader for this dataset's score files (readers: koniq10k, spaq, "
-                "livec, bid, cid2013, kadid10k, csiq, live, tid2013, eva, para)"));
+  else if (dataset == "ava") s = load_ava(files);
+  else if (dataset == "nnid") s = load_nnid(files);
+  else if (dataset == "piq23") s = load_piq23(files);
+  else if (dataset == "agiqa3k") s = load_agiqa3k(files);
+  else if (dataset == "pipal") s = load_pipal(files);
+  else fail(cat(dataset, ": make-splits has no reader for this dataset"));
   IQA_CHECK(!s.list.entries.empty(), dataset, ": the score files list no images");
   return s;
 }

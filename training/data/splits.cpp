@@ -32,16 +32,19 @@ std::string domain_label(const DatasetList& list, int domain_id) {
   return "";
 }
 
-// Folder-safe: letters, digits, '-', '_' kept; runs of anything else become one '_'.
+// Folder-safe as the reference's names ("Indoor scene" -> "Indoor-scene"): letters, digits, '-', '_'
+// kept, spaces become '-', runs of anything else one '_'.
 std::string folder_safe(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_')
       out += char(c);
+    else if (c == ' ')
+      out += '-';
     else if (!out.empty() && out.back() != '_')
       out += '_';
   }
-  while (!out.empty() && out.back() == '_') out.pop_back();
+  while (!out.empty() && (out.back() == '_' || out.back() == '-')) out.pop_back();
   return out;
 }
 
@@ -60,8 +63,11 @@ std::vector<Fold> leave_one_out_folds(const DatasetList& list) {
     std::vector<DatasetEntry> train, test;
     for (const DatasetEntry& e : list.entries) (e.domain_id == d ? test : train).push_back(e);
     const std::string label = folder_safe(domain_label(list, d));
-    folds.push_back({cat("test_for_", d, label.empty() ? "" : "_" + label), with_entries(list, std::move(train)),
-                     with_entries(list, std::move(test))});
+    Fold f{cat("test_for_", d, label.empty() ? "" : "_" + label), {}, {}};
+    f.train.entries = std::move(train);
+    f.test.entries = std::move(test);
+    f.train.domain_names = f.test.domain_names = list.domain_names;
+    folds.push_back(std::move(f));
   }
   return folds;
 }
@@ -103,6 +109,28 @@ std::vector<Split> random_splits(const DatasetList& list, bool content_disjoint,
   return out;
 }
 
+std::vector<Split> kfold_splits(const DatasetList& list, int folds, uint64_t seed) {
+  IQA_CHECK(folds >= 2, "kfold_splits: need at least 2 folds, got ", folds);
+  const size_t n = list.entries.size(), per = n / size_t(folds);
+  IQA_CHECK(per > 0, "kfold_splits: ", n, " images are too few for ", folds, " folds");
+  std::vector<int64_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = int64_t(i);
+  SeededIndexRandom rng(seed, 0);
+  shuffle_indices(order, rng);
+  std::vector<Split> out;
+  for (size_t k = 0; k < size_t(folds); ++k) {
+    std::vector<DatasetEntry> train, test;
+    for (size_t pos = 0; pos < n; ++pos)
+      (pos >= k * per && pos < (k + 1) * per ? test : train).push_back(list.entries[size_t(order[pos])]);
+    out.push_back({with_entries(list, std::move(train)), {}, with_entries(list, std::move(test))});
+  }
+  return out;
+}
+
+bool test_only_dataset(const std::string& d) {
+  return d == "livec" || d == "bid" || d == "cid2013" || d == "live" || d == "csiq" || d == "agiqa3k" || d == "nnid";
+}
+
 Split cross_set_split(const SourceData& source, const std::vector<std::string>& test_images) {
   const auto& entries = source.list.entries;
   std::vector<DatasetEntry> train, test;
@@ -141,13 +169,16 @@ std::vector<std::string> write_protocols(const SourceData& source, const SplitOp
   namespace fs = std::filesystem;
   const DatasetInfo& info = dataset_info(source.dataset);
   const std::string& ds = source.dataset;
+  IQA_CHECK(opts.layout == "reference" || opts.layout == "iqa", "unknown layout '", opts.layout,
+            "' (reference or iqa)");
+  const bool ref = opts.layout == "reference";
   std::vector<std::string> written;
   auto write = [&](const fs::path& path, const DatasetList& list) {
     fs::create_directories(path.parent_path());
     write_data_json(path.string(), list);
     written.push_back(path.string());
   };
-  write(fs::path(out) / "all" / (ds + ".json"), source.list);
+  write(fs::path(out) / "all" / (ref ? ds + "_all.json" : ds + ".json"), source.list);
 
   if (opts.leave_one_out) {
     std::vector<Fold> folds = leave_one_out_folds(source.list);
@@ -158,19 +189,28 @@ std::vector<std::string> write_protocols(const SourceData& source, const SplitOp
         write(dir / "test.json", f.test);
       }
   }
-  if (opts.cross_set && (!opts.test_images.empty() || !source.official_split.empty())) {
+  const bool has_test = !opts.test_images.empty() || !source.official_split.empty();
+  if (opts.cross_set && ref && test_only_dataset(ds)) {
+    // The reference tests on these whole (or on its test list) and never trains on them.
+    const DatasetList test = has_test ? cross_set_split(source, opts.test_images).test : source.list;
+    write(fs::path(out) / "for_cross_set" / "test" / (ds + ".json"), test);
+  } else if (opts.cross_set && has_test) {
     Split s = cross_set_split(source, opts.test_images);
-    write(fs::path(out) / "cross_set" / ds / "train.json", s.train);
-    write(fs::path(out) / "cross_set" / ds / "test.json", s.test);
+    const fs::path root = fs::path(out);
+    const fs::path cross = ref ? root / "for_cross_set" : root / "cross_set" / ds;
+    write(ref ? cross / "train" / (ds + "_train.json") : cross / "train.json", s.train);
+    write(ref ? cross / "test" / (ds + "_test.json") : cross / "test.json", s.test);
   }
   if (opts.random_split) {
     const DatasetList scored =
         info.direction == ScoreDirection::LowerIsBetter ? flip_scores(source.list) : source.list;
-    std::vector<Split> splits = random_splits(scored, info.synthetic, opts.random_count, opts.seed);
+    std::vector<Split> splits = !opts.liqe_dir.empty() ? liqe_splits(scored, ds, opts.liqe_dir, opts.random_count)
+                                : ds == "eva" ? kfold_splits(scored, 10, opts.seed)
+                                              : random_splits(scored, info.synthetic, opts.random_count, opts.seed);
     for (size_t k = 0; k < splits.size(); ++k) {
       const fs::path dir = fs::path(out) / "random_split" / ds / std::to_string(k + 1);
       write(dir / "train.json", splits[k].train);
-      write(dir / "val.json", splits[k].val);
+      if (ds != "eva" || !opts.liqe_dir.empty()) write(dir / "val.json", splits[k].val);
       write(dir / "test.json", splits[k].test);
     }
   }

@@ -23,7 +23,9 @@ void check_fits(const ImageU8& img, int crop, const std::string& path) {
 }  // namespace
 
 DatasetList load_lp_listing(const DsmixConfig& cfg) {
-  const std::string path = is_json_path(cfg.dataset) ? cfg.dataset : cfg.json_root + "/all/" + cfg.dataset + ".json";
+  std::string path = is_json_path(cfg.dataset) ? cfg.dataset : cfg.json_root + "/all/" + cfg.dataset + ".json";
+  // make-splits writes the reference's name, all/<ds>_all.json (all/<ds>.json with --path_style iqa).
+  if (!is_json_path(cfg.dataset) && !fs::exists(path)) path = cfg.json_root + "/all/" + cfg.dataset + "_all.json";
   IQA_CHECK(fs::exists(path), "dsmix-train lp: ", path, " does not exist (run tools/make-splits, set --json_root, or give a .json)");
   DatasetList list = read_data_json(path);
   IQA_CHECK(list.entries.size() >= 5, "dsmix-train lp: ", path, " lists ", list.entries.size(), " images; need at least 5");

@@ -1,4 +1,4 @@
-// Format detection and dispatch for the decoders in decode_{jpeg,png,bmp}.cpp.
+// Format detection and dispatch for the decoders in decode_{jpeg,png,bmp,tiff}.cpp.
 #include "training/image/decode.h"
 
 #include <algorithm>
@@ -14,6 +14,7 @@ const char* image_format_name(ImageFormat f) {
     case ImageFormat::Jpeg: return "JPEG";
     case ImageFormat::Png: return "PNG";
     case ImageFormat::Bmp: return "BMP";
+    case ImageFormat::Tiff: return "TIFF";
     default: return "unknown";
   }
 }
@@ -23,6 +24,10 @@ ImageFormat detect_image_format(const uint8_t* data, size_t size) {
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return ImageFormat::Jpeg;
   if (size >= 8 && std::memcmp(data, png_sig, 8) == 0) return ImageFormat::Png;
   if (size >= 2 && data[0] == 'B' && data[1] == 'M') return ImageFormat::Bmp;
+  // Little-endian "II" or big-endian "MM", then 42 (classic TIFF) or 43 (BigTIFF) in that byte order.
+  if (size >= 4 && ((data[0] == 'I' && data[1] == 'I' && (data[2] == 42 || data[2] == 43) && data[3] == 0) ||
+                    (data[0] == 'M' && data[1] == 'M' && data[2] == 0 && (data[3] == 42 || data[3] == 43))))
+    return ImageFormat::Tiff;
   return ImageFormat::Unknown;
 }
 
@@ -35,6 +40,7 @@ ImageFormat image_format_from_extension(const std::string& path) {
   if (ext == "jpg" || ext == "jpeg" || ext == "jfif" || ext == "jpe") return ImageFormat::Jpeg;
   if (ext == "png") return ImageFormat::Png;
   if (ext == "bmp" || ext == "dib") return ImageFormat::Bmp;
+  if (ext == "tif" || ext == "tiff") return ImageFormat::Tiff;
   return ImageFormat::Unknown;
 }
 
@@ -60,7 +66,7 @@ void check_pixel_limit(int64_t width, int64_t height, const std::string& name, c
 static ImageFormat format_or_throw(const uint8_t* data, size_t size, const std::string& name) {
   IQA_CHECK(size > 0, name, ": empty file (0 bytes)");
   ImageFormat f = detect_image_format(data, size);
-  IQA_CHECK(f != ImageFormat::Unknown, name, ": unknown image format (not JPEG, PNG or BMP by its first bytes)");
+  IQA_CHECK(f != ImageFormat::Unknown, name, ": unknown image format (not JPEG, PNG, BMP or TIFF by its first bytes)");
   return f;
 }
 
@@ -68,6 +74,7 @@ ImageU8 decode_image_memory(const uint8_t* data, size_t size, const std::string&
   switch (format_or_throw(data, size, name)) {
     case ImageFormat::Jpeg: return decode_jpeg(data, size, name, opts);
     case ImageFormat::Png: return decode_png(data, size, name, opts);
+    case ImageFormat::Tiff: return decode_tiff(data, size, name, opts);
     default: return decode_bmp(data, size, name, opts);
   }
 }
@@ -83,6 +90,7 @@ ImageInfo probe_image(const std::string& path, const DecodeOptions& opts) {
   switch (format_or_throw(bytes.data(), bytes.size(), path)) {
     case ImageFormat::Jpeg: info = probe_jpeg(bytes.data(), bytes.size(), path); break;
     case ImageFormat::Png: info = probe_png(bytes.data(), bytes.size(), path); break;
+    case ImageFormat::Tiff: info = probe_tiff(bytes.data(), bytes.size(), path); break;
     default: info = probe_bmp(bytes.data(), bytes.size(), path); break;
   }
   check_pixel_limit(info.width, info.height, path, opts);

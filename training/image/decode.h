@@ -1,4 +1,5 @@
-// Image decoding: JPEG (libjpeg-turbo), PNG (libpng), BMP (own parser). Every decoder outputs 8-bit RGB
+// Image decoding: JPEG (libjpeg-turbo), PNG (libpng), TIFF (libtiff), BMP (own parser). Every decoder
+// outputs 8-bit RGB
 // (ImageU8, 3 channels, HWC), whatever the file stores: grayscale, palette, CMYK, 16-bit, alpha.
 //
 // The format is taken from the file's magic bytes, never from its extension, so a PNG named .jpg
@@ -14,12 +15,12 @@
 
 namespace iqa {
 
-enum class ImageFormat { Unknown, Jpeg, Png, Bmp };
+enum class ImageFormat { Unknown, Jpeg, Png, Bmp, Tiff };
 
 const char* image_format_name(ImageFormat f);
 // From the first bytes of the file (needs at most 8).
 ImageFormat detect_image_format(const uint8_t* data, size_t size);
-// From the path's extension (case-insensitive): .jpg/.jpeg/.jfif, .png, .bmp; Unknown otherwise.
+// From the path's extension (case-insensitive): .jpg/.jpeg/.jfif, .png, .bmp, .tif/.tiff; Unknown otherwise.
 ImageFormat image_format_from_extension(const std::string& path);
 
 struct DecodeOptions {
@@ -51,10 +52,12 @@ ImageInfo probe_image(const std::string& path, const DecodeOptions& opts = {});
 ImageU8 decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opts);
 ImageU8 decode_png(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opts);
 ImageU8 decode_bmp(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opts);
+ImageU8 decode_tiff(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opts);
 // Header readers: fill width/height (and format), throw on a malformed header.
 ImageInfo probe_jpeg(const uint8_t* data, size_t size, const std::string& name);
 ImageInfo probe_png(const uint8_t* data, size_t size, const std::string& name);
 ImageInfo probe_bmp(const uint8_t* data, size_t size, const std::string& name);
+ImageInfo probe_tiff(const uint8_t* data, size_t size, const std::string& name);
 
 // The DCT scale denominator (1, 2, 4 or 8) decode_jpeg picks for a width x height JPEG: the largest
 // whose output short side, ceil(side / denom) as libjpeg computes it, is still >= min_short_side.
