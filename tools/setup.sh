@@ -25,7 +25,8 @@ PACKAGES=(build-essential cmake catch2 nlohmann-json3-dev libcli11-dev libopenbl
 # What .deps/ holds for an offline machine: header-only libraries plus the image libraries that a
 # non-Debian image may lack (with their runtime .so, which the -dev packages only link to).
 DEPS_PACKAGES=(catch2 nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libjpeg62-turbo
-               libpng-dev libpng16-16 zlib1g-dev libopenjp2-7-dev libopenjp2-7)
+               libpng-dev libpng16-16 zlib1g-dev libopenjp2-7-dev libopenjp2-7
+               libtiff-dev libtiff6 libjbig0 libdeflate0 liblerc4 libwebp7)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
