@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "engine/error.h"
+#include "tools/cli_choice.h"
 #include "training/dsmix/config.h"
 #include "training/dsmix/demo.h"
 #include "training/dsmix/trainer.h"
@@ -31,16 +32,15 @@ int main(int argc, char** argv) {
   app.add_option("--crop", c.crop, "training crop (the DSM grid is crop/8)")->capture_default_str();
   app.add_option("--seed", c.seed)->capture_default_str();
   app.add_option("--resume", c.resume, "checkpoint path, or 'auto' (<project_dir>/checkpoints/last.safetensors)");
-  app.add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
-  app.add_option("--precision", c.precision, "fp32 | bf16 (autocast, CUDA only)")->capture_default_str();
+  add_choice(app, "--device", c.device, "auto | cpu | cuda");
+  add_choice(app, "--precision", c.precision, "fp32 | bf16 (autocast, CUDA only)");
   app.add_option("--num_workers", c.num_workers, "loader threads")->capture_default_str();
   app.add_option("--log_every", c.log_every, "steps between metrics.jsonl step lines")->capture_default_str();
   app.add_option("--eval_every", c.eval_every, "epochs between held-out / test evaluations (and after the last)")->capture_default_str();
   // data for dsm / qep
   app.add_option("--kadis_root", c.kadis_root, "KADIS-700k: kadis700k_ref_imgs.csv, ref_imgs/, dist_imgs/<name>_<tt>_<ll>.bmp");
-  app.add_option("--kadis_type8", c.kadis_type8,
-                 "with-type8 (type 8 where dist_type_2 == 8, all 25 types) | literal (the official script: column 2 only, no type 8)")
-      ->capture_default_str();
+  add_choice(app, "--kadis_type8", c.kadis_type8,
+                 "with-type8 (type 8 where dist_type_2 == 8, all 25 types) | literal (the official script: column 2 only, no type 8)");
   app.add_option("--distorted_csv", c.distorted_csv, "iqa-distort's distortions.csv");
   app.add_option("--reference_dir", c.reference_dir, "the references of --distorted_csv (iqa-distort's --input)");
   app.add_option("--references", c.references, "a folder of reference images, distorted on the fly");
@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   // models
   app.add_option("--dsm_model", c.dsm_model, "vit-b8 (ViT-B/8 without CLS, random init [unknown]) | tiny")->capture_default_str();
   app.add_option("--qe_model", c.qe_model, "resnet50 (random init [unknown]) | tiny")->capture_default_str();
-  app.add_flag("--channels_last{on}", c.channels_last,
+  std::string channels_last = choice_name(c.channels_last);  // a flag with an optional value
+  app.add_flag("--channels_last{on}", channels_last,
                "run the ResNets NHWC (cuDNN channels-last convolutions): --channels_last or --channels_last=on|off; "
                "default auto = on when the device is CUDA, off on the CPU")
       ->capture_default_str();
@@ -60,9 +61,8 @@ int main(int argc, char** argv) {
   app.add_option("--mix", c.mix, "images per mixed sample (1 = no DSMix)")->capture_default_str();
   app.add_flag("--random_box_count", c.random_box_count,
                "[unknown] boxes per sample uniform in {0..mix-1} instead of exactly mix-1 (default)");
-  app.add_option("--label_space", c.label_space,
-                 "[unknown] two-heads (default: 26 types + 6 levels, CE summed) | joint (one 126-way head)")
-      ->capture_default_str();
+  add_choice(app, "--label_space", c.label_space,
+                 "[unknown] two-heads (default: 26 types + 6 levels, CE summed) | joint (one 126-way head)");
   app.add_option("--teacher", c.teacher, "torchvision ImageNet ResNet-50 safetensors for distillation (none: KD off)");
   app.add_option("--kd_alpha", c.kd_alpha, "[unknown] weight of sum over layer1..4 of MAE")->capture_default_str();
   app.add_option("--kd_beta", c.kd_beta,
@@ -72,10 +72,9 @@ int main(int argc, char** argv) {
                  "[unknown batch composition] same-reference images per batch chunk (mixing partners share a reference)")
       ->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD momentum (stage qep)")->capture_default_str();
-  app.add_option("--qep_optimizer", c.qep_optimizer,
+  add_choice(app, "--qep_optimizer", c.qep_optimizer,
                  "stage qep: sgd (the paper's recipe) | adamw (a demo / small-model option: same --lr, --weight_decay "
-                 "and StepLR; small from-scratch ResNets learn the labels faster with it)")
-      ->capture_default_str();
+                 "and StepLR; small from-scratch ResNets learn the labels faster with it)");
   app.add_option("--lr_step", c.lr_step, "StepLR step (epochs)")->capture_default_str();
   app.add_option("--lr_gamma", c.lr_gamma, "StepLR factor")->capture_default_str();
   // lp
@@ -85,12 +84,12 @@ int main(int argc, char** argv) {
   app.add_option("--json_root", c.json_root, "tools/make-splits output")->capture_default_str();
   app.add_option("--splits", c.splits, "random train/test splits (medians reported)")->capture_default_str();
   app.add_option("--train_fraction", c.train_fraction)->capture_default_str();
-  app.add_option("--score_norm", c.score_norm,
-                 "[unknown] regression targets from the training split: zscore (default) | minmax | none")
-      ->capture_default_str();
+  add_choice(app, "--score_norm", c.score_norm,
+                 "[unknown] regression targets from the training split: zscore (default) | minmax | none");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (app.count("--channels_last")) c.channels_last = parse_choice<ChannelsLast>(channels_last);
     install_stop_handlers();
     if (c.demo) {
       DsmixConfig d;

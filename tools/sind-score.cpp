@@ -9,9 +9,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "engine/cuda_runtime.h"
 #include "engine/error.h"
+#include "tools/cli_choice.h"
 #include "training/checkpoint.h"
+#include "training/epoch_loop.h"  // pick_training_device
 #include "training/image/decode.h"
 #include "training/metrics.h"
 #include "training/sind/eval.h"
@@ -23,7 +24,9 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   CLI::App app{"sind-score: score images with a trained SIND checkpoint"};
-  std::string checkpoint, data_json, data_root = ".", out, device_name = "auto", bad = "fail";
+  std::string checkpoint, data_json, data_root = ".", out;
+  DeviceChoice device = DeviceChoice::Auto;
+  BadImagePolicy bad = BadImagePolicy::Fail;
   std::vector<std::string> inputs;
   bool single_view = false, raw_weights = false;
   app.add_option("--checkpoint", checkpoint, "a sind-train checkpoint (checkpoints/last.safetensors)")->required();
@@ -33,8 +36,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "write scores to this .csv or .json file");
   app.add_flag("--single-view", single_view, "score the centre view pair only (default: 9-crop mean)");
   app.add_flag("--raw-weights", raw_weights, "use the trained weights instead of their EMA");
-  app.add_option("--device", device_name, "auto | cpu | cuda")->capture_default_str();
-  app.add_option("--bad-image", bad, "fail | skip")->capture_default_str();
+  add_choice(app, "--device", device, "auto | cpu | cuda");
+  add_choice(app, "--bad-image", bad, "fail | skip");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -46,7 +49,7 @@ int main(int argc, char** argv) {
     cfg.local_global = stored.at("local_global") == "true";
     cfg.all_global = stored.at("all_global") == "true";
     cfg.resize = std::stoi(stored.at("resize"));
-    cfg.local_view = stored.at("local_view");
+    cfg.local_view = parse_choice<LocalViewMode>(stored.at("local_view"));
     auto model = make_sind_model(cfg);
     const auto params = split_sind_parameters(*model);
     std::vector<Tensor> all = params.backbone;
@@ -81,11 +84,10 @@ int main(int argc, char** argv) {
     EvalOptions eo;
     eo.data_root = root;
     eo.resize = cfg.resize;
-    eo.local_view = cfg.local_view == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
+    eo.local_view = cfg.local_view;
     eo.nine_crop = !single_view;
-    eo.bad_image = iqa::parse_bad_image_policy(bad);
-    const bool gpu = device_name == "cuda" || (device_name == "auto" && cuda::available());
-    eo.device = gpu ? cuda_device(0) : kCPU;
+    eo.bad_image = bad;
+    eo.device = pick_training_device(device, 0, "sind-score");
     model->to(eo.device);
     const Predictions p = predict_dataset(*model, list, eo);
     for (const auto& s : p.skipped) std::cerr << "sind-score: skipped " << s << "\n";

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "engine/error.h"
+#include "tools/cli_choice.h"
 #include "training/sind/protocols.h"
 #include "training/run_log.h"
 #include "training/sind/config.h"
@@ -14,9 +15,11 @@
 
 using namespace iqa::training;
 
-int main(int argc, char** argv) {
-  CLI::App app{"sind-train: SIND training and evaluation (leave-one-out, cross-set, random-split)"};
-  SindConfig c;
+namespace {
+
+// Every flag, registered once: main parses onto the defaults, and --demo parses again onto the
+// demo's defaults so that the flags given explicitly override them.
+void add_flags(CLI::App& app, SindConfig& c) {
   app.add_option("--clip_model", c.clip_model, "ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16")->capture_default_str();
   app.add_option("--pretrained", c.pretrained, "backbone or whole-model weights (safetensors)");
   app.add_option("--epochs", c.epochs, "epochs (the loop runs epochs + 1 times, as the reference)")->capture_default_str();
@@ -27,27 +30,35 @@ int main(int argc, char** argv) {
   app.add_option("--batch_size", c.batch_size, "per GPU")->capture_default_str();
   app.add_flag("--local_global", c.local_global, "token-complementary patch reasoning (LocalGlobalClipIQA)");
   app.add_flag("--all_global", c.all_global, "ablation: local branch uses the projected CLS");
-  app.add_option("--loss_type", c.loss_type, "scale_shift | l1")->capture_default_str();
+  add_choice(app, "--loss_type", c.loss_type, "scale_shift | l1");
   app.add_option("--scene_sampling", c.scene_sampling, "scenes per GPU batch (0: no scene sampling)")->capture_default_str();
   app.add_option("--project_dir", c.project_dir)->capture_default_str();
   app.add_option("--train_dataset", c.train_dataset, "dataset names or data_json paths");
   app.add_option("--test_dataset", c.test_dataset, "dataset names or data_json paths");
-  app.add_option("--exp_type", c.exp_type, "leave-one-out | cross-set | random-split")->capture_default_str();
+  add_choice(app, "--exp_type", c.exp_type, "leave-one-out | cross-set | random-split");
   app.add_flag("--dataset_domain", c.dataset_domain, "domain = dataset instead of scene");
   app.add_option("--data_root", c.data_root)->capture_default_str();
   app.add_option("--json_root", c.json_root, "tools/make-splits output")->capture_default_str();
   app.add_option("--eval_every", c.eval_every)->capture_default_str();
   app.add_option("--seed", c.seed)->capture_default_str();
   app.add_option("--resume", c.resume, "checkpoint path, or 'auto' (<project_dir>/.../checkpoints/last.safetensors)");
-  app.add_option("--precision", c.precision, "fp32 | bf16 | fp16")->capture_default_str();
+  add_choice(app, "--precision", c.precision, "fp32 | bf16 | fp16");
   app.add_option("--num_workers", c.num_workers)->capture_default_str();
-  app.add_option("--local_view", c.local_view, "mosaic | same-crop")->capture_default_str();
+  add_choice(app, "--local_view", c.local_view, "mosaic | same-crop");
   app.add_option("--resize", c.resize, "256 | 244")->capture_default_str();
-  app.add_option("--bad-image", c.bad_image, "fail | skip")->capture_default_str();
-  app.add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
+  add_choice(app, "--bad-image", c.bad_image, "fail | skip");
+  add_choice(app, "--device", c.device, "auto | cpu | cuda");
   app.add_option("--log_every", c.log_every, "steps between metrics.jsonl step lines")->capture_default_str();
   app.add_option("--splits", c.splits, "random-split: number of splits")->capture_default_str();
   app.add_flag("--demo", c.demo, "generate a synthetic set and run a short demo (other flags override it)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sind-train: SIND training and evaluation (leave-one-out, cross-set, random-split)"};
+  SindConfig c;
+  add_flags(app, c);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -55,26 +66,8 @@ int main(int argc, char** argv) {
     if (c.demo) {
       // The demo's defaults, then any flag given explicitly on the command line.
       SindConfig d = demo_config(app.count("--project_dir") ? c.project_dir : "demo-run");
-      // Re-parse the command line onto the demo config so explicit flags override its defaults.
       CLI::App again{"demo"};
-      again.allow_extras();
-      SindConfig& t = d;
-      again.add_option("--epochs", t.epochs);
-      again.add_option("--lr", t.lr);
-      again.add_option("--lr_ratio", t.lr_ratio);
-      again.add_option("--warmup_epoch", t.warmup_epoch);
-      again.add_option("--weight_decay", t.weight_decay);
-      again.add_option("--eval_every", t.eval_every);
-      again.add_option("--log_every", t.log_every);
-      again.add_option("--batch_size", t.batch_size);
-      again.add_option("--scene_sampling", t.scene_sampling);
-      again.add_option("--clip_model", t.clip_model);
-      again.add_option("--seed", t.seed);
-      again.add_option("--num_workers", t.num_workers);
-      again.add_option("--local_view", t.local_view);
-      again.add_option("--device", t.device);
-      again.add_option("--precision", t.precision);
-      again.add_option("--resume", t.resume);
+      add_flags(again, d);
       again.parse(argc, argv);
       d.validate();
       return run_demo(d);

@@ -65,7 +65,7 @@ DsmixConfig tiny_config(const std::string& stage, const std::string& project) {
   c.project_dir = project;
   c.crop = 32;
   c.num_workers = 2;
-  c.device = "cpu";
+  c.device = DeviceChoice::CPU;
   c.log_every = 1;
   c.dsm_model = "tiny";
   c.qe_model = "tiny";
@@ -130,9 +130,8 @@ TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][c
   REQUIRE_THROWS_WITH(r.validate(), Contains("--dsm_checkpoint"));
   r.dsm_checkpoint = "x";
   r.validate();
-  r.qep_optimizer = "adam";
-  REQUIRE_THROWS_WITH(r.validate(), Contains("--qep_optimizer must be sgd or adamw, got 'adam'"));
-  r.qep_optimizer = "adamw";
+  REQUIRE_THROWS_WITH(parse_choice<QepOptimizer>("adam"), "--qep_optimizer must be sgd or adamw, got 'adam'");
+  r.qep_optimizer = QepOptimizer::AdamW;
   r.validate();
   r.images_per_reference = 4;  // 110 % 4 != 0
   REQUIRE_THROWS_WITH(r.validate(), Contains("divisible"));
@@ -361,7 +360,7 @@ TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][
 
   // Joint label space, no teacher, no mixing: one epoch runs and says distillation is off.
   DsmixConfig j = tiny_config("qep", fresh_dir("qep_joint"));
-  j.label_space = "joint";
+  j.label_space = LabelSpace::Joint;
   j.mix = 1;
   j.epochs = 1;
   const StageResult rj = train_qep(j, quiet());
@@ -417,9 +416,9 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   }
   DatasetList three;
   for (double v : {1.0, 2.0, 6.0}) three.entries.push_back(DatasetEntry{"x", v});
-  CHECK(fit_score_norm(three, "zscore").apply(3.0) == Approx(0.0));
-  CHECK(fit_score_norm(three, "zscore").scale == Approx(std::sqrt(14.0 / 3.0)));
-  CHECK(fit_score_norm(three, "minmax").apply(6.0) == Approx(1.0));
+  CHECK(fit_score_norm(three, ScoreNormMode::ZScore).apply(3.0) == Approx(0.0));
+  CHECK(fit_score_norm(three, ScoreNormMode::ZScore).scale == Approx(std::sqrt(14.0 / 3.0)));
+  CHECK(fit_score_norm(three, ScoreNormMode::MinMax).apply(6.0) == Approx(1.0));
 
   DsmixConfig c = tiny_config("lp", fresh_dir("lp"));
   c.references.clear();
@@ -454,7 +453,7 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
 TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the linear probe", "[dsmix][demo]") {
   DsmixConfig base;
   base.project_dir = fresh_dir("demo");
-  base.device = "cpu";
+  base.device = DeviceChoice::CPU;
   base.num_workers = 2;
   base.seed = 0;
   DemoSize size;
@@ -476,3 +475,4 @@ TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the li
   CHECK(pre > 0.3);
   CHECK(r.qep.metrics.at("type_acc") > 1.0 / 7.0);
 }
+

@@ -57,7 +57,7 @@ SindConfig tiny_config(const std::string& project) {
   c.scene_sampling = 2;
   c.epochs = 2;
   c.num_workers = 2;
-  c.device = "cpu";
+  c.device = DeviceChoice::CPU;
   c.log_every = 1;
   return c;
 }
@@ -115,17 +115,37 @@ TEST_CASE("SindConfig JSON round trip and validation", "[train][config]") {
   REQUIRE_THROWS_WITH(SindConfig::from_json("{\"lrr\": 1}"), Catch::Contains("unknown key 'lrr'"));
   SindConfig bad = c;
   bad.batch_size = 63;
-  bad.loss_type = "mse";
+  bad.clip_model = "ViT-L-14";
   bad.scene_sampling = 2;
   try {
     bad.validate();
     FAIL("validate accepted a bad config");
   } catch (const Error& e) {
-    REQUIRE_THAT(e.what(), Catch::Contains("divisible by --scene_sampling") && Catch::Contains("--loss_type"));
+    REQUIRE_THAT(e.what(), Catch::Contains("divisible by --scene_sampling") && Catch::Contains("--clip_model"));
   }
   SindConfig no_scenes = c;
   no_scenes.scene_sampling = 0;
   REQUIRE_THROWS_WITH(no_scenes.validate(), Catch::Contains("scale_shift needs --scene_sampling > 0"));
+}
+
+TEST_CASE("SindConfig: choices are enums, a bad value is rejected with the allowed values", "[train][config]") {
+  REQUIRE_THROWS_WITH(parse_choice<LossType>("mse"), "--loss_type must be scale_shift or l1, got 'mse'");
+  REQUIRE_THROWS_WITH(parse_choice<Protocol>("k-fold"),
+                      "--exp_type must be leave-one-out, cross-set or random-split, got 'k-fold'");
+  REQUIRE_THROWS_WITH(parse_choice<Precision>("fp8"), "--precision must be fp32, bf16 or fp16, got 'fp8'");
+  REQUIRE_THROWS_WITH(parse_choice<LocalViewMode>("mosiac"), "--local_view must be mosaic or same-crop, got 'mosiac'");
+  REQUIRE_THROWS_WITH(parse_choice<BadImagePolicy>("ignore"), "--bad-image must be fail or skip, got 'ignore'");
+  REQUIRE_THROWS_WITH(parse_choice<DeviceChoice>("gpu"), "--device must be auto, cpu or cuda, got 'gpu'");
+  // config.json and checkpoints keep the CLI spellings; an unknown one names the key and the choices.
+  SindConfig c;
+  c.loss_type = LossType::L1;
+  c.local_view = LocalViewMode::SameAsGlobal;
+  c.precision = Precision::BF16;
+  REQUIRE(c.to_string_map().at("loss_type") == "l1");
+  REQUIRE(c.to_string_map().at("local_view") == "same-crop");
+  REQUIRE(SindConfig::from_json(c.to_json()) == c);
+  REQUIRE_THROWS_WITH(SindConfig::from_json("{\"loss_type\": \"mse\"}"),
+                      Catch::Contains("key 'loss_type'") && Catch::Contains("must be scale_shift or l1, got 'mse'"));
 }
 
 TEST_CASE("parameter groups and the warmup-cosine wiring", "[train][schedule]") {
@@ -146,7 +166,7 @@ TEST_CASE("parameter groups and the warmup-cosine wiring", "[train][schedule]") 
 
 TEST_CASE("trainer: the l1 loss falls on a tiny synthetic run", "[train]") {
   SindConfig c = tiny_config(fresh_dir("iqa_train_l1"));
-  c.loss_type = "l1";
+  c.loss_type = LossType::L1;
   // Raw-MOS L1 moves by ~lr per Adam step, so a few steps need a large head lr (backbone lr / 100).
   c.lr = 0.1;
   c.lr_ratio = 100;
@@ -288,7 +308,7 @@ TEST_CASE("demo: a reduced run learns the unseen scene with scale_shift", "[trai
   // Half the references of sind-train --demo (150 training images, 50 held out), 2 passes, fixed
   // seed. The demo's earlier recipe, which did not learn, stayed at held-out SRCC 0.0-0.3.
   SindConfig c = demo_config(fresh_dir("iqa_demo_run"));
-  c.device = "cpu";
+  c.device = DeviceChoice::CPU;
   c.seed = 0;
   c.epochs = 1;
   c.eval_every = 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "engine/error.h"
@@ -17,7 +18,7 @@ KadisSet load_kadis_set(const DsmixConfig& cfg, bool include_references) {
   if (!cfg.kadis_root.empty()) {
     KadisLayout layout;
     layout.root = cfg.kadis_root;
-    layout.type8 = cfg.kadis_type8 == "literal" ? KadisType8::Literal : KadisType8::WithType8;
+    layout.type8 = cfg.kadis_type8;
     layout.include_references = include_references;
     return read_kadis_layout(layout);
   }
@@ -62,7 +63,7 @@ QualityEncoderConfig quality_encoder_config(const DsmixConfig& cfg) {
   QualityEncoderConfig c = cfg.qe_model == "tiny" ? QualityEncoderConfig::tiny() : QualityEncoderConfig{};
   c.backbone = backbone_config(cfg.qe_model);
   c.backbone.channels_last = cfg.use_channels_last();
-  c.joint = cfg.label_space == "joint";
+  c.joint = cfg.label_space == LabelSpace::Joint;
   return c;
 }
 
@@ -132,10 +133,38 @@ std::vector<SampledBatch> map_to_subset(std::vector<SampledBatch> batches, const
 }
 
 std::vector<double> all_reduce_sums(dist::Communicator& comm, Device device, const std::vector<double>& values) {
-  if (comm.world_size() == 1) return values;
-  Tensor t = Tensor::from_vector_f64(values, {int64_t(values.size())}).to(device);
-  comm.all_reduce_sum(t);
-  return t.to(kCPU).to_vector_f64();
+  if (comm.world_size() == 1 || values.empty()) return values;
+  // The engine keeps f64 tensors off CUDA, and an f32 sum would round the counts and error sums. So
+  // each rank's doubles travel bit for bit inside an f32 buffer (broadcast copies bytes), one
+  // broadcast per rank, and every rank adds them up in double precision on the host, in rank order
+  // (the same result on every rank).
+  const size_t bytes = values.size() * sizeof(double);
+  std::vector<double> sum(values.size(), 0.0), part(values.size());
+  for (int root = 0; root < comm.world_size(); ++root) {
+    std::vector<float> carrier(2 * values.size(), 0.0f);
+    if (comm.rank() == root) std::memcpy(carrier.data(), values.data(), bytes);
+    Tensor t = Tensor::from_vector(carrier, {int64_t(carrier.size())}).to(device);
+    comm.broadcast(t, root);
+    const Tensor host = t.to(kCPU).contiguous();
+    std::memcpy(part.data(), host.data<float>(), bytes);
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
+  }
+  return sum;
+}
+
+SampleRenderOptions render_options(const DsmixConfig& cfg, bool flip) {
+  SampleRenderOptions o;
+  o.crop = cfg.crop;
+  o.distortion_seed = cfg.seed;
+  o.flip = flip;
+  return o;
+}
+
+LoaderOptions loader_options(const DsmixConfig& cfg) {
+  LoaderOptions lo;
+  lo.workers = cfg.num_workers;
+  lo.seed = cfg.seed;
+  return lo;
 }
 
 uint64_t eval_key(uint64_t seed, int64_t index) {

@@ -12,6 +12,7 @@
 #include "models/dsmix.h"
 #include "training/dsmix/config.h"
 #include "training/dsmix/data.h"
+#include "training/data/loader.h"
 #include "training/data/scene_sampler.h"
 
 namespace iqa::training {
@@ -51,8 +52,15 @@ std::vector<SampledBatch> eval_batches(const std::vector<int64_t>& items, int ba
 // Maps batch indices drawn over 0..subset.size()-1 onto the subset's item indices.
 std::vector<SampledBatch> map_to_subset(std::vector<SampledBatch> batches, const std::vector<int64_t>& subset);
 
-// Element-wise sums over ranks, in double precision (f64 on the communicator's device).
+// Element-wise sums over ranks, exact in double precision on any device (the doubles travel as bytes;
+// no f64 tensor is made on the device).
 std::vector<double> all_reduce_sums(dist::Communicator& comm, Device device, const std::vector<double>& values);
+
+// The stages' KADIS renders at --crop, on-the-fly distortions seeded by --seed; evaluation renders
+// are not flipped.
+SampleRenderOptions render_options(const DsmixConfig& cfg, bool flip);
+// --num_workers loader threads seeded by --seed.
+LoaderOptions loader_options(const DsmixConfig& cfg);
 
 // A fixed per-item key for evaluation renders (same crop every epoch).
 uint64_t eval_key(uint64_t seed, int64_t index);

@@ -2,18 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "engine/cuda_runtime.h"
 #include "engine/error.h"
+#include "training/config_json.h"
 
 namespace iqa::training {
 namespace {
-
-bool one_of(const std::string& v, std::initializer_list<const char*> choices) {
-  return std::any_of(choices.begin(), choices.end(), [&](const char* c) { return v == c; });
-}
 
 // The fields once, for both directions of the JSON conversion.
 template <class F>
@@ -112,19 +107,16 @@ void DsmixConfig::validate() const {
   need(lr > 0, "--lr must be positive");
   need(weight_decay >= 0, "--weight_decay must be >= 0");
   need(crop >= 16 && crop % 8 == 0, "--crop must be a multiple of 8 and >= 16, got " + std::to_string(crop));
-  need(one_of(device, {"auto", "cpu", "cuda"}), "--device must be auto, cpu or cuda, got '" + device + "'");
-  need(one_of(precision, {"fp32", "bf16"}), "--precision must be fp32 or bf16, got '" + precision + "'");
+  need(precision != Precision::FP16, "--precision must be fp32 or bf16, got 'fp16' (dsmix-train runs no GradScaler)");
   need(num_workers > 0 && log_every > 0 && eval_every > 0, "--num_workers, --log_every and --eval_every must be positive");
   need(!project_dir.empty(), "--project_dir must not be empty");
   need(one_of(dsm_model, {"vit-b8", "tiny"}), "--dsm_model must be vit-b8 or tiny, got '" + dsm_model + "'");
   need(one_of(qe_model, {"resnet50", "tiny"}), "--qe_model must be resnet50 or tiny, got '" + qe_model + "'");
-  need(one_of(channels_last, {"auto", "on", "off"}), "--channels_last must be auto, on or off, got '" + channels_last + "'");
   if (stage == "dsm" || stage == "qep") {
     const int sources = int(!kadis_root.empty()) + int(!distorted_csv.empty()) + int(!references.empty());
     need(sources == 1, "--stage " + stage + " needs exactly one of --kadis_root, --distorted_csv, --references (got " +
                            std::to_string(sources) + ")");
     need(distorted_csv.empty() || !reference_dir.empty(), "--distorted_csv needs --reference_dir (iqa-distort's --input)");
-    need(one_of(kadis_type8, {"with-type8", "literal"}), "--kadis_type8 must be with-type8 or literal, got '" + kadis_type8 + "'");
     for (int t : types) need(t >= 1 && t <= 25, "--types: " + std::to_string(t) + " is not a KADID type (1..25)");
     need(types_per_image >= 1, "--types_per_image must be >= 1");
     need(holdout > 0 && holdout < 1, "--holdout must be in (0, 1)");
@@ -132,7 +124,6 @@ void DsmixConfig::validate() const {
   if (stage == "qep") {
     need(!dsm_checkpoint.empty() || mix == 1, "--stage qep needs --dsm_checkpoint (the stage-1 predictor), unless --mix 1");
     need(mix >= 1, "--mix must be >= 1");
-    need(one_of(label_space, {"two-heads", "joint"}), "--label_space must be two-heads or joint, got '" + label_space + "'");
     need(kd_alpha >= 0 && kd_beta >= 0, "--kd_alpha and --kd_beta must be >= 0");
     need(images_per_reference >= 1, "--images_per_reference must be >= 1");
     if (images_per_reference >= 1 && batch_size >= 1)
@@ -140,64 +131,29 @@ void DsmixConfig::validate() const {
                                                       " must be divisible by --images_per_reference " +
                                                       std::to_string(images_per_reference));
     need(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
-    need(one_of(qep_optimizer, {"sgd", "adamw"}), "--qep_optimizer must be sgd or adamw, got '" + qep_optimizer + "'");
     need(lr_step >= 1 && lr_gamma > 0, "--lr_step must be >= 1 and --lr_gamma positive");
   }
   if (stage == "lp") {
     need(!dataset.empty(), "--stage lp needs --dataset (a registry name or a listing .json)");
     need(splits >= 1, "--splits must be >= 1");
     need(train_fraction > 0 && train_fraction < 1, "--train_fraction must be in (0, 1)");
-    need(one_of(score_norm, {"zscore", "minmax", "none"}), "--score_norm must be zscore, minmax or none, got '" + score_norm + "'");
   }
-  if (!problems.empty()) {
-    std::ostringstream os;
-    os << "dsmix-train: invalid configuration:";
-    for (const auto& p : problems) os << "\n  " << p;
-    throw Error(os.str());
-  }
+  throw_config_problems("dsmix-train", problems);
 }
 
 std::string DsmixConfig::to_json() const {
-  nlohmann::ordered_json j;
-  DsmixConfig copy = *this;
-  for_each_field(copy, [&](const char* key, auto& value) { j[key] = value; });
-  return j.dump(2);
+  return fields_to_json(*this, [](DsmixConfig& c, auto&& f) { for_each_field(c, f); });
 }
 
 DsmixConfig DsmixConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(std::string("dsmix config.json: ") + e.what());
-  }
-  IQA_CHECK(j.is_object(), "dsmix config.json: expected an object");
-  DsmixConfig c;
-  std::vector<std::string> names;
-  for_each_field(c, [&](const char* key, auto& value) {
-    names.push_back(key);
-    if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(value);
-    } catch (const std::exception& e) {
-      throw Error(std::string("dsmix config.json: key '") + key + "': " + e.what());
-    }
-  });
-  for (const auto& [key, _] : j.items())
-    IQA_CHECK(std::find(names.begin(), names.end(), key) != names.end(), "dsmix config.json: unknown key '", key, "'");
-  return c;
+  return fields_from_json<DsmixConfig>(text, "dsmix config.json", [](DsmixConfig& c, auto&& f) { for_each_field(c, f); });
 }
 
 bool DsmixConfig::use_channels_last() const {
-  if (channels_last != "auto") return channels_last == "on";
-  return device == "cuda" || (device == "auto" && cuda::available());
+  if (channels_last != ChannelsLast::Auto) return channels_last == ChannelsLast::On;
+  return device == DeviceChoice::CUDA || (device == DeviceChoice::Auto && cuda::available());
 }
 
-std::map<std::string, std::string> DsmixConfig::to_string_map() const {
-  std::map<std::string, std::string> m;
-  const nlohmann::json j = nlohmann::json::parse(to_json());
-  for (const auto& [key, value] : j.items()) m[key] = value.is_string() ? value.get<std::string>() : value.dump();
-  return m;
-}
+std::map<std::string, std::string> DsmixConfig::to_string_map() const { return json_string_map(to_json()); }
 
 }  // namespace iqa::training

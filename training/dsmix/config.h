@@ -14,7 +14,45 @@
 #include <string>
 #include <vector>
 
+#include "training/choice.h"
+#include "training/dsmix/data.h"  // KadisType8
+
 namespace iqa::training {
+
+template <>
+struct ChoiceSpellings<KadisType8> {
+  static constexpr const char* flag = "--kadis_type8";
+  static constexpr Spelling<KadisType8> all[] = {{KadisType8::WithType8, "with-type8"}, {KadisType8::Literal, "literal"}};
+};
+
+enum class ChannelsLast { Auto, On, Off };
+template <>
+struct ChoiceSpellings<ChannelsLast> {
+  static constexpr const char* flag = "--channels_last";
+  static constexpr Spelling<ChannelsLast> all[] = {{ChannelsLast::Auto, "auto"}, {ChannelsLast::On, "on"}, {ChannelsLast::Off, "off"}};
+};
+
+enum class LabelSpace { TwoHeads, Joint };
+template <>
+struct ChoiceSpellings<LabelSpace> {
+  static constexpr const char* flag = "--label_space";
+  static constexpr Spelling<LabelSpace> all[] = {{LabelSpace::TwoHeads, "two-heads"}, {LabelSpace::Joint, "joint"}};
+};
+
+enum class QepOptimizer { SGD, AdamW };
+template <>
+struct ChoiceSpellings<QepOptimizer> {
+  static constexpr const char* flag = "--qep_optimizer";
+  static constexpr Spelling<QepOptimizer> all[] = {{QepOptimizer::SGD, "sgd"}, {QepOptimizer::AdamW, "adamw"}};
+};
+
+enum class ScoreNormMode { ZScore, MinMax, None };
+template <>
+struct ChoiceSpellings<ScoreNormMode> {
+  static constexpr const char* flag = "--score_norm";
+  static constexpr Spelling<ScoreNormMode> all[] = {
+      {ScoreNormMode::ZScore, "zscore"}, {ScoreNormMode::MinMax, "minmax"}, {ScoreNormMode::None, "none"}};
+};
 
 struct DsmixConfig {
   std::string stage = "dsm";             // dsm | qep | lp
@@ -29,15 +67,15 @@ struct DsmixConfig {
   int crop = 224;                        // training crop; the DSM grid is crop / 8
   uint64_t seed = 0;
   std::string resume;                    // checkpoint path, or "auto" (<run dir>/checkpoints/last.safetensors)
-  std::string device = "auto";           // auto | cpu | cuda
-  std::string precision = "fp32";        // fp32 | bf16 (autocast on CUDA only)
+  DeviceChoice device = DeviceChoice::Auto;  // auto | cpu | cuda
+  Precision precision = Precision::FP32;  // fp32 | bf16 (autocast on CUDA only; fp16 is rejected)
   int num_workers = 4;
   int log_every = 10;                    // optimizer steps between metrics.jsonl step lines
   int eval_every = 1;                    // held-out evaluation after epoch e when (e + 1) % eval_every == 0 and after the last
 
   // ---- KADIS-style data (dsm, qep): exactly one of kadis_root, distorted_csv, references ---------------
   std::string kadis_root;                // KADIS-700k's real layout (reference CSV, ref_imgs/, dist_imgs/)
-  std::string kadis_type8 = "with-type8";  // with-type8 | literal (spec §2's note on column dist_type_2)
+  KadisType8 kadis_type8 = KadisType8::WithType8;  // with-type8 | literal (spec §2's note on column dist_type_2)
   std::string distorted_csv;             // tools/iqa-distort's distortions.csv
   std::string reference_dir;             // the references of --distorted_csv (iqa-distort's --input)
   std::string references;                // a folder of reference images, distorted on the fly
@@ -48,20 +86,20 @@ struct DsmixConfig {
   // ---- models ---------------------------------------------------------------------------------------
   std::string dsm_model = "vit-b8";      // vit-b8 | tiny   (the stage-1 predictor)
   std::string qe_model = "resnet50";     // resnet50 | tiny (the quality encoder and the KD teacher)
-  std::string channels_last = "auto";    // auto (on when the run is on CUDA) | on | off: the ResNets run NHWC
+  ChannelsLast channels_last = ChannelsLast::Auto;  // auto (on when the run is on CUDA) | on | off: the ResNets run NHWC
 
   // ---- stage 2 (qep) --------------------------------------------------------------------------------
   std::string dsm_checkpoint;            // stage-1 checkpoint (frozen predictor for the DSMix weights)
   int mix = 3;                           // images per mixed sample (1: no mixing)
   bool random_box_count = false;         // boxes per sample uniform in {0..mix-1} instead of exactly mix-1
-  std::string label_space = "two-heads";  // two-heads (26 types + 6 levels) | joint (one 126-way head)
+  LabelSpace label_space = LabelSpace::TwoHeads;  // two-heads (26 types + 6 levels) | joint (one 126-way head)
   std::string teacher;                   // torchvision ResNet-50 safetensors; empty: no distillation
   double kd_alpha = 1.0, kd_beta = 1.0;  // weights of the MAE and the cosine-distance terms
   int images_per_reference = 5;          // same-reference images per batch chunk (SceneSampler chunk)
   double momentum = 0.9;
   // sgd (the paper's recipe) | adamw (betas 0.9/0.999, the same --lr and --weight_decay): a demo /
   // small-model option; from scratch, small ResNets learn the labels faster with AdamW.
-  std::string qep_optimizer = "sgd";
+  QepOptimizer qep_optimizer = QepOptimizer::SGD;
   int lr_step = 5;                       // StepLR: lr x lr_gamma every lr_step epochs
   double lr_gamma = 0.9;
 
@@ -72,16 +110,17 @@ struct DsmixConfig {
   std::string json_root = "./data_json";
   int splits = 10;                       // random 80/20 splits (by reference content for synthetic sets)
   double train_fraction = 0.8;
-  std::string score_norm = "zscore";     // zscore | minmax | none: targets from the training split's statistics
+  ScoreNormMode score_norm = ScoreNormMode::ZScore;  // zscore | minmax | none: targets from the training split's statistics
 
   // The configuration with every stage default filled in (epochs, batch_size, lr, weight_decay).
   DsmixConfig resolved() const;
   // Throws iqa::Error listing every invalid value. Call on resolved().
   void validate() const;
+  // Choices by their CLI spellings; an unknown key or choice value in the input is an error.
   std::string to_json() const;
   static DsmixConfig from_json(const std::string& text);
   std::map<std::string, std::string> to_string_map() const;
-  // channels_last resolved: "auto" is on when the run uses CUDA (--device cuda, or auto with a GPU).
+  // channels_last resolved: auto is on when the run uses CUDA (--device cuda, or auto with a GPU).
   bool use_channels_last() const;
   bool operator==(const DsmixConfig&) const = default;
 };

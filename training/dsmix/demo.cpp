@@ -179,7 +179,7 @@ DsmixConfig demo_stage_config(const std::string& project_dir, const std::string&
     // AdamW (--qep_optimizer adamw) instead of the paper's SGD: measured on this demo (seed 0), SGD at
     // lr 0.05 left the held-out level accuracy at chance (0.18) and its encoder probed worse than a
     // random one (SRCC 0.05 against 0.17); AdamW at 2e-3 gave type 0.38 and a probe SRCC of 0.51.
-    c.qep_optimizer = "adamw";
+    c.qep_optimizer = QepOptimizer::AdamW;
     c.lr = 2e-3;
     c.dsm_checkpoint = project_dir + "/dsm/checkpoints/last.safetensors";
   } else {

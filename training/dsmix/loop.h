@@ -1,8 +1,7 @@
-// The training loop the three dsmix-train stages share, built from sind-train's pieces: device choice,
-// communicator + GradientSynchronizer (world size 1 takes the same path), train.log / metrics.jsonl /
-// progress bar (run_log.h), atomic checkpoints with bit-exact resume (checkpoint.h), curves.svg, the
-// non-finite-loss stop naming the step, and SIGINT/SIGTERM checkpointing. A stage supplies its
-// batches, its loss and its held-out evaluation; the loop does the rest.
+// What the three dsmix-train stages share around training/epoch_loop.h: the process's device and
+// communicator, the run directory's log, the stage's history as its checkpoints keep it, and the
+// stage loop (a stage supplies its batches, its loss and its held-out evaluation; the epoch loop does
+// the rest).
 #pragma once
 #include <functional>
 #include <map>
@@ -17,7 +16,7 @@
 #include "training/dsmix/config.h"
 #include "training/data/loader.h"
 #include "training/run_log.h"
-#include "training/sind/trainer.h"  // TrainHooks
+#include "training/epoch_loop.h"
 
 namespace iqa::training {
 
@@ -31,11 +30,13 @@ struct StageEnv {
   bool main_rank = true;
   std::string run_dir, ckpt_path;  // <run_dir>/checkpoints/last.safetensors
   std::unique_ptr<RunLog> log;
-  bool autocast() const { return device.is_cuda() && cfg.precision == "bf16"; }
+  bool autocast() const { return device.is_cuda() && cfg.precision == Precision::BF16; }
   // Points the log and the checkpoint path at another run directory (lp's splits).
   void open_run(const std::string& dir);
 };
-StageEnv open_stage_env(const DsmixConfig& resolved_cfg, const std::string& run_dir);
+// Resolves and validates cfg for `stage`, opens the device and communicator, points the log at
+// cfg.project_dir and writes its config.json (main rank).
+StageEnv open_stage(const DsmixConfig& cfg, const std::string& stage);
 
 // What an evaluation after an epoch reports.
 struct EpochEval {
@@ -54,34 +55,24 @@ struct StageHistory {
   double last_eval(const std::string& key) const;
 };
 
-struct EpochLoop {
-  std::string title;                 // curves.svg's title
-  Module* model = nullptr;           // checkpointed whole (frozen parts included)
-  Optimizer* optimizer = nullptr;
-  std::vector<Tensor> params;        // the trained parameters (gradients averaged over ranks)
-  Loader* loader = nullptr;
-  int64_t batches_per_epoch = 0;     // this rank's
-  std::function<std::vector<SampledBatch>(int epoch)> epoch_batches;
-  // Sets the learning rate before the step (step counts optimizer steps from 0).
-  std::function<void(int epoch, int64_t step)> schedule;
-  // The batch's scalar loss (forward only; the loop checks it, then runs backward and the update).
-  std::function<Tensor(const Batch& batch, int64_t step)> loss;
-  // Held-out evaluation after epoch e when (e + 1) % eval_every == 0 and after the last epoch.
-  std::function<EpochEval(int epoch)> evaluate;
-};
-
-struct LoopResult {
-  StageHistory history;
-  int64_t steps = 0;
+struct StageResult {
+  StageHistory history;               // lp: the last split's
+  std::map<std::string, double> metrics;  // dsm: map_mse, map_mae, mean_map_mse (predicting the
+                                          //   training maps' mean value everywhere);
+                                          // qep: type_acc, level_acc, joint_acc;
+                                          // lp: median_srcc, median_plcc (and srcc_<i>, plcc_<i> per split)
+  std::vector<std::string> lines;     // the summary printed at the end
   bool interrupted = false;
 };
 
-// Epochs 0 .. cfg.epochs - 1. Resumes from cfg.resume ("auto": the run's last.safetensors if present;
-// a checkpoint of another stage is an error). A non-finite loss throws iqa::Error naming the step and
-// keeps the last good checkpoint; a stop request checkpoints and returns interrupted.
-LoopResult run_epoch_loop(StageEnv& env, EpochLoop& loop, const TrainHooks& hooks);
-
-// Writes <run_dir>/config.json (the resolved configuration) on the main rank.
-void write_config_json(const StageEnv& env);
+// Runs epochs 0 .. cfg.epochs - 1 of `loop` (the stage fills in the model, optimizer, params, loader,
+// batches, schedule, loss and plot_title; the rest comes from env) in env's run directory. Resumes
+// from cfg.resume ("auto": the run's last.safetensors if present; a checkpoint of another stage is
+// an error). `evaluate` runs after epoch e when (e + 1) % eval_every == 0 and after the last epoch.
+// The result holds the history and, for each of metric_keys, its latest evaluated value; with a
+// summary_format (printf of three doubles), its first line formats the three metrics in key order.
+StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<EpochEval(int epoch)>& evaluate,
+                           const TrainHooks& hooks, const std::vector<std::string>& metric_keys,
+                           const char* summary_format = nullptr);
 
 }  // namespace iqa::training

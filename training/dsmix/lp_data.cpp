@@ -48,21 +48,20 @@ std::vector<Split> lp_splits(const DatasetList& list, bool content_disjoint, int
   return random_splits(list, content_disjoint, count, seed, train_fraction, 0.0);
 }
 
-ScoreNorm fit_score_norm(const DatasetList& train, const std::string& mode) {
+ScoreNorm fit_score_norm(const DatasetList& train, ScoreNormMode mode) {
   IQA_CHECK(!train.entries.empty(), "fit_score_norm: empty training split");
   ScoreNorm n;
-  if (mode == "none") return n;
+  if (mode == ScoreNormMode::None) return n;
   double lo = train.entries[0].score, hi = lo, sum = 0, sq = 0;
   for (const auto& e : train.entries) {
     lo = std::min(lo, e.score), hi = std::max(hi, e.score);
     sum += e.score, sq += e.score * e.score;
   }
   const double m = sum / double(train.entries.size());
-  if (mode == "minmax") {
+  if (mode == ScoreNormMode::MinMax) {
     n.shift = lo;
     n.scale = hi > lo ? hi - lo : 1.0;
-  } else {
-    IQA_CHECK(mode == "zscore", "fit_score_norm: unknown mode '", mode, "'");
+  } else {  // zscore
     const double var = std::max(0.0, sq / double(train.entries.size()) - m * m);
     n.shift = m;
     n.scale = var > 0 ? std::sqrt(var) : 1.0;

@@ -33,7 +33,7 @@ struct ScoreNorm {
   double shift = 0, scale = 1;  // target = (s - shift) / scale
   double apply(double s) const { return (s - shift) / scale; }
 };
-ScoreNorm fit_score_norm(const DatasetList& train, const std::string& mode);
+ScoreNorm fit_score_norm(const DatasetList& train, ScoreNormMode mode);
 
 // Training view: a random crop x crop window (position and flip drawn from `key`), ImageNet-normalised
 // CHW into out (3 * crop * crop floats). Images smaller than the crop are an error naming the file.

@@ -15,11 +15,8 @@
 namespace iqa::training {
 
 StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
-  DsmixConfig cfg = input.resolved();
-  cfg.stage = "dsm";
-  cfg.validate();
-  StageEnv env = open_stage_env(cfg, cfg.project_dir);
-  write_config_json(env);
+  StageEnv env = open_stage(input, "dsm");
+  const DsmixConfig& cfg = env.cfg;
   RunLog& log = *env.log;
 
   const KadisSet set = load_kadis_set(cfg, /*include_references=*/false);
@@ -36,15 +33,9 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
   AdamP opt({ParamGroup{params, cfg.lr, cfg.weight_decay}});
 
   const int64_t crop = cfg.crop, grid = crop / 8;
-  SampleRenderOptions train_ro;
-  train_ro.crop = cfg.crop;
-  train_ro.distortion_seed = cfg.seed;
-  SampleRenderOptions eval_ro = train_ro;
-  eval_ro.flip = false;
+  const SampleRenderOptions train_ro = render_options(cfg, /*flip=*/true), eval_ro = render_options(cfg, false);
   const uint64_t seed = cfg.seed;
-  LoaderOptions lo;
-  lo.workers = cfg.num_workers;
-  lo.seed = cfg.seed;
+  const LoaderOptions lo = loader_options(cfg);
   const std::vector<size_t> planes = {size_t(3 * crop * crop), size_t(grid * grid)};
   Loader loader(int64_t(set.samples.size()), planes,
                 [&set, train_ro](int64_t i, uint64_t key, float* const* p) { render_dsm_sample(set, i, key, train_ro, p[0], p[1]); },
@@ -60,7 +51,7 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
   const CosineAnnealing schedule(std::max<int64_t>(1, per_epoch * cfg.epochs));
 
   EpochLoop loop;
-  loop.title = "DSMix stage 1: sensitivity maps (" + cfg.dsm_model + ")";
+  loop.plot_title = "DSMix stage 1: sensitivity maps (" + cfg.dsm_model + ")";
   loop.model = model.get();
   loop.optimizer = &opt;
   loop.params = params;
@@ -80,7 +71,7 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
     amp::AutocastGuard ac(DType::BF16, env.autocast());
     return mse_loss(model->forward(x).to(DType::F32), gt);
   };
-  loop.evaluate = [&](int) {
+  auto evaluate = [&](int) {
     // Sums over this rank's share, then over ranks: squared and absolute error, count, the ground
     // truth's sum and sum of squares, and the training maps' sum and count (for the baseline).
     NoGradGuard ng;
@@ -119,15 +110,9 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
     return ev;
   };
 
-  StageResult r;
-  LoopResult lr = run_epoch_loop(env, loop, hooks);
-  r.history = lr.history;
-  r.interrupted = lr.interrupted;
-  for (const char* k : {"map_mse", "map_mae", "mean_map_mse"}) r.metrics[k] = r.history.last_eval(k);
-  char line[200];
-  std::snprintf(line, sizeof line, "stage 1 (dsm): held-out map MSE %.6f, MAE %.5f; predicting the training maps' mean value: MSE %.6f",
-                r.metrics["map_mse"], r.metrics["map_mae"], r.metrics["mean_map_mse"]);
-  r.lines.push_back(line);
+  StageResult r = run_stage_loop(
+      env, loop, evaluate, hooks, {"map_mse", "map_mae", "mean_map_mse"},
+      "stage 1 (dsm): held-out map MSE %.6f, MAE %.5f; predicting the training maps' mean value: MSE %.6f");
   r.lines.push_back("  checkpoint: " + env.ckpt_path + " (the --dsm_checkpoint of stage qep)");
   if (!r.interrupted)
     for (const auto& l : r.lines) log.line(l);

@@ -39,11 +39,8 @@ std::string f4(double v) {
 }  // namespace
 
 StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
-  DsmixConfig cfg = input.resolved();
-  cfg.stage = "lp";
-  cfg.validate();
-  StageEnv env = open_stage_env(cfg, cfg.project_dir);
-  write_config_json(env);
+  StageEnv env = open_stage(input, "lp");
+  const DsmixConfig cfg = env.cfg;  // env.cfg changes per split
 
   const DatasetList list = load_lp_listing(cfg);
   const bool disjoint = lp_content_disjoint(list, cfg.dataset);
@@ -63,7 +60,7 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
   const int64_t feat = encoder->config.feature_dim(), crop = cfg.crop;
   env.log->line("lp: " + cfg.dataset + ", " + std::to_string(list.entries.size()) + " images, " + std::to_string(cfg.splits) +
                 " random " + f4(cfg.train_fraction) + " splits " + (disjoint ? "by reference content" : "by image") +
-                ", targets " + cfg.score_norm + ", " + std::to_string(cfg.epochs) + " epochs; " + enc_summary);
+                ", targets " + choice_name(cfg.score_norm) + ", " + std::to_string(cfg.epochs) + " epochs; " + enc_summary);
 
   auto features = [&](const Tensor& x_host) {
     NoGradGuard ng;
@@ -153,7 +150,7 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
       };
 
       EpochLoop loop;
-      loop.title = "DSMix stage 3: linear probe on " + cfg.dataset + " (" + name + ")";
+      loop.plot_title = "DSMix stage 3: linear probe on " + cfg.dataset + " (" + name + ")";
       loop.model = head.get();
       loop.optimizer = &opt;
       loop.params = params;
@@ -168,17 +165,16 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
         const Tensor pred = head->forward(f).reshape({int64_t(b.size)});
         return smooth_l1_loss(pred, Tensor::from_vector(t, {int64_t(t.size())}).to(env.device));
       };
-      loop.evaluate = evaluate;
       env.log->line(name + ": " + std::to_string(train.entries.size()) + " train / " + std::to_string(test.entries.size()) +
                     " test images; targets = (score - " + f4(norm.shift) + ") / " + f4(norm.scale));
-      LoopResult lr = run_epoch_loop(env, loop, hooks);
+      const StageResult lr = run_stage_loop(env, loop, evaluate, hooks, {"srcc", "plcc", "count"});
       r.history = lr.history;
       if (lr.interrupted) {
         r.interrupted = true;
         r.lines.push_back("interrupted in " + name + "; rerun with --resume auto to continue");
         return r;
       }
-      outcome = {lr.history.last_eval("srcc"), lr.history.last_eval("plcc"), int64_t(lr.history.last_eval("count"))};
+      outcome = {lr.metrics.at("srcc"), lr.metrics.at("plcc"), int64_t(lr.metrics.at("count"))};
       if (env.main_rank) {
         std::ofstream f(result_path);
         f << nlohmann::json{{"srcc", outcome.srcc}, {"plcc", outcome.plcc}, {"count", outcome.count}}.dump() << "\n";

@@ -32,20 +32,17 @@ Tensor host_f32(const Tensor& t) { return t.to(DType::F32).to(kCPU).contiguous()
 }  // namespace
 
 StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
-  DsmixConfig cfg = input.resolved();
-  cfg.stage = "qep";
-  cfg.validate();
-  StageEnv env = open_stage_env(cfg, cfg.project_dir);
-  write_config_json(env);
+  StageEnv env = open_stage(input, "qep");
+  const DsmixConfig& cfg = env.cfg;
   RunLog& log = *env.log;
-  const bool joint = cfg.label_space == "joint";
+  const bool joint = cfg.label_space == LabelSpace::Joint;
 
   const KadisSet set = load_kadis_set(cfg, /*include_references=*/true);
   const ReferenceSplit split = split_by_reference(set, cfg.holdout, cfg.seed);
   log.line("qep: " + std::to_string(set.samples.size()) + " samples (distorted + pristine) of " +
            std::to_string(set.references.size()) + " references (" + std::to_string(split.held_out.size()) +
            " held out by reference), crop " + std::to_string(cfg.crop) + ", " + cfg.qe_model + ", label space " +
-           cfg.label_space + ", device " + env.device.str());
+           choice_name(cfg.label_space) + ", device " + env.device.str());
 
   manual_seed(cfg.seed);
   auto model = std::make_shared<models::QualityEncoder>(quality_encoder_config(cfg));
@@ -53,14 +50,14 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   model->train();
   std::vector<Tensor> params = model->parameters();
   std::unique_ptr<Optimizer> opt_holder;
-  if (cfg.qep_optimizer == "adamw")
+  if (cfg.qep_optimizer == QepOptimizer::AdamW)
     opt_holder = std::make_unique<AdamW>(std::vector<ParamGroup>{ParamGroup{params, cfg.lr, cfg.weight_decay}});
   else
     opt_holder = std::make_unique<SGD>(std::vector<ParamGroup>{ParamGroup{params, cfg.lr, cfg.weight_decay}},
                                        SGDOptions{.momentum = cfg.momentum});
   Optimizer& opt = *opt_holder;
 
-  log.line("optimizer: " + cfg.qep_optimizer + (cfg.qep_optimizer == "sgd" ? " (momentum " + std::to_string(cfg.momentum) + ")" : "") +
+  log.line(std::string("optimizer: ") + choice_name(cfg.qep_optimizer) + (cfg.qep_optimizer == QepOptimizer::SGD ? " (momentum " + std::to_string(cfg.momentum) + ")" : "") +
            ", lr " + std::to_string(cfg.lr) + " x " + std::to_string(cfg.lr_gamma) + " every " + std::to_string(cfg.lr_step) +
            " epochs, weight decay " + std::to_string(cfg.weight_decay));
   std::shared_ptr<models::DSMPredictor> predictor;
@@ -88,15 +85,9 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   }
 
   const int64_t crop = cfg.crop, grid = crop / 8;
-  SampleRenderOptions train_ro;
-  train_ro.crop = cfg.crop;
-  train_ro.distortion_seed = cfg.seed;
-  SampleRenderOptions eval_ro = train_ro;
-  eval_ro.flip = false;
+  const SampleRenderOptions train_ro = render_options(cfg, /*flip=*/true), eval_ro = render_options(cfg, false);
   const uint64_t seed = cfg.seed;
-  LoaderOptions lo;
-  lo.workers = cfg.num_workers;
-  lo.seed = cfg.seed;
+  const LoaderOptions lo = loader_options(cfg);
   const std::vector<size_t> planes = {size_t(3 * crop * crop)};
   Loader loader(int64_t(set.samples.size()), planes,
                 [&set, train_ro](int64_t i, uint64_t key, float* const* p) { render_qep_sample(set, i, key, train_ro, p[0]); }, lo);
@@ -120,7 +111,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   int64_t term_steps = 0;
 
   EpochLoop loop;
-  loop.title = "DSMix stage 2: quality encoder (" + cfg.qe_model + ", Mix " + std::to_string(cfg.mix) + ")";
+  loop.plot_title = "DSMix stage 2: quality encoder (" + cfg.qe_model + ", Mix " + std::to_string(cfg.mix) + ")";
   loop.model = model.get();
   loop.optimizer = &opt;
   loop.params = params;
@@ -176,7 +167,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
     ++term_steps;
     return loss;
   };
-  loop.evaluate = [&](int) {
+  auto evaluate = [&](int) {
     NoGradGuard ng;
     model->eval();
     double s[4] = {0, 0, 0, 0};  // type correct, level correct, both correct, count
@@ -221,15 +212,9 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
     return ev;
   };
 
-  StageResult r;
-  LoopResult lr = run_epoch_loop(env, loop, hooks);
-  r.history = lr.history;
-  r.interrupted = lr.interrupted;
-  for (const char* k : {"type_acc", "level_acc", "joint_acc"}) r.metrics[k] = r.history.last_eval(k);
-  char line[200];
-  std::snprintf(line, sizeof line, "stage 2 (qep): held-out accuracy type %.4f, level %.4f, both %.4f",
-                r.metrics["type_acc"], r.metrics["level_acc"], r.metrics["joint_acc"]);
-  r.lines.push_back(line);
+  StageResult r = run_stage_loop(env, loop, evaluate, hooks, {"type_acc", "level_acc", "joint_acc"},
+                                 "stage 2 (qep): held-out accuracy type %.4f, level %.4f, both %.4f");
+  const std::string line = r.lines.front();
   if (!r.interrupted) {
     const std::string enc = cfg.project_dir + "/encoder.safetensors";
     if (env.main_rank) export_encoder(*model, cfg.qe_model, enc);

@@ -1,5 +1,5 @@
 // dsmix-train's three stages (shared/spec/dsmix.md §5-§9), each a function of a DsmixConfig that
-// trains in cfg.project_dir with sind-train's conventions (training/dsmix/loop.h):
+// trains in cfg.project_dir in the shared epoch loop (training/epoch_loop.h, training/dsmix/loop.h):
 //   train_dsm  stage 1: the sensitivity-map predictor (ViT-B/8 without CLS + token-wise MLP decoder),
 //              MSE against AvgPool_8(mean_c |I_D - I_R|), AdamP, cosine lr; reports held-out map error.
 //   train_qep  stage 2: the quality encoder (ResNet-50 + type/level heads) on DSMix-augmented batches
@@ -17,19 +17,8 @@
 
 #include "training/dsmix/config.h"
 #include "training/dsmix/loop.h"
-#include "training/sind/trainer.h"  // TrainHooks
 
 namespace iqa::training {
-
-struct StageResult {
-  StageHistory history;               // lp: the last split's
-  std::map<std::string, double> metrics;  // dsm: map_mse, map_mae, mean_map_mse (predicting the
-                                          //   training maps' mean value everywhere);
-                                          // qep: type_acc, level_acc, joint_acc;
-                                          // lp: median_srcc, median_plcc (and srcc_<i>, plcc_<i> per split)
-  std::vector<std::string> lines;     // the summary printed at the end
-  bool interrupted = false;
-};
 
 // Each resolves and validates cfg first. hooks as sind-train's (tests inject losses and stops).
 StageResult train_dsm(const DsmixConfig& cfg, const TrainHooks& hooks = {});

@@ -8,7 +8,38 @@
 #include <string>
 #include <vector>
 
+#include "training/choice.h"
+#include "training/data/loader.h"  // LocalViewMode, BadImagePolicy
+
 namespace iqa::training {
+
+enum class LossType { ScaleShift, L1 };
+template <>
+struct ChoiceSpellings<LossType> {
+  static constexpr const char* flag = "--loss_type";
+  static constexpr Spelling<LossType> all[] = {{LossType::ScaleShift, "scale_shift"}, {LossType::L1, "l1"}};
+};
+
+enum class Protocol { LeaveOneOut, CrossSet, RandomSplit };  // --exp_type
+template <>
+struct ChoiceSpellings<Protocol> {
+  static constexpr const char* flag = "--exp_type";
+  static constexpr Spelling<Protocol> all[] = {
+      {Protocol::LeaveOneOut, "leave-one-out"}, {Protocol::CrossSet, "cross-set"}, {Protocol::RandomSplit, "random-split"}};
+};
+
+template <>
+struct ChoiceSpellings<LocalViewMode> {
+  static constexpr const char* flag = "--local_view";
+  static constexpr Spelling<LocalViewMode> all[] = {{LocalViewMode::Mosaic, "mosaic"},
+                                                    {LocalViewMode::SameAsGlobal, "same-crop"}};
+};
+
+template <>
+struct ChoiceSpellings<BadImagePolicy> {
+  static constexpr const char* flag = "--bad-image";
+  static constexpr Spelling<BadImagePolicy> all[] = {{BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"}};
+};
 
 struct SindConfig {
   std::string clip_model = "ViT-B-16";  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16
@@ -21,32 +52,34 @@ struct SindConfig {
   int batch_size = 64;                  // per GPU
   bool local_global = false;            // LocalGlobalClipIQA; otherwise SimpleClip / SimpleResNet
   bool all_global = false;              // ablation: the local branch uses the projected CLS too
-  std::string loss_type = "scale_shift";  // scale_shift | l1
+  LossType loss_type = LossType::ScaleShift;  // scale_shift | l1
   int scene_sampling = 2;               // k scenes per GPU batch; 0 = ordinary shuffled batches
   std::string project_dir = "exp_log/run";
   std::vector<std::string> train_dataset;  // registry names, or paths to data_json files
   std::vector<std::string> test_dataset;
-  std::string exp_type = "cross-set";   // leave-one-out | cross-set | random-split
+  Protocol exp_type = Protocol::CrossSet;  // leave-one-out | cross-set | random-split
   bool dataset_domain = false;          // domain = dataset (domain_id / 100) instead of scene (SPAQ kept in cross-set)
   std::string data_root = "./data";
   std::string json_root = "./data_json";  // the layout tools/make-splits writes
   int eval_every = 1;                   // evaluate after epoch t when t % eval_every == 0
   uint64_t seed = 0;
   std::string resume;                   // checkpoint to continue from ("auto": <project_dir>/checkpoints/last.safetensors)
-  std::string precision = "fp32";       // fp32 | bf16 | fp16 (autocast on CUDA; fp16 adds a GradScaler)
+  Precision precision = Precision::FP32;  // fp32 | bf16 | fp16 (autocast on CUDA; fp16 adds a GradScaler)
   int num_workers = 4;
-  std::string local_view = "mosaic";    // mosaic | same-crop
+  LocalViewMode local_view = LocalViewMode::Mosaic;  // mosaic | same-crop
   int resize = 256;                     // 256 (SIND HEAD) | 244 (2024 experiments)
-  std::string bad_image = "fail";       // fail | skip
-  std::string device = "auto";          // auto | cpu | cuda
+  BadImagePolicy bad_image = BadImagePolicy::Fail;  // fail | skip
+  DeviceChoice device = DeviceChoice::Auto;  // auto | cpu | cuda
   int log_every = 10;                   // optimizer steps between metrics.jsonl step lines
   int splits = 10;                      // random-split: how many splits to run
   bool demo = false;
 
-  // Throws iqa::Error listing every invalid value (unknown choices, non-positive sizes, batch not
-  // divisible by scene_sampling, scale_shift without scene sampling, missing datasets).
+  // Throws iqa::Error listing every invalid value (unknown model, non-positive sizes, batch not
+  // divisible by scene_sampling, scale_shift without scene sampling, missing datasets). The choices
+  // are enums, checked where they are parsed (CLI, from_json: parse_choice lists the allowed values).
   void validate() const;
-  // One JSON object; from_json(to_json()) == *this. Unknown keys in the input are errors.
+  // One JSON object (choices by their CLI spellings); from_json(to_json()) == *this. Unknown keys
+  // and unknown choice values in the input are errors.
   std::string to_json() const;
   static SindConfig from_json(const std::string& text);
   // Flat string form for checkpoint metadata.

@@ -163,7 +163,7 @@ SindConfig demo_config(const std::string& project_dir) {
   c.demo = true;
   c.clip_model = "tiny16";
   c.local_global = true;
-  c.loss_type = "scale_shift";
+  c.loss_type = LossType::ScaleShift;
   c.scene_sampling = 2;
   c.batch_size = 16;
   c.epochs = 1;        // 2 passes (the loop runs epochs + 1 times): the held-out SRCC is ~0.9 after the first
@@ -171,10 +171,10 @@ SindConfig demo_config(const std::string& project_dir) {
   c.lr = 2e-3;         // from-scratch tiny model: the reference's 1e-5 is for fine-tuning pretrained CLIP
   c.weight_decay = 1e-5;
   c.eval_every = 1;
-  c.exp_type = "leave-one-out";
+  c.exp_type = Protocol::LeaveOneOut;
   c.project_dir = project_dir;
   c.num_workers = 2;
-  c.device = "auto";
+  c.device = DeviceChoice::Auto;
   return c;
 }
 
@@ -202,7 +202,7 @@ DemoReport run_demo_losses(const SindConfig& base, const DemoSetOptions& set, co
   for (const std::string& loss : losses) {
     SindConfig c = base;
     c.data_root = data_dir;
-    c.loss_type = loss;
+    c.loss_type = parse_choice<LossType>(loss);
     c.project_dir = base.project_dir + "/" + loss;
     out << "\n== loss " << loss << " ==" << std::endl;
     ProtocolRun run{"", {}};

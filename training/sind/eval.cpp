@@ -44,8 +44,8 @@ Predictions predict_dataset(models::QualityModel& model, const DatasetList& list
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  const bool low = opts.device.is_cuda() && opts.precision != "fp32";
-  amp::AutocastGuard autocast(opts.precision == "fp16" ? DType::F16 : DType::BF16, low);
+  const bool low = opts.device.is_cuda() && opts.precision != Precision::FP32;
+  amp::AutocastGuard autocast(opts.precision == Precision::FP16 ? DType::F16 : DType::BF16, low);
 
   std::vector<int64_t> mine;
   for (int64_t i = opts.rank; i < int64_t(list.entries.size()); i += opts.world_size) mine.push_back(i);

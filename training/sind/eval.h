@@ -10,6 +10,7 @@
 #include "engine/device.h"
 #include "models/sind.h"
 #include "training/data/dataset.h"
+#include "training/choice.h"
 #include "training/data/loader.h"
 
 namespace iqa::training {
@@ -22,7 +23,7 @@ struct EvalOptions {
   int images_per_batch = 8;          // images decoded and scored together
   BadImagePolicy bad_image = BadImagePolicy::Fail;
   Device device = kCPU;
-  std::string precision = "fp32";    // bf16 / fp16: autocast on CUDA
+  Precision precision = Precision::FP32;  // bf16 / fp16: autocast on CUDA
   int rank = 0, world_size = 1;      // entries i with i % world_size == rank are scored here
 };
 

@@ -58,7 +58,7 @@ std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
   std::vector<ProtocolRun> runs;
   const std::string root = cfg.json_root;
   const std::vector<std::string> tests = cfg.test_dataset.empty() ? cfg.train_dataset : cfg.test_dataset;
-  if (cfg.exp_type == "leave-one-out") {
+  if (cfg.exp_type == Protocol::LeaveOneOut) {
     IQA_CHECK(cfg.train_dataset.size() == 1, "sind-train: leave-one-out takes one --train_dataset");
     const std::string dir = root + "/for_leave_one_out/" + cfg.train_dataset[0];
     IQA_CHECK(fs::is_directory(dir), "sind-train: ", dir, " does not exist (run tools/make-splits)");
@@ -76,7 +76,7 @@ std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
       r.data.tests.push_back({n, read_or_throw(dir + "/" + n + "/test.json", "fold test")});
       runs.push_back(std::move(r));
     }
-  } else if (cfg.exp_type == "cross-set") {
+  } else if (cfg.exp_type == Protocol::CrossSet) {
     ProtocolRun r{"", {}};
     std::vector<DatasetList> train;
     for (const auto& ds : cfg.train_dataset)
@@ -127,7 +127,8 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
     DatasetList unique;
     for (const auto& e : all.entries)
       if (seen.insert(e.image).second) unique.entries.push_back(e);
-    if (cfg.bad_image == "fail") validate_dataset(unique, cfg.data_root, "datasets of " + cfg.exp_type);
+    if (cfg.bad_image == BadImagePolicy::Fail)
+      validate_dataset(unique, cfg.data_root, std::string("datasets of ") + choice_name(cfg.exp_type));
   }
   ProtocolSummary summary;
   std::vector<std::pair<std::string, RunResult>> results;
@@ -160,7 +161,8 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
   // ---- the table ---------------------------------------------------------------------------------------
   auto& L = summary.lines;
   const bool has_val = std::any_of(runs.begin(), runs.end(), [](const ProtocolRun& r) { return !r.data.vals.empty(); });
-  L.push_back("Summary (" + cfg.exp_type + ", " + cfg.clip_model + ", loss " + cfg.loss_type + ")");
+  L.push_back(std::string("Summary (") + choice_name(cfg.exp_type) + ", " + cfg.clip_model + ", loss " +
+              choice_name(cfg.loss_type) + ")");
   L.push_back("  'best-epoch' = the reference's selection: best SRCC over evaluated epochs ON THE TEST SET (optimistic).");
   L.push_back(has_val ? "  'val-selected' = test values at the epoch with the best validation SRCC (honest)."
                       : "  'final' = the last evaluated epoch, chosen without looking at the test set (honest).");
@@ -172,7 +174,7 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
   for (const auto& [name, res] : results) {
     for (const SetResult& s : res.sets) {
       const EvalPoint b = s.best_on_test(), h = has_val ? s.val_selected() : s.last();
-      const std::string key = cfg.exp_type == "leave-one-out" ? "fold" : s.name;
+      const std::string key = cfg.exp_type == Protocol::LeaveOneOut ? "fold" : s.name;
       best_by_set[key].push_back(b);
       honest_by_set[key].push_back(h);
       char row[256];
@@ -183,7 +185,7 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
       L.push_back(row);
     }
   }
-  nlohmann::json js{{"exp_type", cfg.exp_type}, {"aggregates", nlohmann::json::array()}};
+  nlohmann::json js{{"exp_type", choice_name(cfg.exp_type)}, {"aggregates", nlohmann::json::array()}};
   if (results.size() > 1) {
     for (const auto& [set, best] : best_by_set) {
       std::vector<double> bs, bp, hs, hp;

@@ -1,46 +1,31 @@
 #include "training/sind/trainer.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "engine/amp.h"
 #include "engine/comm.h"
-#include "engine/cuda_runtime.h"
 #include "engine/ema.h"
 #include "engine/error.h"
 #include "engine/lr_schedule.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/random.h"
-#include "training/checkpoint.h"
 #include "training/data/loader.h"
 #include "training/metrics.h"
-#include "training/plot_svg.h"
 #include "training/run_log.h"
 #include "training/data/scene_sampler.h"
 #include "training/sind/eval.h"
 #include "training/sind/model.h"
 
 namespace iqa::training {
-namespace fs = std::filesystem;
-
 namespace {
 
 std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 0) {
   char buf[256];
   std::snprintf(buf, sizeof buf, f, a, b, c, d);
   return buf;
-}
-
-Device pick_device(const SindConfig& cfg, int local_rank) {
-  const bool gpu = cfg.device == "cuda" || (cfg.device == "auto" && cuda::available());
-  if (!gpu) return kCPU;
-  IQA_CHECK(cuda::available(), "sind-train: --device cuda but ", cuda::unavailable_reason());
-  return cuda_device(local_rank % std::max(1, cuda::device_count()));
 }
 
 // Scores a listing across ranks: each rank predicts its share, the shares are summed over ranks.
@@ -83,12 +68,11 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   cfg.validate();
   IQA_CHECK(!data.train.entries.empty(), "train_sind: the training set is empty");
   const dist::LaunchInfo launch = dist::detect_launch();
-  const Device device = pick_device(cfg, launch.local_rank);
+  const Device device = pick_training_device(cfg.device, launch.local_rank, "sind-train");
   std::unique_ptr<dist::Communicator> comm = dist::Communicator::create(launch, device);
   const int rank = comm->rank(), world = comm->world_size();
   const bool main_rank = rank == 0;
   RunLog log(run_dir, main_rank);
-  const std::string ckpt_dir = run_dir + "/checkpoints", ckpt_path = ckpt_dir + "/last.safetensors";
 
   // ---- model, optimizer (two groups, coupled L2), EMA, scaler --------------------------------------
   manual_seed(cfg.seed);
@@ -102,11 +86,10 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   std::vector<Tensor> params = split.backbone;
   params.insert(params.end(), split.head.begin(), split.head.end());
   ExponentialMovingAverage ema(params, 0.99, true);
-  amp::GradScaler scaler(amp::GradScaler::Options{.enabled = cfg.precision == "fp16"});
-  dist::GradientSynchronizer sync(*comm, params);
-  const bool autocast_on = device.is_cuda() && cfg.precision != "fp32";
-  if (!device.is_cuda() && cfg.precision != "fp32")
-    log.line("note: --precision " + cfg.precision + " applies on CUDA only; this CPU run computes in fp32");
+  amp::GradScaler scaler(amp::GradScaler::Options{.enabled = cfg.precision == Precision::FP16});
+  const bool autocast_on = device.is_cuda() && cfg.precision != Precision::FP32;
+  if (!device.is_cuda() && cfg.precision != Precision::FP32)
+    log.line(std::string("note: --precision ") + choice_name(cfg.precision) + " applies on CUDA only; this CPU run computes in fp32");
 
   // ---- data: scene sampler (or shuffled batches), loader, schedule ---------------------------------
   std::vector<int> domains;
@@ -136,8 +119,8 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   lo.workers = cfg.num_workers;
   lo.seed = cfg.seed;
   lo.global_resize = cfg.resize;
-  lo.local_view = cfg.local_view == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
-  lo.bad_image = parse_bad_image_policy(cfg.bad_image);
+  lo.local_view = cfg.local_view;
+  lo.bad_image = cfg.bad_image;
   Loader loader(data.train, lo);
   EvalOptions eo;
   eo.data_root = cfg.data_root;
@@ -149,163 +132,93 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   eo.rank = rank;
   eo.world_size = world;
 
-  // ---- resume --------------------------------------------------------------------------------------
+  // ---- the loop: epochs + 1 passes, as range(0, epochs + 1) -----------------------------------------
   RunResult result;
   for (const auto& t : data.tests) result.sets.push_back(SetResult{t.name, {}, {}});
-  int start_epoch = 0;
-  int64_t step = 0, skip_batches = 0;
-  double epoch_loss_sum = 0;
-  int64_t epoch_loss_count = 0;
-  std::string resume = cfg.resume;
-  if (resume == "auto") resume = fs::exists(ckpt_path) ? ckpt_path : "";
-  if (!resume.empty()) {
-    TrainingState st{model.get(), &opt, &ema, &scaler, &default_generator()};
-    load_checkpoint(resume, st);
-    result = RunResult::from_json(st.config.at("history"));
-    result.interrupted = false;
-    step = st.step;
-    const int64_t done = std::stoll(st.config.at("batches_done"));
-    epoch_loss_sum = std::stod(st.config.at("epoch_loss_sum"));
-    epoch_loss_count = std::stoll(st.config.at("epoch_loss_count"));
-    start_epoch = int(st.epoch);
-    if (done >= batches_rank) {
-      ++start_epoch;
-      epoch_loss_sum = 0;
-      epoch_loss_count = 0;
-    } else {
-      skip_batches = done;
-    }
-    log.line("resumed from " + resume + " at epoch " + std::to_string(start_epoch) + ", step " + std::to_string(step));
-  }
-
-  auto save = [&](int epoch, int64_t batches_done) {
-    if (!main_rank) return;
-    fs::create_directories(ckpt_dir);
-    TrainingState st{model.get(), &opt, &ema, &scaler, &default_generator(), step, epoch, cfg.to_string_map()};
-    st.config["history"] = result.to_json();
-    st.config["batches_done"] = std::to_string(batches_done);
-    // Hex floats keep the partial epoch's loss sum bit-exact across a resume.
-    char hex[64];
-    std::snprintf(hex, sizeof hex, "%a", epoch_loss_sum);
-    st.config["epoch_loss_sum"] = hex;
-    st.config["epoch_loss_count"] = std::to_string(epoch_loss_count);
-    save_checkpoint(ckpt_path, st);
+  EpochLoop loop;
+  loop.tool = "sind-train";
+  loop.progress_label = "epoch";
+  loop.run_dir = run_dir;
+  loop.log = &log;
+  loop.comm = comm.get();
+  loop.resume = cfg.resume;
+  loop.config = cfg.to_string_map();
+  loop.log_every = cfg.log_every;
+  loop.model = model.get();
+  loop.optimizer = &opt;
+  loop.ema = &ema;
+  loop.scaler = &scaler;
+  loop.params = params;
+  loop.logged_lr_group = 1;  // the head's
+  loop.passes = cfg.epochs + 1;
+  loop.batches_per_epoch = batches_rank;
+  loop.loader = &loader;
+  loop.epoch_batches = [&](int epoch) {
+    return scene ? scene_sampler->epoch_batches(uint64_t(epoch)) : shuffled->epoch_batches(uint64_t(epoch));
   };
-  auto write_plot = [&]() {
-    if (!main_rank) return;
-    PlotSeries loss{"train loss", {}};
-    for (const auto& [e, l] : result.epoch_loss) loss.points.emplace_back(e, l);
+  loop.schedule = [&](int, int64_t step) { schedule.apply(opt, step * world); };
+  loop.loss = [&](const Batch& batch, int64_t) {
+    Tensor xg = batch.global_tensor().to(device);
+    Tensor xl = lo.local_view == LocalViewMode::Mosaic ? batch.local_tensor().to(device) : xg;
+    Tensor mos = Tensor::from_vector(batch.scores, {int64_t(batch.size)}).to(device);
+    amp::AutocastGuard ac(cfg.precision == Precision::FP16 ? DType::F16 : DType::BF16, autocast_on);
+    Tensor pred = model->score(xg, xl).reshape({int64_t(batch.size)}).to(DType::F32);
+    std::vector<int64_t> ids(batch.domain_ids.begin(), batch.domain_ids.end());
+    const Tensor scene_ids = Tensor::from_vector_i64(ids, {int64_t(ids.size())}).to(device);
+    if (cfg.loss_type == LossType::ScaleShift) return scale_shift_loss(pred, mos, scene_ids);
+    // the "without alignment" baseline: per-scene raw L1 with scene sampling, else F.l1_loss
+    return scene ? scene_l1_loss(pred, mos, scene_ids) : l1_loss(pred, mos);
+  };
+  loop.epoch_loss = &result.epoch_loss;
+  loop.evaluate = [&](int epoch) -> std::optional<EpochEvaluation> {
+    if (epoch % cfg.eval_every != 0) return std::nullopt;
+    auto scope = ema.average_parameters();  // evaluation uses the EMA weights
+    EpochEvaluation ev;
+    for (size_t i = 0; i < data.tests.size(); ++i) {
+      EvalPoint p = evaluate_set(*model, data.tests[i].list, eo, *comm, device);
+      p.epoch = epoch;
+      result.sets[i].history.push_back(p);
+      ev.line += (i ? "  " : "") + data.tests[i].name + fmt(" SRCC %.4f PLCC %.4f", p.srcc, p.plcc);
+      nlohmann::json j{{"set", data.tests[i].name}, {"split", "test"}, {"srcc", p.srcc}, {"plcc", p.plcc}, {"count", p.count}};
+      if (std::isfinite(p.mean_scene_srcc)) j["mean_scene_srcc"] = p.mean_scene_srcc;
+      ev.records.push_back(j);
+      for (const NamedList& v : data.vals) {
+        if (v.name != data.tests[i].name) continue;
+        EvalPoint vp = evaluate_set(*model, v.list, eo, *comm, device);
+        vp.epoch = epoch;
+        result.sets[i].val_history.push_back(vp);
+        ev.line += fmt(" (val SRCC %.4f)", vp.srcc);
+        ev.records.push_back({{"set", v.name}, {"split", "val"}, {"srcc", vp.srcc}, {"plcc", vp.plcc}, {"count", vp.count}});
+      }
+    }
+    return ev;
+  };
+  loop.history_json = [&](int64_t step) {
+    result.steps = step;
+    return result.to_json();
+  };
+  loop.restore_history = [&](const std::string& json) {
+    result = RunResult::from_json(json);
+    result.interrupted = false;
+  };
+  loop.plot_title = "SIND " + cfg.clip_model + " (" + choice_name(cfg.loss_type) + ")";
+  loop.plot_series = [&] {
     std::vector<PlotSeries> srcc;
     for (const SetResult& s : result.sets) {
       PlotSeries ps{s.name, {}};
       for (const EvalPoint& p : s.history) ps.points.emplace_back(p.epoch, p.srcc);
       srcc.push_back(ps);
     }
-    write_training_plot(run_dir + "/curves.svg", loss, srcc, "SIND " + cfg.clip_model + " (" + cfg.loss_type + ")");
+    return srcc;
   };
 
   log.line("train: " + std::to_string(data.train.entries.size()) + " images, " + std::to_string(batches_all_ranks) +
            " batches/epoch (" + std::to_string(batches_rank) + " per rank x " + std::to_string(world) + "), device " +
            device.str() + ", epochs 0.." + std::to_string(cfg.epochs));
-
-  // ---- the loop: epochs + 1 passes, as range(0, epochs + 1) -----------------------------------------
-  for (int epoch = start_epoch; epoch <= cfg.epochs; ++epoch) {
-    std::vector<SampledBatch> batches =
-        scene ? scene_sampler->epoch_batches(uint64_t(epoch)) : shuffled->epoch_batches(uint64_t(epoch));
-    const int64_t first = skip_batches;
-    skip_batches = 0;
-    batches.erase(batches.begin(), batches.begin() + first);
-    loader.start_epoch(uint64_t(epoch), std::move(batches));
-    Progress progress("epoch " + std::to_string(epoch), batches_rank - first, main_rank && hooks.progress);
-    int64_t images = 0, batch_index = first;
-    while (auto batch = loader.next()) {
-      schedule.apply(opt, step * world);
-      Tensor xg = batch->global_tensor().to(device);
-      Tensor xl = lo.local_view == LocalViewMode::Mosaic ? batch->local_tensor().to(device) : xg;
-      Tensor mos = Tensor::from_vector(batch->scores, {int64_t(batch->size)}).to(device);
-      Tensor loss;
-      {
-        amp::AutocastGuard ac(cfg.precision == "fp16" ? DType::F16 : DType::BF16, autocast_on);
-        Tensor pred = model->score(xg, xl).reshape({int64_t(batch->size)}).to(DType::F32);
-        std::vector<int64_t> ids(batch->domain_ids.begin(), batch->domain_ids.end());
-        const Tensor scene_ids = Tensor::from_vector_i64(ids, {int64_t(ids.size())}).to(device);
-        if (cfg.loss_type == "scale_shift")
-          loss = scale_shift_loss(pred, mos, scene_ids);
-        else  // the "without alignment" baseline: per-scene raw L1 with scene sampling, else F.l1_loss
-          loss = scene ? scene_l1_loss(pred, mos, scene_ids) : l1_loss(pred, mos);
-      }
-      if (hooks.on_loss) hooks.on_loss(step, loss);
-      const double loss_value = loss.item();
-      IQA_CHECK(std::isfinite(loss_value), "sind-train: non-finite loss (", loss_value, ") at step ", step,
-                " (epoch ", epoch, ", batch ", batch_index, "); stopped, the last good checkpoint is kept",
-                main_rank && fs::exists(ckpt_path) ? " at " + ckpt_path : std::string(" (none written yet)"));
-      opt.zero_grad();
-      sync.begin_step();
-      scaler.scale(loss).backward();
-      sync.finish_step();
-      scaler.step(opt);
-      scaler.update();
-      ema.update();
-      ++step;
-      ++batch_index;
-      images += batch->size;
-      epoch_loss_sum += loss_value;
-      ++epoch_loss_count;
-      progress.update(batch_index - first, images * world, loss_value);
-      if (step % cfg.log_every == 0)
-        log.json(nlohmann::json{{"type", "step"}, {"epoch", epoch}, {"step", step}, {"loss", loss_value},
-                                {"lr", opt.param_groups()[1].lr}}.dump());
-      if (stop_requested() || hooks.stop_after_step == step) {
-        progress.finish();
-        save(epoch, batch_index);
-        log.line("stopped at step " + std::to_string(step) + " (epoch " + std::to_string(epoch) +
-                 "); checkpoint written to " + ckpt_path + ", continue with --resume auto");
-        result.steps = step;
-        result.interrupted = true;
-        return result;
-      }
-    }
-    progress.finish();
-    const double mean_loss = epoch_loss_count ? epoch_loss_sum / double(epoch_loss_count) : std::nan("");
-    result.epoch_loss.emplace_back(epoch, mean_loss);
-    log.json(nlohmann::json{{"type", "epoch"}, {"epoch", epoch}, {"loss", std::isfinite(mean_loss) ? nlohmann::json(mean_loss) : nlohmann::json(nullptr)}, {"step", step}}.dump());
-    std::string line = fmt("epoch %3.0f  loss %.4f  lr %.3g", epoch, mean_loss, opt.param_groups()[1].lr);
-    epoch_loss_sum = 0;
-    epoch_loss_count = 0;
-    if (epoch % cfg.eval_every == 0) {
-      auto scope = ema.average_parameters();  // evaluation uses the EMA weights
-      for (size_t i = 0; i < data.tests.size(); ++i) {
-        EvalPoint p = evaluate_set(*model, data.tests[i].list, eo, *comm, device);
-        p.epoch = epoch;
-        result.sets[i].history.push_back(p);
-        line += "  " + data.tests[i].name + fmt(" SRCC %.4f PLCC %.4f", p.srcc, p.plcc);
-        nlohmann::json j{{"type", "eval"}, {"epoch", epoch}, {"set", data.tests[i].name}, {"split", "test"},
-                         {"srcc", p.srcc}, {"plcc", p.plcc}, {"count", p.count}};
-        if (std::isfinite(p.mean_scene_srcc)) j["mean_scene_srcc"] = p.mean_scene_srcc;
-        log.json(j.dump());
-        for (const NamedList& v : data.vals) {
-          if (v.name != data.tests[i].name) continue;
-          EvalPoint vp = evaluate_set(*model, v.list, eo, *comm, device);
-          vp.epoch = epoch;
-          result.sets[i].val_history.push_back(vp);
-          line += fmt(" (val SRCC %.4f)", vp.srcc);
-          log.json(nlohmann::json{{"type", "eval"}, {"epoch", epoch}, {"set", v.name}, {"split", "val"},
-                                  {"srcc", vp.srcc}, {"plcc", vp.plcc}, {"count", vp.count}}.dump());
-        }
-      }
-    }
-    log.line(line);
-    result.steps = step;
-    save(epoch, batches_rank);
-    write_plot();
-    if (stop_requested() || hooks.stop_after_epoch == epoch) {
-      if (epoch < cfg.epochs) {
-        log.line("stopped after epoch " + std::to_string(epoch) + "; continue with --resume auto");
-        result.interrupted = true;
-        return result;
-      }
-    }
-  }
+  const LoopOutcome outcome = run_epoch_loop(loop, hooks);
+  result.steps = outcome.steps;
+  result.interrupted = outcome.interrupted;
+  if (outcome.interrupted) return result;
   const LoaderStats ls = loader.stats();
   if (ls.images_skipped > 0) log.line("skipped " + std::to_string(ls.images_skipped) + " unreadable training images");
   return result;

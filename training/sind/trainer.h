@@ -2,9 +2,9 @@
 // (backbone lr/lr_ratio, head lr), WarmupCosine stepped per optimizer step over the global batch
 // count with the reference's quirks (T = epochs * E, epochs + 1 loops, lr 0 at step 0), EMA 0.99 with
 // its warm-up ramp, scale_shift or l1 loss over SceneSampler batches, and evaluation of the EMA
-// weights with the 9-crop test procedure after every eval_every-th epoch. Data parallel through
-// engine/comm.h (world size 1 takes the same path). Writes train.log, metrics.jsonl, curves.svg and
-// checkpoints/last.safetensors (atomically) into run_dir; resumes bit-exactly from a checkpoint.
+// weights with the 9-crop test procedure after every eval_every-th epoch. The epoch loop (data
+// parallel, resume, checkpoints, logs, stops) is training/epoch_loop.h's, with run_dir as its run
+// directory.
 #pragma once
 #include <functional>
 #include <string>
@@ -12,6 +12,7 @@
 
 #include "engine/tensor.h"
 #include "training/data/dataset.h"
+#include "training/epoch_loop.h"  // TrainHooks
 #include "training/sind/config.h"
 
 namespace iqa::training {
@@ -50,13 +51,6 @@ struct RunResult {
   bool interrupted = false;  // stopped by a signal (or the test hook); the checkpoint lets it resume
   std::string to_json() const;
   static RunResult from_json(const std::string& text);
-};
-
-struct TrainHooks {
-  std::function<void(int64_t step, Tensor& loss)> on_loss;  // may replace the loss (tests inject NaN)
-  int stop_after_epoch = -1;  // behave as if SIGINT arrived right after this epoch (tests)
-  int stop_after_step = -1;   // ... or right after this optimizer step (tests, mid-epoch resume)
-  bool progress = true;       // progress bar / lines on stderr
 };
 
 // Trains from cfg (cfg.resume: a checkpoint path, or "auto" for run_dir/checkpoints/last.safetensors

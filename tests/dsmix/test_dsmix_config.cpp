@@ -1,0 +1,65 @@
+// DsmixConfig's choices (enums parsed once, bad values rejected with the allowed spellings) and the
+// stages' cross-rank sums.
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/comm_tcp.h"
+#include "tests/testing.h"
+#include "training/dsmix/common.h"
+#include "training/dsmix/config.h"
+
+using namespace iqa;
+using namespace iqa::training;
+using Catch::Matchers::Contains;
+
+TEST_CASE("DsmixConfig: choices are enums, a bad value is rejected with the allowed values", "[dsmix][config]") {
+  REQUIRE_THROWS_WITH(parse_choice<LabelSpace>("three-heads"), "--label_space must be two-heads or joint, got 'three-heads'");
+  REQUIRE_THROWS_WITH(parse_choice<ScoreNormMode>("rank"), "--score_norm must be zscore, minmax or none, got 'rank'");
+  REQUIRE_THROWS_WITH(parse_choice<KadisType8>("drop"), "--kadis_type8 must be with-type8 or literal, got 'drop'");
+  REQUIRE_THROWS_WITH(parse_choice<ChannelsLast>("yes"), "--channels_last must be auto, on or off, got 'yes'");
+  // fp16 is a spelling of --precision, but dsmix-train runs no GradScaler: validate refuses it.
+  DsmixConfig c;
+  c.references = "refs";
+  c.device = DeviceChoice::CPU;
+  c.precision = Precision::FP16;
+  REQUIRE_THROWS_WITH(c.resolved().validate(), Contains("--precision must be fp32 or bf16, got 'fp16'"));
+  c.precision = Precision::BF16;
+  c.label_space = LabelSpace::Joint;
+  CHECK(c.to_string_map().at("label_space") == "joint");
+  CHECK(c.to_string_map().at("device") == "cpu");
+  CHECK(DsmixConfig::from_json(c.to_json()) == c);
+  REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"qep_optimizer\": \"adam\"}"),
+                      Contains("key 'qep_optimizer'") && Contains("must be sgd or adamw, got 'adam'"));
+}
+
+TEST_CASE("all_reduce_sums: exact double sums over 2 CPU ranks (TCP), no f64 tensor", "[dsmix][comm]") {
+  // 2^24 + 1 and 0.1 have no f32 form: an f32 reduction would return 16777218 and 0.30000001.
+  const std::vector<std::vector<double>> values = {{16777217.0, 0.1, -3.5}, {2.0, 0.2, 1e-30}};
+  const std::vector<double> expect = {16777219.0, 0.1 + 0.2, -3.5 + 1e-30};
+  const int port = dist::find_free_tcp_port();
+  std::vector<std::vector<double>> got(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([&, r] {
+      try {
+        dist::LaunchInfo li;
+        li.rank = li.local_rank = r;
+        li.world_size = 2;
+        li.master_port = port;
+        li.timeout_s = 30;
+        li.launcher = "torchrun";
+        auto comm = dist::Communicator::create(li, kCPU);
+        got[size_t(r)] = all_reduce_sums(*comm, kCPU, values[size_t(r)]);
+      } catch (const std::exception& e) {
+        errors[size_t(r)] = e.what();
+      }
+    });
+  for (auto& t : ranks) t.join();
+  REQUIRE(errors == std::vector<std::string>{"", ""});
+  CHECK(got[0] == expect);
+  CHECK(got[1] == expect);
+  auto single = dist::Communicator::create(dist::LaunchInfo{}, kCPU);
+  CHECK(all_reduce_sums(*single, kCPU, values[0]) == values[0]);
+}

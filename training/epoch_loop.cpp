@@ -1,0 +1,175 @@
+#include "training/epoch_loop.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/cuda_runtime.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "training/checkpoint.h"
+
+namespace iqa::training {
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+// Where a run stands: what the checkpoint records besides the model and optimizer state.
+struct Position {
+  int start_epoch = 0;
+  int64_t step = 0, skip_batches = 0, loss_count = 0;
+  double loss_sum = 0;  // the current epoch's losses so far
+};
+
+Position resume_from(EpochLoop& loop, const std::string& path) {
+  if (loop.check_checkpoint) loop.check_checkpoint(path, read_checkpoint_config(path));
+  TrainingState st{loop.model, loop.optimizer, loop.ema, loop.scaler, &default_generator()};
+  load_checkpoint(path, st);
+  if (loop.restore_history) loop.restore_history(st.config.at("history"));
+  Position p;
+  p.step = st.step;
+  const int64_t done = std::stoll(st.config.at("batches_done"));
+  p.loss_sum = std::stod(st.config.at("epoch_loss_sum"));
+  p.loss_count = std::stoll(st.config.at("epoch_loss_count"));
+  p.start_epoch = int(st.epoch);
+  if (done >= loop.batches_per_epoch) {  // saved at the end of an epoch
+    ++p.start_epoch;
+    p.loss_sum = 0;
+    p.loss_count = 0;
+  } else {
+    p.skip_batches = done;
+  }
+  return p;
+}
+
+void save(const EpochLoop& loop, const std::string& path, const Position& p, int epoch, int64_t batches_done) {
+  if (loop.comm->rank() != 0) return;
+  fs::create_directories(fs::path(path).parent_path());
+  TrainingState st{loop.model, loop.optimizer, loop.ema, loop.scaler, &default_generator(), p.step, epoch, loop.config};
+  st.config["history"] = loop.history_json ? loop.history_json(p.step) : std::string("{}");
+  st.config["batches_done"] = std::to_string(batches_done);
+  char hex[64];  // a hex float keeps the partial epoch's loss sum bit-exact across a resume
+  std::snprintf(hex, sizeof hex, "%a", p.loss_sum);
+  st.config["epoch_loss_sum"] = hex;
+  st.config["epoch_loss_count"] = std::to_string(p.loss_count);
+  save_checkpoint(path, st);
+}
+
+void write_plot(const EpochLoop& loop) {
+  if (loop.comm->rank() != 0) return;
+  PlotSeries loss{"train loss", {}};
+  for (const auto& [e, l] : *loop.epoch_loss) loss.points.emplace_back(e, l);
+  const std::vector<PlotSeries> series = loop.plot_series ? loop.plot_series() : std::vector<PlotSeries>{};
+  write_training_plot(loop.run_dir + "/curves.svg", loss, series, loop.plot_title);
+}
+
+}  // namespace
+
+Device pick_training_device(DeviceChoice choice, int local_rank, const std::string& tool) {
+  const bool gpu = choice == DeviceChoice::CUDA || (choice == DeviceChoice::Auto && cuda::available());
+  if (!gpu) return kCPU;
+  IQA_CHECK(cuda::available(), tool, ": --device cuda but ", cuda::unavailable_reason());
+  return cuda_device(local_rank % std::max(1, cuda::device_count()));
+}
+
+LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
+  IQA_CHECK(loop.log && loop.comm && loop.model && loop.optimizer && loop.loader && loop.loss && loop.epoch_batches &&
+                loop.epoch_loss,
+            "run_epoch_loop: log, comm, model, optimizer, loader, loss, epoch_batches and epoch_loss are required");
+  IQA_CHECK(loop.batches_per_epoch > 0, loop.tool, ": no full batch per rank on ", loop.comm->world_size(),
+            " rank(s); lower --batch_size or add data");
+  dist::GradientSynchronizer sync(*loop.comm, loop.params);
+  RunLog& log = *loop.log;
+  const int world = loop.comm->world_size();
+  const bool main_rank = loop.comm->rank() == 0;
+  const std::string ckpt_path = loop.run_dir + "/checkpoints/last.safetensors";
+
+  Position pos;
+  std::string resume = loop.resume;
+  if (resume == "auto") resume = fs::exists(ckpt_path) ? ckpt_path : "";
+  if (!resume.empty()) {
+    pos = resume_from(loop, resume);
+    log.line("resumed from " + resume + " at epoch " + std::to_string(pos.start_epoch) + ", step " +
+             std::to_string(pos.step));
+  }
+
+  for (int epoch = pos.start_epoch; epoch < loop.passes; ++epoch) {
+    std::vector<SampledBatch> batches = loop.epoch_batches(epoch);
+    const int64_t first = std::min<int64_t>(pos.skip_batches, int64_t(batches.size()));
+    pos.skip_batches = 0;
+    batches.erase(batches.begin(), batches.begin() + first);
+    loop.loader->start_epoch(uint64_t(epoch), std::move(batches));
+    Progress progress(loop.progress_label + " " + std::to_string(epoch), loop.batches_per_epoch - first,
+                      main_rank && hooks.progress);
+    int64_t images = 0, batch_index = first;
+    while (auto batch = loop.loader->next()) {
+      if (loop.schedule) loop.schedule(epoch, pos.step);
+      Tensor loss = loop.loss(*batch, pos.step);
+      if (hooks.on_loss) hooks.on_loss(pos.step, loss);
+      const double loss_value = loss.item();
+      IQA_CHECK(std::isfinite(loss_value), loop.tool, ": non-finite loss (", loss_value, ") at step ", pos.step,
+                " (epoch ", epoch, ", batch ", batch_index, "); stopped, the last good checkpoint is kept",
+                main_rank && fs::exists(ckpt_path) ? " at " + ckpt_path : std::string(" (none written yet)"));
+      loop.optimizer->zero_grad();
+      sync.begin_step();
+      if (loop.scaler) {
+        loop.scaler->scale(loss).backward();
+        sync.finish_step();
+        loop.scaler->step(*loop.optimizer);
+        loop.scaler->update();
+      } else {
+        loss.backward();
+        sync.finish_step();
+        loop.optimizer->step();
+      }
+      if (loop.ema) loop.ema->update();
+      ++pos.step;
+      ++batch_index;
+      images += batch->size;
+      pos.loss_sum += loss_value;
+      ++pos.loss_count;
+      progress.update(batch_index - first, images * world, loss_value);
+      if (pos.step % loop.log_every == 0)
+        log.json(nlohmann::json{{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_value},
+                                {"lr", loop.optimizer->param_groups()[size_t(loop.logged_lr_group)].lr}}.dump());
+      if (stop_requested() || hooks.stop_after_step == pos.step) {
+        progress.finish();
+        save(loop, ckpt_path, pos, epoch, batch_index);
+        log.line("stopped at step " + std::to_string(pos.step) + " (epoch " + std::to_string(epoch) +
+                 "); checkpoint written to " + ckpt_path + ", continue with --resume auto");
+        return LoopOutcome{pos.step, true};
+      }
+    }
+    progress.finish();
+    const double mean_loss = pos.loss_count ? pos.loss_sum / double(pos.loss_count) : std::nan("");
+    loop.epoch_loss->emplace_back(epoch, mean_loss);
+    log.json(nlohmann::json{{"type", "epoch"}, {"epoch", epoch}, {"loss", finite_or_null(mean_loss)}, {"step", pos.step}}.dump());
+    char head[128];
+    std::snprintf(head, sizeof head, "epoch %3d  loss %.*f  lr %.3g", epoch, loop.loss_decimals, mean_loss,
+                  loop.optimizer->param_groups()[size_t(loop.logged_lr_group)].lr);
+    std::string line = head;
+    pos.loss_sum = 0;
+    pos.loss_count = 0;
+    if (loop.evaluate)
+      if (std::optional<EpochEvaluation> ev = loop.evaluate(epoch)) {
+        for (nlohmann::json record : ev->records) {
+          record["type"] = "eval";
+          record["epoch"] = epoch;
+          log.json(record.dump());
+        }
+        if (!ev->line.empty()) line += "  " + ev->line;
+      }
+    log.line(line);
+    save(loop, ckpt_path, pos, epoch, loop.batches_per_epoch);
+    write_plot(loop);
+    if ((stop_requested() || hooks.stop_after_epoch == epoch) && epoch + 1 < loop.passes) {
+      log.line("stopped after epoch " + std::to_string(epoch) + "; continue with --resume auto");
+      return LoopOutcome{pos.step, true};
+    }
+  }
+  return LoopOutcome{pos.step, false};
+}
+
+}  // namespace iqa::training
