@@ -18,6 +18,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A cross-set listing by dataset name. The reference's tree first (make-splits' default):
+// for_cross_set/train/<ds>_train.json; for_cross_set/test/<ds>_test.json, for_cross_set/test/<ds>.json or
+// all/<ds>_all.json; then iqa.cu's older tree (make-splits --path_style iqa): cross_set/<ds>/{train,test}.json
+// and all/<ds>.json. Throws naming every path tried.
+std::string cross_set_listing(const std::string& root, const std::string& ds, bool train) {
+  const std::vector<std::string> tried =
+      train ? std::vector<std::string>{root + "/for_cross_set/train/" + ds + "_train.json",
+                                       root + "/cross_set/" + ds + "/train.json"}
+            : std::vector<std::string>{root + "/for_cross_set/test/" + ds + "_test.json",
+                                       root + "/for_cross_set/test/" + ds + ".json", root + "/all/" + ds + "_all.json",
+                                       root + "/cross_set/" + ds + "/test.json", root + "/all/" + ds + ".json"};
+  std::string list;
+  for (const auto& p : tried) {
+    if (fs::exists(p)) return p;
+    list += (list.empty() ? "" : ", ") + p;
+  }
+  throw Error("sind-train: no cross-set " + std::string(train ? "train" : "test") + " listing for '" + ds +
+              "' (tried " + list + ")");
+}
+
 bool is_path(const std::string& s) { return s.size() > 5 && s.substr(s.size() - 5) == ".json"; }
 std::string stem_of(const std::string& s) { return is_path(s) ? fs::path(s).parent_path().filename().string() + "/" + fs::path(s).stem().string() : s; }
 
@@ -80,12 +100,10 @@ std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
     ProtocolRun r{"", {}};
     std::vector<DatasetList> train;
     for (const auto& ds : cfg.train_dataset)
-      train.push_back(relabel(read_or_throw(is_path(ds) ? ds : root + "/cross_set/" + ds + "/train.json", "train set"),
-                              cfg, true));
+      train.push_back(relabel(read_or_throw(is_path(ds) ? ds : cross_set_listing(root, ds, true), "train set"), cfg, true));
     r.data.train = concat(train);
     for (const auto& ds : tests) {
-      std::string p = is_path(ds) ? ds : root + "/cross_set/" + ds + "/test.json";
-      if (!is_path(ds) && !fs::exists(p)) p = root + "/all/" + ds + ".json";
+      const std::string p = is_path(ds) ? ds : cross_set_listing(root, ds, false);
       r.data.tests.push_back({stem_of(ds), read_or_throw(p, "test set " + ds)});
     }
     runs.push_back(std::move(r));
@@ -101,7 +119,10 @@ std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
       for (const auto& ds : tests) {
         const std::string d = root + "/random_split/" + ds + "/" + std::to_string(i);
         r.data.tests.push_back({ds, read_or_throw(d + "/test.json", "split test")});
-        r.data.vals.push_back({ds, read_or_throw(d + "/val.json", "split val")});
+        // EVA's splits have no val.json: that split runs without validation, as in the reference.
+        if (auto v = read_data_json_if_present(d + "/val.json", "split " + std::to_string(i) + " of " + ds +
+                                                                    " runs without validation, as in the reference"))
+          r.data.vals.push_back({ds, std::move(*v)});
       }
       runs.push_back(std::move(r));
     }

@@ -2,10 +2,12 @@
 // writes under --json_root:
 //   leave-one-out  for_leave_one_out/<ds>/test_for_<id>_<name>/{train,test}.json: one fresh model per
 //                  fold; per-fold values, their mean and median.
-//   cross-set      train on cross_set/<ds>/train.json (several datasets concatenated), test on every
-//                  --test_dataset (cross_set/<ds>/test.json, else all/<ds>.json).
+//   cross-set      train on for_cross_set/train/<ds>_train.json (several datasets concatenated), test on
+//                  every --test_dataset (for_cross_set/test/<ds>[_test].json, else all/<ds>_all.json): the
+//                  reference's tree; iqa.cu's older cross_set/<ds>/{train,test}.json and all/<ds>.json also work.
 //   random-split   random_split/<ds>/<i>/{train,val,test}.json for i = 1..--splits; medians over splits;
-//                  the val split gives the honest (validation-selected) numbers.
+//                  the val split gives the honest (validation-selected) numbers; a split without val.json
+//                  (EVA's) runs without validation, as in the reference.
 // A --train_dataset / --test_dataset ending in .json is taken as a listing path instead.
 // Every run reports the reference's selection (best test epoch, labelled as such) beside the honest one.
 #pragma once
