@@ -95,6 +95,7 @@ case "$MODE" in
     ;;
   test)
     install_packages
+    "$ROOT/tools/fetch_clip_vocab.sh"  # the CLIP tokenizer's tests need the vocabulary (.deps/clip/)
     configure_and_build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
     ;;

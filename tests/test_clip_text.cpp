@@ -1,0 +1,130 @@
+// CLIP's text side against open_clip: the tokenizer on tests/fixtures/clip_text/tokenizer.json, the
+// text tower, image tower and logits on clip_tiny.safetensors (both by tools/make_clip_text_fixtures.py),
+// and the full ViT-B/32 parameter shapes against the ones open_clip builds.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/safetensors.h"
+#include "models/checkpoint_names.h"
+#include "models/clip.h"
+#include "models/clip_tokenizer.h"
+#include "tests/model_fixtures.h"
+
+using namespace iqa;
+using namespace iqa::models;
+using iqa::testing::max_rel_error;
+
+namespace {
+const std::string kFixtures = std::string(IQA_SOURCE_DIR) + "/tests/fixtures/clip_text/";
+
+// The vocabulary tools/fetch_clip_vocab.sh fetches (tools/setup.sh test runs it, so CI has it).
+const ClipTokenizer& tokenizer() {
+  static const ClipTokenizer tok(ClipTokenizer::default_vocab_path(IQA_SOURCE_DIR));
+  return tok;
+}
+
+struct TinyClip {
+  std::map<std::string, Tensor> params, all;
+  nlohmann::json config, full_shapes;
+};
+
+TinyClip open_tiny_clip() {
+  TinyClip f;
+  SafetensorsFile file = SafetensorsFile::open(kFixtures + "clip_tiny.safetensors");
+  for (auto& n : file.names()) {
+    f.all[n] = file.get(n);
+    if (n.rfind("param.", 0) == 0) f.params[n.substr(6)] = f.all[n];
+  }
+  f.config = nlohmann::json::parse(file.metadata().at("config"));
+  f.full_shapes = nlohmann::json::parse(file.metadata().at("full_shapes"));
+  return f;
+}
+
+CLIPConfig tiny_config(const nlohmann::json& c) {
+  CLIPConfig cfg;
+  cfg.vision = VisionTransformerConfig::tiny(c["vision"]["patch_size"].get<int64_t>(),
+                                             c["vision"]["image_size"].get<int64_t>());
+  cfg.vision.output_dim = c["embed"].get<int64_t>();
+  cfg.text.vocab_size = c["vocab"].get<int64_t>();
+  cfg.text.width = c["text_width"].get<int64_t>();
+  cfg.text.layers = c["text_layers"].get<int64_t>();
+  cfg.text.heads = c["text_heads"].get<int64_t>();
+  cfg.text.output_dim = c["embed"].get<int64_t>();
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("CLIP tokenizer equals open_clip's on every fixture string", "[clip]") {
+  std::ifstream in(kFixtures + "tokenizer.json");
+  const nlohmann::json js = nlohmann::json::parse(in);
+  REQUIRE(js["cases"].size() >= 20);
+  REQUIRE(tokenizer().vocab_size() == 49408);
+  for (const auto& c : js["cases"]) {
+    const std::string text = c["text"].get<std::string>();
+    std::vector<int32_t> want = c["tokens"].get<std::vector<int32_t>>();
+    want.resize(77, 0);
+    INFO("text: '" << text << "' cleaned: '" << ClipTokenizer::clean(text) << "'");
+    CHECK(tokenizer().tokenize(text) == want);
+  }
+}
+
+TEST_CASE("CLIP tokenizer: truncation keeps the end token; decode inverts encode", "[clip]") {
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "cat ";
+  const auto ids = tokenizer().tokenize(text);
+  REQUIRE(ids.size() == 77);
+  CHECK(ids.front() == ClipTokenizer::kStartOfText);
+  CHECK(ids.back() == ClipTokenizer::kEndOfText);
+  CHECK(ids[75] == tokenizer().encode("cat")[0]);
+  CHECK(tokenizer().decode(tokenizer().encode("a photo of indoor scene")) == "a photo of indoor scene ");
+  CHECK(tokenizer().tokenize("a b", 3) == std::vector<int32_t>{49406, 320, 49407});
+}
+
+TEST_CASE("CLIP tokenizer names the missing vocabulary file", "[clip]") {
+  const std::string path = "/nonexistent/bpe_simple_vocab_16e6.txt.gz";
+  REQUIRE_THROWS_WITH(ClipTokenizer(path), Catch::Contains(path) && Catch::Contains("fetch_clip_vocab.sh"));
+}
+
+TEST_CASE("CLIP text tower, image tower and logits match open_clip in f32", "[clip]") {
+  const TinyClip f = open_tiny_clip();
+  CLIPModel model(tiny_config(f.config));
+  load_weights(model, f.params, /*strict=*/true, "clip_tiny");
+  model.eval();
+  NoGradGuard ng;
+  const Tensor text = model.encode_text(f.all.at("input.tokens"));
+  const Tensor image = model.encode_image(f.all.at("input.images"));
+  const Tensor logits = model.logits_per_image(image, text);
+  CHECK(max_rel_error(text, f.all.at("output.text_features")) < 1e-4);
+  CHECK(max_rel_error(image, f.all.at("output.image_features")) < 1e-4);
+  CHECK(max_rel_error(logits, f.all.at("output.logits_per_image")) < 1e-4);
+  // A different end-token position changes the pooled row: the pooling really follows the argmax.
+  const Tensor& tokens = f.all.at("input.tokens");
+  std::vector<int64_t> ids = tokens.to_vector_i64();
+  REQUIRE(ids[1] == 511);  // sequence 0 is [start, end, 0...]; move its end token to position 3
+  ids[1] = 7, ids[2] = 8, ids[3] = 511;
+  const Tensor other = model.encode_text(Tensor::from_vector_i64(ids, tokens.shape()));
+  CHECK(max_rel_error(other.narrow(0, 0, 1), text.narrow(0, 0, 1)) > 1e-2);
+  CHECK(max_rel_error(other.narrow(0, 1, 3), text.narrow(0, 1, 3)) < 1e-6);
+}
+
+TEST_CASE("CLIP config from a state dict; full ViT-B/32 shapes equal open_clip's", "[clip]") {
+  const TinyClip f = open_tiny_clip();
+  const CLIPConfig inferred = CLIPConfig::from_state_dict(f.params, "clip_tiny");
+  CHECK(inferred.text.width == 64);
+  CHECK(inferred.text.layers == 2);
+  CHECK(inferred.text.vocab_size == 512);
+  CHECK(inferred.text.context_length == 77);
+  CHECK(inferred.vision.image_size == 32);
+  CHECK(inferred.vision.patch_size == 16);
+  CHECK(inferred.vision.output_dim == 32);
+  REQUIRE_THROWS_WITH(CLIPConfig::from_state_dict({}, "empty.safetensors"),
+                      Catch::Contains("empty.safetensors") && Catch::Contains("visual.conv1.weight"));
+
+  CLIPModel full(CLIPConfig::vit_b32());
+  std::map<std::string, Shape> ours;
+  for (auto& [n, t] : full.state_dict()) ours[n] = t.shape();
+  std::map<std::string, Shape> theirs;
+  for (auto& [n, s] : f.full_shapes.items()) theirs[n] = s.get<Shape>();
+  CHECK(ours == theirs);
+}
