@@ -1,15 +1,21 @@
 // CLIP's text side against open_clip: the tokenizer on tests/fixtures/clip_text/tokenizer.json, the
 // text tower, image tower and logits on clip_tiny.safetensors (both by tools/make_clip_text_fixtures.py),
-// and the full ViT-B/32 parameter shapes against the ones open_clip builds.
+// the full ViT-B/32 parameter shapes against the ones open_clip builds, and tools/iqa-scenes end to end.
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
 
 #include "engine/safetensors.h"
 #include "models/checkpoint_names.h"
 #include "models/clip.h"
 #include "models/clip_tokenizer.h"
 #include "tests/model_fixtures.h"
+#include "training/image/encode.h"
 
 using namespace iqa;
 using namespace iqa::models;
@@ -127,4 +133,82 @@ TEST_CASE("CLIP config from a state dict; full ViT-B/32 shapes equal open_clip's
   std::map<std::string, Shape> theirs;
   for (auto& [n, s] : f.full_shapes.items()) theirs[n] = s.get<Shape>();
   CHECK(ours == theirs);
+}
+
+namespace {
+std::vector<std::vector<std::string>> read_csv_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("iqa-scenes labels a folder with a tiny random CLIP and names the unreadable image", "[clip]") {
+  namespace fs = std::filesystem;
+  const fs::path tool = fs::read_symlink("/proc/self/exe").parent_path() / "iqa-scenes";
+  REQUIRE(fs::exists(tool));
+  const fs::path dir = fs::temp_directory_path() / "iqa_scenes_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "images");
+  for (int k = 0; k < 2; ++k) {
+    ImageU8 img(40, 30, 3);
+    for (int y = 0; y < 30; ++y)
+      for (int x = 0; x < 40; ++x)
+        for (int c = 0; c < 3; ++c) img.at(y, x, c) = uint8_t(k ? (x * 6 + c * 40) : (y * 8 + c * 70));
+    write_png((dir / "images" / cat("img", k, ".png")).string(), img);
+  }
+  std::ofstream(dir / "images" / "broken.png") << "not a png";
+  CLIPConfig cfg;  // the real vocabulary (the tokenizer's ids), tiny towers
+  cfg.vision = VisionTransformerConfig::tiny(16, 32);
+  cfg.text.width = 64, cfg.text.heads = 1, cfg.text.layers = 1, cfg.text.output_dim = 32;
+  {
+    CLIPModel model(cfg);
+    save_safetensors((dir / "clip.safetensors").string(), model.state_dict());
+  }
+  const std::string common = cat(tool.string(), " --checkpoint ", (dir / "clip.safetensors").string(), " --vocab ",
+                                 ClipTokenizer::default_vocab_path(IQA_SOURCE_DIR), " ", (dir / "images").string());
+  const int status = std::system((common + " --dataset koniq10k --out " + (dir / "out.csv").string() + " 2>" +
+                                  (dir / "err.txt").string()).c_str());
+  CHECK(WEXITSTATUS(status) == 2);  // one image could not be read
+  std::ifstream err(dir / "err.txt");
+  const std::string err_text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  CHECK(err_text.find("broken.png") != std::string::npos);
+
+  const auto rows = read_csv_rows((dir / "out.csv").string());
+  REQUIRE(rows.size() == 3);
+  const std::vector<std::string> header = {"image",          "scene",         "domain_id", "p_Animal",
+                                           "p_Cityscape",    "p_Human",       "p_Indoor scene", "p_Landscape",
+                                           "p_Night scene",  "p_Plant",       "p_Still-life"};
+  CHECK(rows[0] == header);  // KonIQ: the reference's eight labels, ids 300-307
+  for (size_t r = 1; r < rows.size(); ++r) {
+    REQUIRE(rows[r].size() == header.size());
+    CHECK(rows[r][0].find(cat("img", r - 1, ".png")) != std::string::npos);
+    std::vector<double> p;
+    for (size_t c = 3; c < header.size(); ++c) p.push_back(std::stod(rows[r][c]));
+    const size_t best = size_t(std::max_element(p.begin(), p.end()) - p.begin());
+    CHECK(std::accumulate(p.begin(), p.end(), 0.0) == Approx(1.0).margin(1e-4));
+    CHECK(rows[r][1] == header[3 + best].substr(2));
+    CHECK(std::stoi(rows[r][2]) == 300 + int(best));
+  }
+
+  // Own labels and id base, JSON output.
+  const int status2 = std::system((common + " --labels cat,dog --domain-base 200 --format json --out " +
+                                   (dir / "out.json").string() + " 2>/dev/null").c_str());
+  CHECK(WEXITSTATUS(status2) == 2);
+  std::ifstream js_in(dir / "out.json");
+  const nlohmann::json js = nlohmann::json::parse(js_in);
+  REQUIRE(js.size() == 2);
+  for (const auto& item : js) {
+    const int id = item["domain_id"].get<int>();
+    CHECK((id == 200 || id == 201));
+    CHECK(item["scene"].get<std::string>() == (id == 200 ? "cat" : "dog"));
+    CHECK(item["probs"]["cat"].get<double>() + item["probs"]["dog"].get<double>() == Approx(1.0).margin(1e-5));
+  }
+  fs::remove_all(dir);
 }
