@@ -16,6 +16,7 @@ token batch puts its largest id (511, standing in for <end_of_text>) at each seq
 
 Forward runs in float64 on float32-rounded weights; everything is stored as float32.
 Usage: /opt/torchenv/bin/python tools/make_clip_text_fixtures.py [--out tests/fixtures/clip_text]
+           [--full /tmp/clip_full.safetensors]   (then IQA_CLIP_FULL_FIXTURE=that build/iqa_tests "[.clip-full]")
 (needs torch, open_clip_torch, safetensors).
 """
 import argparse
@@ -63,6 +64,7 @@ def make_model(width_t, layers_t, heads_t, vocab, embed, vision):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/clip_text")
+    ap.add_argument("--full", help="also write the full-size case to this path")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -79,17 +81,33 @@ def main():
     gen = torch.Generator().manual_seed(2024)
     vision = dict(image_size=32, patch_size=16, width=64, layers=2, head_width=16)
     cfg = dict(text_width=64, text_layers=2, text_heads=4, vocab=512, embed=32, context=77, vision=vision)
-    model = make_model(cfg["text_width"], cfg["text_layers"], cfg["text_heads"], cfg["vocab"], cfg["embed"], vision)
+    tensors = parity_case(cfg, gen)
+    full = make_model(512, 12, 8, 49408, 512, FULL_VISION)
+    full_shapes = {k: list(v.shape) for k, v in full.state_dict().items() if k != "attn_mask"}
+    save_file(tensors, os.path.join(args.out, "clip_tiny.safetensors"),
+              metadata={"config": json.dumps(cfg), "full_shapes": json.dumps(full_shapes)})
+    if args.full:  # the same case at ViT-B/32 size (600 MB, not committed): test "[.clip-full]"
+        cfg = dict(text_width=512, text_layers=12, text_heads=8, vocab=49408, embed=512, context=77, vision=FULL_VISION)
+        save_file(parity_case(cfg, gen), args.full, metadata={"config": json.dumps(cfg), "full_shapes": "{}"})
+
+
+FULL_VISION = dict(image_size=224, patch_size=32, width=768, layers=12, head_width=64)
+
+
+def parity_case(cfg, gen):
+    """Random weights, 4 token sequences (lengths 2..77, the end token the largest id), 3 images."""
+    v = cfg["vocab"]
+    model = make_model(cfg["text_width"], cfg["text_layers"], cfg["text_heads"], v, cfg["embed"], cfg["vision"])
     randomize_(model, gen)
     model = model.float().double().eval()
-
     lengths = [2, 7, 30, 77]
     tokens = torch.zeros(len(lengths), 77, dtype=torch.long)
     for i, n in enumerate(lengths):
-        tokens[i, 0] = 510
-        tokens[i, 1:n - 1] = torch.randint(1, 500, (n - 2,), generator=gen)
-        tokens[i, n - 1] = 511
-    images = torch.randn(3, 3, 32, 32, generator=gen).float().double()
+        tokens[i, 0] = v - 2
+        tokens[i, 1:n - 1] = torch.randint(1, v - 12, (n - 2,), generator=gen)
+        tokens[i, n - 1] = v - 1
+    size = cfg["vision"]["image_size"]
+    images = torch.randn(3, 3, size, size, generator=gen).float().double()
     with torch.no_grad():
         text = model.encode_text(tokens)
         image = model.encode_image(images)
@@ -99,12 +117,7 @@ def main():
     tensors.update({"input.tokens": tokens.to(torch.int64), "input.images": images.float(),
                     "output.text_features": text.float(), "output.image_features": image.float(),
                     "output.logits_per_image": logits.float()})
-
-    full = make_model(512, 12, 8, 49408, 512, dict(image_size=224, patch_size=32, width=768, layers=12, head_width=64))
-    full_shapes = {k: list(v.shape) for k, v in full.state_dict().items() if k != "attn_mask"}
-    save_file(tensors, os.path.join(args.out, "clip_tiny.safetensors"),
-              metadata={"config": json.dumps(cfg), "full_shapes": json.dumps(full_shapes)})
-
+    return tensors
 
 if __name__ == "__main__":
     main()
