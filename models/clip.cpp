@@ -27,7 +27,7 @@ CLIPConfig CLIPConfig::from_state_dict(const std::map<std::string, Tensor>& stat
     return n;
   };
   CLIPConfig c;
-  const Tensor& conv = get("visual.conv1.weight");      // [W, 3, p, p]
+  const Tensor& conv = get("visual.conv1.weight");          // [W, 3, p, p]
   const Tensor& vpos = get("visual.positional_embedding");  // [grid^2 + 1, W]
   c.vision.width = conv.size(0);
   c.vision.patch_size = conv.size(2);

@@ -25,8 +25,7 @@ Tensor causal_mask(int64_t S, const Tensor& like) {
 }  // namespace
 
 Tensor CausalSelfAttention::forward(const Tensor& x) {
-  IQA_CHECK(x.dim() == 3 && x.size(2) == width, "CausalSelfAttention: input ", x.str(), " must be [B, S, ", width,
-            "]");
+  IQA_CHECK(x.dim() == 3 && x.size(2) == width, "CausalSelfAttention: input ", x.str(), " must be [B, S, ", width, "]");
   const int64_t B = x.size(0), S = x.size(1), D = width / heads;
   Tensor qkv = linear(amp::autocast(x), amp::autocast(in_proj_weight), amp::autocast(in_proj_bias));
   Tensor split = qkv.view({B, S, 3, heads, D}).permute({2, 0, 3, 1, 4});  // [3, B, H, S, D]

@@ -18,7 +18,8 @@ namespace ut = unicode_tables;
 
 bool in_ranges(const ut::CodeRange* table, size_t n, uint32_t cp) {
   const ut::CodeRange* end = table + n;
-  const ut::CodeRange* it = std::upper_bound(table, end, cp, [](uint32_t c, const ut::CodeRange& r) { return c < r.first; });
+  const ut::CodeRange* it =
+      std::upper_bound(table, end, cp, [](uint32_t c, const ut::CodeRange& r) { return c < r.first; });
   return it != table && cp <= (it - 1)->last;
 }
 bool is_letter(uint32_t cp) { return in_ranges(ut::kLetters, ut::kLetterCount, cp); }
@@ -82,8 +83,8 @@ std::string utf8_encode(const std::vector<uint32_t>& cps) {
 // One html.unescape pass for the entities prompts and captions carry: &amp; &lt; &gt; &quot; &apos;
 // &nbsp; and numeric &#N; / &#xH;. Anything else stays as written.
 std::string html_unescape(const std::string& s) {
-  static const std::pair<const char*, uint32_t> kNamed[] = {
-      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}, {"nbsp", 0xA0}};
+  static const std::pair<const char*, uint32_t> kNamed[] = {{"amp", '&'},  {"lt", '<'},    {"gt", '>'},
+                                                            {"quot", '"'}, {"apos", '\''}, {"nbsp", 0xA0}};
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     const size_t semi = s[i] == '&' ? s.find(';', i) : std::string::npos;
@@ -211,7 +212,9 @@ std::string ClipTokenizer::clean(const std::string& text) {
 std::vector<std::string> ClipTokenizer::split_words(const std::string& cleaned) {
   const std::vector<uint32_t> cps = utf8_decode(cleaned);
   std::vector<std::string> words;
-  auto piece = [&](size_t a, size_t b) { words.push_back(utf8_encode({cps.begin() + long(a), cps.begin() + long(b)})); };
+  auto piece = [&](size_t a, size_t b) {
+    words.push_back(utf8_encode({cps.begin() + long(a), cps.begin() + long(b)}));
+  };
   auto matches_at = [&](size_t i, const char* lit) {
     for (size_t k = 0; lit[k]; ++k)
       if (i + k >= cps.size() || lower_one(cps[i + k]) != uint32_t(uint8_t(lit[k]))) return false;
@@ -280,7 +283,8 @@ std::vector<int32_t> ClipTokenizer::encode(const std::string& text) const {
     }
     for (const std::string& sym : bpe(w)) {
       auto it = token_to_id_.find(sym);
-      IQA_CHECK(it != token_to_id_.end(), "CLIP tokenizer: symbol '", sym, "' of '", text, "' is not in the vocabulary");
+      IQA_CHECK(it != token_to_id_.end(), "CLIP tokenizer: symbol '", sym, "' of '", text,
+                "' is not in the vocabulary");
       ids.push_back(it->second);
     }
   }

@@ -50,7 +50,7 @@ class ClipTokenizer {
   std::unordered_map<std::string, int32_t> token_to_id_;
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int32_t> merge_rank_;  // "first second" -> rank
-  std::string byte_symbol_[256];                          // UTF-8 of bytes_to_unicode()[b]
+  std::string byte_symbol_[256];                         // UTF-8 of bytes_to_unicode()[b]
 };
 
 }  // namespace iqa::models

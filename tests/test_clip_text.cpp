@@ -190,8 +190,9 @@ TEST_CASE("iqa-scenes labels a folder with a tiny random CLIP and names the unre
   }
   const std::string common = cat(tool.string(), " --checkpoint ", (dir / "clip.safetensors").string(), " --vocab ",
                                  ClipTokenizer::default_vocab_path(IQA_SOURCE_DIR), " ", (dir / "images").string());
-  const int status = std::system((common + " --dataset koniq10k --out " + (dir / "out.csv").string() + " 2>" +
-                                  (dir / "err.txt").string()).c_str());
+  const int status = std::system(
+      (common + " --dataset koniq10k --out " + (dir / "out.csv").string() + " 2>" + (dir / "err.txt").string())
+          .c_str());
   CHECK(WEXITSTATUS(status) == 2);  // one image could not be read
   std::ifstream err(dir / "err.txt");
   const std::string err_text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
@@ -199,9 +200,9 @@ TEST_CASE("iqa-scenes labels a folder with a tiny random CLIP and names the unre
 
   const auto rows = read_csv_rows((dir / "out.csv").string());
   REQUIRE(rows.size() == 3);
-  const std::vector<std::string> header = {"image",          "scene",         "domain_id", "p_Animal",
-                                           "p_Cityscape",    "p_Human",       "p_Indoor scene", "p_Landscape",
-                                           "p_Night scene",  "p_Plant",       "p_Still-life"};
+  const std::vector<std::string> header = {"image",         "scene",   "domain_id",      "p_Animal",
+                                           "p_Cityscape",   "p_Human", "p_Indoor scene", "p_Landscape",
+                                           "p_Night scene", "p_Plant", "p_Still-life"};
   CHECK(rows[0] == header);  // KonIQ: the reference's eight labels, ids 300-307
   for (size_t r = 1; r < rows.size(); ++r) {
     REQUIRE(rows[r].size() == header.size());
@@ -216,7 +217,8 @@ TEST_CASE("iqa-scenes labels a folder with a tiny random CLIP and names the unre
 
   // Own labels and id base, JSON output.
   const int status2 = std::system((common + " --labels cat,dog --domain-base 200 --format json --out " +
-                                   (dir / "out.json").string() + " 2>/dev/null").c_str());
+                                   (dir / "out.json").string() + " 2>/dev/null")
+                                      .c_str());
   CHECK(WEXITSTATUS(status2) == 2);
   std::ifstream js_in(dir / "out.json");
   const nlohmann::json js = nlohmann::json::parse(js_in);
@@ -228,4 +230,62 @@ TEST_CASE("iqa-scenes labels a folder with a tiny random CLIP and names the unre
     CHECK(item["probs"]["cat"].get<double>() + item["probs"]["dog"].get<double>() == Approx(1.0).margin(1e-5));
   }
   fs::remove_all(dir);
+}
+
+TEST_CASE("A Hugging Face CLIPModel state dict translates into OpenCLIP names", "[clip]") {
+  const TinyClip f = open_clip_fixture();
+  // Write the fixture's weights the way transformers names them: q/k/v split, projections [out, W].
+  TensorMap hf;
+  for (auto& [n, t] : f.params) {
+    const bool visual = n.rfind("visual.", 0) == 0;
+    const std::string tower = visual ? "vision_model." : "text_model.", rest = visual ? n.substr(7) : n;
+    const std::string block = "transformer.resblocks.";
+    if (rest.rfind(block, 0) == 0) {
+      const size_t dot = rest.find('.', block.size());
+      const std::string layer = rest.substr(block.size(), dot - block.size()), member = rest.substr(dot + 1);
+      const std::string base = tower + "encoder.layers." + layer + ".";
+      if (member == "attn.in_proj_weight" || member == "attn.in_proj_bias") {
+        const std::string kind = member == "attn.in_proj_weight" ? "weight" : "bias";
+        const int64_t w = t.size(0) / 3;
+        for (int i = 0; i < 3; ++i)
+          hf[cat(base, "self_attn.", "qkv"[i], "_proj.", kind)] = t.narrow(0, i * w, w).contiguous();
+        continue;
+      }
+      static const std::map<std::string, std::string> members = {{"attn.out_proj", "self_attn.out_proj"},
+                                                                 {"ln_1", "layer_norm1"},
+                                                                 {"ln_2", "layer_norm2"},
+                                                                 {"mlp.c_fc", "mlp.fc1"},
+                                                                 {"mlp.c_proj", "mlp.fc2"}};
+      const std::string module = member.substr(0, member.rfind('.'));
+      hf[base + members.at(module) + member.substr(module.size())] = t;
+    } else if (n == "visual.proj" || n == "text_projection") {
+      hf[visual ? "visual_projection.weight" : "text_projection.weight"] = t.transpose(0, 1).contiguous();
+    } else {
+      static const std::map<std::string, std::string> top = {
+          {"visual.class_embedding", "vision_model.embeddings.class_embedding"},
+          {"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight"},
+          {"visual.positional_embedding", "vision_model.embeddings.position_embedding.weight"},
+          {"visual.ln_pre.weight", "vision_model.pre_layrnorm.weight"},
+          {"visual.ln_pre.bias", "vision_model.pre_layrnorm.bias"},
+          {"visual.ln_post.weight", "vision_model.post_layernorm.weight"},
+          {"visual.ln_post.bias", "vision_model.post_layernorm.bias"},
+          {"token_embedding.weight", "text_model.embeddings.token_embedding.weight"},
+          {"positional_embedding", "text_model.embeddings.position_embedding.weight"},
+          {"ln_final.weight", "text_model.final_layer_norm.weight"},
+          {"ln_final.bias", "text_model.final_layer_norm.bias"},
+          {"logit_scale", "logit_scale"}};
+      hf[top.at(n)] = t;
+    }
+  }
+  hf["text_model.embeddings.position_ids"] = Tensor::zeros({1, 77}, DType::I64);
+  REQUIRE(detect_clip_naming(hf) == WeightNaming::HuggingFaceCLIP);
+  std::vector<std::string> skipped;
+  const TensorMap back = clip_in_openclip_names(hf, &skipped);
+  CHECK(skipped == std::vector<std::string>{"text_model.embeddings.position_ids"});
+  REQUIRE(back.size() == f.params.size());
+  for (auto& [n, t] : f.params) {
+    INFO(n);
+    REQUIRE(back.count(n) == 1);
+    CHECK(max_rel_error(back.at(n), t) == 0.0);
+  }
 }

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "engine/autograd.h"
 #include "engine/cuda_runtime.h"
@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 // SPAQ's nine scene categories in its id order (sind.md §5.3).
-const std::vector<std::string> kSpaqScenes = {"Animal",      "Cityscape", "Human", "Indoor scene", "Landscape",
+const std::vector<std::string> kSpaqScenes = {"Animal",      "Cityscape", "Human",      "Indoor scene", "Landscape",
                                               "Night scene", "Plant",     "Still-life", "Others"};
 constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
 constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
@@ -79,10 +79,11 @@ std::vector<float> preprocess(const std::string& path, int64_t size) {
 int main(int argc, char** argv) {
   CLI::App app{"iqa-scenes: zero-shot CLIP scene labels for an image dataset"};
   std::string checkpoint, vocab, data_json, data_root = ".", list_file, out, format = "csv", labels_arg,
-      prompt = "a photo of {label}", dataset, device_name = "auto";
+                                            prompt = "a photo of {label}", dataset, device_name = "auto";
   std::vector<std::string> inputs;
   int domain_base = -1, batch = 32;
-  app.add_option("--checkpoint", checkpoint, "CLIP weights as safetensors, OpenCLIP/OpenAI names (ViT-B-32)")
+  app.add_option("--checkpoint", checkpoint,
+                 "CLIP weights as safetensors: OpenCLIP/OpenAI or Hugging Face CLIPModel names (ViT-B-32)")
       ->required();
   app.add_option("inputs", inputs, "image files or folders");
   app.add_option("--list", list_file, "a text file with one image path per line");
@@ -91,8 +92,9 @@ int main(int argc, char** argv) {
   app.add_option("--vocab", vocab, "bpe_simple_vocab_16e6.txt.gz (default: .deps/clip/, tools/fetch_clip_vocab.sh)");
   app.add_option("--labels", labels_arg, "comma-separated scene names (default: SPAQ's nine)");
   app.add_option("--prompt", prompt, "prompt template; {label} is replaced")->capture_default_str();
-  app.add_option("--dataset", dataset, "registry name giving the id base (koniq10k: 300, and the reference's "
-                                       "eight KonIQ labels without 'Others')");
+  app.add_option("--dataset", dataset,
+                 "registry name giving the id base (koniq10k: 300, and the reference's "
+                 "eight KonIQ labels without 'Others')");
   app.add_option("--domain-base", domain_base, "first domain id (overrides --dataset's; default 0)");
   app.add_option("--out", out, "write to this file instead of stdout");
   app.add_option("--format", format, "csv | json")->capture_default_str();
@@ -126,7 +128,7 @@ int main(int argc, char** argv) {
     }
     IQA_CHECK(!images.empty(), "iqa-scenes: no images (give files, folders, --list or --data_json)");
 
-    const auto ckpt = strip_module_prefix(load_safetensors(checkpoint));
+    const auto ckpt = clip_in_openclip_names(load_safetensors(checkpoint));
     CLIPModel model(CLIPConfig::from_state_dict(ckpt, checkpoint));
     load_weights(model, ckpt, /*strict=*/true, checkpoint);
     model.eval();
@@ -187,8 +189,10 @@ int main(int argc, char** argv) {
     }
     std::cerr << "\n";
     const std::string text_out = format == "json" ? js.dump(2) + "\n" : csv;
-    if (out.empty()) std::cout << text_out;
-    else std::ofstream(out) << text_out;
+    if (out.empty())
+      std::cout << text_out;
+    else
+      std::ofstream(out) << text_out;
     if (bad) std::cerr << "iqa-scenes: " << bad << " image(s) could not be read\n";
     return bad ? 2 : 0;
   } catch (const std::exception& e) {
