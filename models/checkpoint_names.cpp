@@ -179,6 +179,38 @@ TensorMap clip_visual_from_huggingface(const TensorMap& ckpt_in, std::vector<std
   return out;
 }
 
+TensorMap clip_from_huggingface(const TensorMap& ckpt_in, std::vector<std::string>* skipped) {
+  const TensorMap ckpt = strip_module_prefix(ckpt_in);
+  TensorMap out, text_as_vision;
+  std::vector<std::string> ignored;  // the vision pass sees the text names and the other way round
+  for (auto& [n, t] : clip_visual_from_huggingface(ckpt, &ignored)) out["visual." + n] = t;
+  // The text tower's encoder layers and position embedding have the vision tower's HF names under
+  // text_model.*, so they go through the same translation (q/k/v merge included) under vision_model.*.
+  for (auto& [n, t] : ckpt) {
+    if (n == "text_model.embeddings.position_ids" || n == "vision_model.embeddings.position_ids") {
+      if (skipped) skipped->push_back(n);  // index buffers, not weights
+    } else if (n == "text_model.embeddings.token_embedding.weight") {
+      out["token_embedding.weight"] = t;
+    } else if (starts_with(n, "text_model.final_layer_norm.")) {
+      out["ln_final." + n.substr(28)] = t;
+    } else if (starts_with(n, "text_model.")) {
+      text_as_vision["vision_model." + n.substr(11)] = t;
+    } else if (n == "text_projection.weight") {
+      text_as_vision["visual_projection.weight"] = t;
+    } else if (!starts_with(n, "vision_model.") && n != "visual_projection.weight") {
+      out[n] = t;  // logit_scale; anything else is reported as unexpected by the load
+    }
+  }
+  for (auto& [n, t] : clip_visual_from_huggingface(text_as_vision, &ignored))
+    out[n == "proj" ? "text_projection" : n] = t;
+  return out;
+}
+
+TensorMap clip_in_openclip_names(const TensorMap& ckpt, std::vector<std::string>* skipped) {
+  return detect_clip_naming(ckpt) == WeightNaming::HuggingFaceCLIP ? clip_from_huggingface(ckpt, skipped)
+                                                                    : strip_module_prefix(ckpt);
+}
+
 WeightNaming detect_clip_naming(const TensorMap& ckpt_in) {
   const TensorMap ckpt = strip_module_prefix(ckpt_in);
   bool openclip = false;

@@ -50,6 +50,13 @@ LoadReport load_weights(Module& model, const TensorMap& state, bool strict, cons
 TensorMap clip_visual_from_openclip(const TensorMap& ckpt, std::vector<std::string>* skipped = nullptr);
 TensorMap clip_visual_from_huggingface(const TensorMap& ckpt, std::vector<std::string>* skipped = nullptr);
 TensorMap strip_module_prefix(const TensorMap& ckpt);
+// A whole CLIP (models/clip.h) from Hugging Face CLIPModel names into OpenCLIP's: vision_model.* as
+// clip_visual_from_huggingface under "visual.", text_model.* (token_embedding, position_embedding,
+// encoder.layers.N with q/k/v merged, final_layer_norm -> ln_final), text_projection.weight transposed,
+// logit_scale. position_ids buffers go to `skipped`.
+TensorMap clip_from_huggingface(const TensorMap& ckpt, std::vector<std::string>* skipped = nullptr);
+// Any CLIP checkpoint (OpenCLIP / OpenAI or Hugging Face names, detected) in OpenCLIP names.
+TensorMap clip_in_openclip_names(const TensorMap& ckpt, std::vector<std::string>* skipped = nullptr);
 // Which CLIP naming a checkpoint uses: HuggingFaceCLIP, OpenCLIP or Native.
 WeightNaming detect_clip_naming(const TensorMap& ckpt);
 

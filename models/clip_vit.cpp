@@ -40,6 +40,12 @@ std::string VisionTransformerConfig::str() const {
 
 VisionTransformerConfig VisionTransformerConfig::vit_b16() { return VisionTransformerConfig{}; }
 
+VisionTransformerConfig VisionTransformerConfig::vit_b32() {
+  VisionTransformerConfig c;
+  c.patch_size = 32;
+  return c;
+}
+
 VisionTransformerConfig VisionTransformerConfig::vit_b8_no_cls() {
   VisionTransformerConfig c;
   c.patch_size = 8;

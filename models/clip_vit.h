@@ -45,6 +45,8 @@ struct VisionTransformerConfig {
 
   // OpenAI CLIP ViT-B/16 (what SIND fine-tunes): 224², 196 patches + CLS, width 768, 12x12 heads, proj 512.
   static VisionTransformerConfig vit_b16();
+  // OpenAI CLIP ViT-B/32 (what the reference's scene labeller uses): as ViT-B/16 with 32x32 patches (49 + CLS).
+  static VisionTransformerConfig vit_b32();
   // DSMix's sensitivity-map encoder: ViT-B/8 at 224² (784 tokens), no CLS token and no projection,
   // timm-style embedding (biased patch embedding, no ln_pre).
   static VisionTransformerConfig vit_b8_no_cls();

@@ -97,6 +97,7 @@ case "$MODE" in
     ;;
   test)
     install_packages
+    "$ROOT/tools/fetch_clip_vocab.sh"  # the CLIP tokenizer's tests need the vocabulary (.deps/clip/)
     configure_and_build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
     # bench/gpu_check.sh's plumbing on the CPU (about a minute, mostly the demo), so a typo or a
