@@ -21,7 +21,8 @@ JOBS="${JOBS:-$(nproc)}"
 # OpenMP comes with g++ (libgomp), so no separate OpenMP package is needed.
 # libopenblas-openmp-dev: OpenBLAS sharing libgomp's threads (see CMakeLists.txt).
 PACKAGES=(build-essential cmake catch2 nlohmann-json3-dev libcli11-dev libopenblas-openmp-dev
-          libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libopenjp2-7-dev libtiff-dev)
+          libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libopenjp2-7-dev libtiff-dev
+          python3 python3-pip)  # pip: tools/fetch_clip_vocab.sh downloads the CLIP vocabulary from PyPI
 # What .deps/ holds for an offline machine: header-only libraries plus the image libraries that a
 # non-Debian image may lack (with their runtime .so, which the -dev packages only link to).
 DEPS_PACKAGES=(catch2 nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libjpeg62-turbo
@@ -85,6 +86,7 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 case "$MODE" in
   --deps-only)
     fetch_deps
+    "$ROOT/tools/fetch_clip_vocab.sh"  # into .deps/clip/: the GPU machine has no network
     ;;
   build)
     install_packages
