@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/amp.h"
 #include "engine/ops.h"
 
 namespace iqa {
@@ -36,7 +37,13 @@ void record(const char* name, Tensor& out, std::vector<Tensor> inputs, BackwardF
 
 namespace {
 // Accumulates without recording: gradients are plain values here (no higher-order autograd).
-Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
+// The CPU kernels compute in f32/f64, so bf16/f16 gradients (CPU autocast's emulation) are summed in f32.
+Tensor accumulate(const Tensor& acc, const Tensor& g) {
+  if (!acc.defined()) return g;
+  if (acc.device().is_cpu() && (acc.dtype() == DType::BF16 || acc.dtype() == DType::F16))
+    return add(acc.to(DType::F32), g.to(DType::F32)).to(acc.dtype());
+  return add(acc, g);
+}
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad_in) {
@@ -50,6 +57,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
             " != tensor shape ", shape_str(root.shape()));
 
   NoGradGuard no_grad;
+  amp::SuspendGuard no_autocast;  // backward ops keep the dtypes autocast chose in the forward (as PyTorch)
   // Reverse topological order by iterative DFS over tensors that have a grad_fn.
   std::vector<TensorImpl*> order;
   std::unordered_map<TensorImpl*, std::shared_ptr<TensorImpl>> keep;  // keeps nodes alive while we run

@@ -36,6 +36,19 @@ void copy_d2h(void* dst, const void* src, size_t nbytes);
 void copy_d2d(void* dst, const void* src, size_t nbytes);
 void memset_zero(void* dst, size_t nbytes);
 
+// For overlapping copies with compute (engine/device_prefetch.h): a second stream, events that order
+// it against the compute stream without a host wait, and an asynchronous host-to-device copy (truly
+// asynchronous only from page-locked memory; the caller keeps `src` alive until the event completes).
+struct CopyEvent;  // opaque cudaEvent_t
+cudaStream_t create_stream();
+void destroy_stream(cudaStream_t s);
+CopyEvent* create_event();
+void destroy_event(CopyEvent* e);
+void record_event(CopyEvent* e, cudaStream_t s);
+void stream_wait_event(cudaStream_t s, CopyEvent* e);  // s waits on the device; the host does not
+void event_synchronize(CopyEvent* e);                 // the host waits
+void copy_h2d_async(void* dst, const void* src, size_t nbytes, cudaStream_t s);
+
 // The stream every op of this thread launches on (default: a per-thread non-default stream).
 cudaStream_t current_stream();
 void set_current_stream(cudaStream_t s);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -153,6 +154,10 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, cons
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
+  if (amp::autocast_active())  // the autocast table (engine/amp.cpp): lowered
+    return amp::dispatch1(amp::Op::Attention, {q, k, v}, [scale](const std::vector<Tensor>& in) {
+      return scaled_dot_product_attention(in[0], in[1], in[2], scale);
+    });
   check_attention_shapes("scaled_dot_product_attention", q, k, v);
   const double s = default_scale(q, scale);
   if (!fused_unsupported_reason(q, k, v, s).empty()) return scaled_dot_product_attention_unfused(q, k, v, s);

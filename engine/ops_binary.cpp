@@ -1,6 +1,7 @@
 // Binary elementwise ops with NumPy broadcasting, and sum_to_shape (their backward's reduction).
 #include <algorithm>
 
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -76,6 +77,8 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Add, {a, b}, [](const std::vector<Tensor>& in) { return add(in[0], in[1]); });
   Tensor out = run_binary(kernels::BinaryOp::Add, a, b, "add");
   Shape sa = a.shape(), sb = b.shape();
   record("add", out, {a, b}, [sa, sb](const Tensor& g) {
@@ -85,6 +88,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Sub, {a, b}, [](const std::vector<Tensor>& in) { return sub(in[0], in[1]); });
   Tensor out = run_binary(kernels::BinaryOp::Sub, a, b, "sub");
   Shape sa = a.shape(), sb = b.shape();
   record("sub", out, {a, b}, [sa, sb](const Tensor& g) {
@@ -94,6 +99,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Mul, {a, b}, [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); });
   Tensor out = run_binary(kernels::BinaryOp::Mul, a, b, "mul");
   Tensor ad = a.detach(), bd = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -105,6 +112,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Div, {a, b}, [](const std::vector<Tensor>& in) { return div(in[0], in[1]); });
   Tensor out = run_binary(kernels::BinaryOp::Div, a, b, "div");
   Tensor bd = b.detach(), od = out.detach();
   Shape sa = a.shape();
@@ -122,6 +131,8 @@ Tensor add(const Tensor& a, double s) { return add(a, scalar_like(a, s)); }
 Tensor mul(const Tensor& a, double s) { return mul(a, scalar_like(a, s)); }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Maximum, {a, b}, [](const std::vector<Tensor>& in) { return maximum(in[0], in[1]); });
   Tensor out = run_binary(kernels::BinaryOp::Max, a, b, "maximum");
   Tensor ad = a.detach(), bd = b.detach();
   record("maximum", out, {a, b}, [ad, bd](const Tensor& g) {
@@ -134,6 +145,8 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Minimum, {a, b}, [](const std::vector<Tensor>& in) { return minimum(in[0], in[1]); });
   Tensor out = run_binary(kernels::BinaryOp::Min, a, b, "minimum");
   Tensor ad = a.detach(), bd = b.detach();
   record("minimum", out, {a, b}, [ad, bd](const Tensor& g) {

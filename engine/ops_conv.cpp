@@ -2,6 +2,7 @@
 // rule each. The conv and batch-norm bodies are written once for both layouts (engine/ops_conv_shared.h;
 // engine/ops_nhwc.cpp holds the channels-last wrappers). The kernels (kernels/conv.h, batch_norm.h,
 // pool.h) see contiguous buffers only.
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -125,6 +126,10 @@ using conv_family::Layout;
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding, int dilation,
               int groups) {
+  if (amp::autocast_active())  // the autocast table (engine/amp.cpp): lowered
+    return amp::dispatch1(amp::Op::Conv2d, {x, weight, bias}, [&](const std::vector<Tensor>& in) {
+      return conv2d(in[0], in[1], in[2], stride, padding, dilation, groups);
+    });
   const kernels::Conv2dGeometry g =
       conv_family::conv2d_checked_geometry("conv2d", Layout::NCHW, x, weight, bias, stride, padding, dilation, groups);
   return conv_family::conv2d_run("conv2d", Layout::NCHW, x, weight, bias, g);

@@ -1,5 +1,6 @@
 // concat / stack (strided copies into slices of one output) and index_select / gather (kernels in
 // kernels/index.h), with their backward rules: slices of the gradient, index_add and scatter_add.
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -46,6 +47,8 @@ Tensor adjoint_accumulator(const Shape& shape, DType dt, Device dev) {
 // ------------------------------------------------------------------------------------ concat/stack
 
 Tensor concat(const std::vector<Tensor>& xs, int dim) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Concat, xs, [dim](const std::vector<Tensor>& in) { return concat(in, dim); });
   IQA_CHECK(!xs.empty(), "concat: no tensors given");
   const Tensor& first = xs[0];
   for (const Tensor& t : xs) IQA_CHECK(t.defined(), "concat: undefined tensor in the list");

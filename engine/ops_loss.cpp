@@ -3,6 +3,7 @@
 // Semantics are torch.nn.functional's (l1_loss, mse_loss, smooth_l1_loss, cross_entropy).
 #include <vector>
 
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -26,11 +27,15 @@ void check_logits(const char* op, const Tensor& logits) {
 }  // namespace
 
 Tensor l1_loss(const Tensor& pred, const Tensor& target) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::L1Loss, {pred, target}, [](const std::vector<Tensor>& in) { return l1_loss(in[0], in[1]); });
   check_pair("l1_loss", pred, target);
   return mean(abs(sub(pred, target)));
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::MseLoss, {pred, target}, [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); });
   check_pair("mse_loss", pred, target);
   Tensor d = sub(pred, target);
   return mean(mul(d, d));
@@ -38,6 +43,9 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target) {
 
 // 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere; beta = 0 is the plain L1 loss.
 Tensor smooth_l1_loss(const Tensor& pred, const Tensor& target, double beta) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::SmoothL1Loss, {pred, target},
+                          [beta](const std::vector<Tensor>& in) { return smooth_l1_loss(in[0], in[1], beta); });
   check_pair("smooth_l1_loss", pred, target);
   IQA_CHECK(beta >= 0, "smooth_l1_loss: beta ", beta, " must be >= 0");
   Tensor d = sub(pred, target);
@@ -50,6 +58,8 @@ Tensor smooth_l1_loss(const Tensor& pred, const Tensor& target, double beta) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::CrossEntropy, {logits, target}, [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); });
   check_logits("cross_entropy", logits);
   IQA_CHECK(target.dtype() == DType::I64 && target.dim() == 1 && target.size(0) == logits.size(0),
             "cross_entropy: target must be i64 [", logits.size(0), "] class indices, got ", target.str());
@@ -68,6 +78,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
 
 // Saves the row statistics (log-sum-exp, target sum) so the backward is one pass over logits and target.
 Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::CrossEntropySoft, {logits, target_probs}, [](const std::vector<Tensor>& in) { return cross_entropy_soft(in[0], in[1]); });
   check_logits("cross_entropy_soft", logits);
   check_pair("cross_entropy_soft", logits, target_probs);
   check_compute_dtype("cross_entropy_soft", logits);

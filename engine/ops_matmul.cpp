@@ -3,6 +3,7 @@
 // stride run as one strided-batched call.
 #include <cmath>
 
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -245,6 +246,8 @@ Tensor linear_quick_gelu_impl(const Tensor& x, const Tensor& weight, const Tenso
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Matmul, {a, b}, [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); });
   check_operands("matmul", a, b);
   IQA_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: scalars are not matrices: ", a.str(), " @ ", b.str());
   // 1-D operands follow torch.matmul: a vector is a [1, K] row or a [K, 1] column, dropped afterwards.
@@ -290,14 +293,23 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Linear, {x, weight, bias},
+                          [](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); });
   return linear_impl("linear", x, weight, bias, std::nullopt);
 }
 
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, GeluApprox approx) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::LinearGelu, {x, weight, bias},
+                          [approx](const std::vector<Tensor>& in) { return linear_gelu(in[0], in[1], in[2], approx); });
   return linear_impl("linear_gelu", x, weight, bias, approx);
 }
 
 Tensor linear_quick_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::LinearQuickGelu, {x, weight, bias},
+                          [](const std::vector<Tensor>& in) { return linear_quick_gelu(in[0], in[1], in[2]); });
   return linear_quick_gelu_impl(x, weight, bias);
 }
 

@@ -1,5 +1,6 @@
 // softmax / log_softmax over any dim, and layer_norm over the last dim. Kernels work on contiguous rows;
 // a dim other than the last is moved last (transpose + contiguous) and moved back after.
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -56,8 +57,17 @@ DType stat_dtype(const Tensor& x) { return x.dtype() == DType::F64 ? DType::F64 
 
 }  // namespace
 
-Tensor softmax(const Tensor& a, int dim) { return softmax_impl("softmax", a, dim, false); }
-Tensor log_softmax(const Tensor& a, int dim) { return softmax_impl("log_softmax", a, dim, true); }
+Tensor softmax(const Tensor& a, int dim) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Softmax, {a}, [dim](const std::vector<Tensor>& in) { return softmax(in[0], dim); });
+  return softmax_impl("softmax", a, dim, false);
+}
+Tensor log_softmax(const Tensor& a, int dim) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::LogSoftmax, {a},
+                          [dim](const std::vector<Tensor>& in) { return log_softmax(in[0], dim); });
+  return softmax_impl("log_softmax", a, dim, true);
+}
 
 namespace {
 
@@ -111,6 +121,9 @@ BackwardFn layer_norm_backward_fn(Tensor xc, Tensor wc, Tensor mean, Tensor rstd
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::LayerNorm, {x, weight, bias},
+                          [eps](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2], eps); });
   Tensor wc, bc;
   check_norm_params("layer_norm", x, weight, bias, wc, bc);
   const int64_t cols = x.shape().back(), rows = x.numel() / cols;
@@ -140,6 +153,13 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 // that hold both gradients.
 AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight, const Tensor& bias,
                                   double eps) {
+  if (amp::autocast_active()) {  // f32: the sum is the residual stream, which autocast keeps in f32
+    std::vector<Tensor> r = amp::dispatch(amp::Op::AddLayerNorm, {x, residual, weight, bias}, [eps](const std::vector<Tensor>& in) {
+      AddLayerNormResult o = add_layer_norm(in[0], in[1], in[2], in[3], eps);
+      return std::vector<Tensor>{o.sum, o.out};
+    });
+    return {r[0], r[1]};
+  }
   Tensor wc, bc;
   check_norm_params("add_layer_norm", x, weight, bias, wc, bc);
   check_same_device("add_layer_norm", {x, residual});

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -77,6 +78,8 @@ Tensor expand_reduced_grad(const Tensor& g, const Shape& keep, const Shape& in_s
 }  // namespace
 
 Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Sum, {x}, [&](const std::vector<Tensor>& in) { return sum(in[0], dims, keepdim); });
   ReducePlan p = plan_reduce(x, std::move(dims), "sum");
   Tensor out = reduce_impl(x, p, kernels::ReduceOp::Sum, keepdim);
   Shape in_shape = x.shape(), keep = p.keep_shape;
@@ -87,6 +90,8 @@ Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, std::vector<int> dims, bool keepdim) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Mean, {x}, [&](const std::vector<Tensor>& in) { return mean(in[0], dims, keepdim); });
   ReducePlan p = plan_reduce(x, std::move(dims), "mean");
   Tensor out = reduce_impl(x, p, kernels::ReduceOp::Mean, keepdim);
   Shape in_shape = x.shape(), keep = p.keep_shape;
@@ -125,6 +130,9 @@ Tensor max_all(const Tensor& x) {
 }
 
 Tensor var(const Tensor& x, std::vector<int> dims, int correction, bool keepdim) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Var, {x},
+                          [&](const std::vector<Tensor>& in) { return var(in[0], dims, correction, keepdim); });
   ReducePlan p = plan_reduce(x, dims, "var");
   IQA_CHECK(p.inner - correction > 0, "var: ", p.inner, " elements with correction ", correction, " in ", x.str());
   // Composite: two-pass (x - mean)^2, so the backward is the chain rule of simple ops.

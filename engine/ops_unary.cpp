@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/amp.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -40,7 +41,22 @@ Tensor unary_grad(UnaryOp op, const Tensor& saved, const Tensor& g, double p0, d
   return gin;
 }
 
+// The autocast table's entry for `op`: exp, log, pow and rsqrt in f32 (as torch.autocast), the rest
+// in the input's dtype.
+amp::Op autocast_op(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Exp: return amp::Op::Exp;
+    case UnaryOp::Log: return amp::Op::Log;
+    case UnaryOp::Pow: return amp::Op::Pow;
+    case UnaryOp::Rsqrt: return amp::Op::Rsqrt;
+    default: return amp::Op::Activation;
+  }
+}
+
 Tensor unary_op(UnaryOp op, const Tensor& x, const char* name, double p0 = 0, double p1 = 0) {
+  if (amp::autocast_active())
+    return amp::dispatch1(autocast_op(op), {x},
+                          [&](const std::vector<Tensor>& in) { return unary_op(op, in[0], name, p0, p1); });
   check_compute_dtype(name, x);
   Tensor xc = x.detach().contiguous();
   Tensor out = unary_forward(op, xc, p0, p1);
@@ -143,6 +159,9 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  if (amp::autocast_active())
+    return amp::dispatch1(amp::Op::Where, {cond, a, b},
+                          [](const std::vector<Tensor>& in) { return where(in[0], in[1], in[2]); });
   check_same_device("where", {cond, a, b});
   IQA_CHECK(cond.dtype() == DType::U8, "where: cond must be u8, got ", cond.str());
   check_same_dtype("where", a, b);

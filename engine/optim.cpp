@@ -299,15 +299,26 @@ bool AdamP::last_projected(size_t i) const {
   std::vector<Tensor> params = all_params();
   IQA_CHECK(i < params.size(), "AdamP: parameter index ", i, " out of range (", params.size(), " parameters)");
   auto it = projected_.find(params[i].impl_ptr().get());
-  return it != projected_.end() && it->second;
+  return it != projected_.end() && it->second.item() != 0;  // reads the device flag (a sync)
 }
 
 namespace {
-// The projection test and step of AdamP for one view: rows of [rows, cols]. Removes from
-// `direction` the component along each row of the normalised weight when every row's
-// |cos(grad, weight)| is below delta/sqrt(cols). Returns whether it did.
-bool project_radial(const Tensor& param, const Tensor& grad, Tensor& direction, int64_t rows, double delta,
-                    double eps) {
+// The smallest float >= t: for a float x, x < t exactly when x < float_ceil(t), so the test runs in f32
+// on the device with the same outcome as the f64 comparison of the host version.
+float float_ceil(double t) {
+  float f = float(t);
+  return double(f) < t ? std::nextafter(f, INFINITY) : f;
+}
+
+struct Projection {
+  Tensor applies;    // u8 0-d: every row's |cos(grad, weight)| is below delta/sqrt(cols)
+  Tensor direction;  // `direction` without the component along each row of the normalised weight
+};
+
+// AdamP's projection for one view of the parameter as rows of [rows, cols], decided on the device
+// (no read-back; the caller selects with where()).
+Projection project_radial(const Tensor& param, const Tensor& grad, const Tensor& direction, int64_t rows,
+                          double delta, double eps) {
   int64_t cols = param.numel() / rows;
   Tensor p = param.detach().view({rows, cols});
   Tensor g = grad.view({rows, cols});
@@ -315,15 +326,26 @@ bool project_radial(const Tensor& param, const Tensor& grad, Tensor& direction, 
   Tensor p_norm_raw = sqrt(sum(mul(p, p), {1}));
   Tensor p_norm = clamp(p_norm_raw, eps, std::nullopt);
   Tensor cosine = abs(div(sum(mul(g, p), {1}), mul(g_norm, p_norm)));
-  if (!(max_all(cosine).item() < delta / std::sqrt(double(cols)))) return false;
+  Tensor threshold = Tensor::full({}, float_ceil(delta / std::sqrt(double(cols))), DType::F32, param.device());
   Tensor p_unit = div(p, add(p_norm_raw, eps).unsqueeze(1));
   Tensor d = direction.view({rows, cols});
   Tensor radial = mul(p_unit, sum(mul(p_unit, d), {1}, true));
-  direction = sub(d, radial).view(param.shape()).contiguous();
-  return true;
+  return {lt(max_all(cosine), threshold), sub(d, radial).view(param.shape()).contiguous()};
+}
+
+void apply_direction(Tensor& param, const Tensor& direction, double decay, float step_size) {
+  if (param.device().is_cpu())
+    kernels::cpu::apply_direction(param.data<float>(), direction.data<float>(), param.numel(), float(decay),
+                                  step_size);
+  else
+    IQA_ON_CUDA(kernels::cuda::apply_direction(param.data<float>(), direction.data<float>(), param.numel(),
+                                               float(decay), step_size, cuda::current_stream()));
 }
 }  // namespace
 
+// The step never reads the device: the projection tests become u8 masks that select the direction and
+// the decayed parameter with where(), so a training step has no host sync (last_projected() reads the
+// flag on demand).
 void AdamP::update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& st) {
   kernels::AdamStepArgs a = adam_args(group.lr, opts_.beta1, opts_.beta2, opts_.eps, 0.0, st.step);
   float* m = st.buffers.at("exp_avg").data<float>();
@@ -336,20 +358,29 @@ void AdamP::update(const ParamGroup& group, Tensor& param, const Tensor& grad, P
     IQA_ON_CUDA(kernels::cuda::adam_direction(grad.data<float>(), m, v, direction.data<float>(), n, a, opts_.nesterov,
                                               cuda::current_stream()));
 
+  const double plain_decay = group.weight_decay > 0 ? 1 - group.lr * group.weight_decay : 1.0;
   // Per output channel first, then the whole tensor; only for weights with more than one dim.
-  bool projected = false;
-  if (param.dim() > 1 && n > 0) {
-    projected = project_radial(param, grad, direction, param.size(0), opts_.delta, opts_.eps) ||
-                project_radial(param, grad, direction, 1, opts_.delta, opts_.eps);
+  if (param.dim() <= 1 || n == 0) {
+    projected_.erase(param.impl_ptr().get());
+    apply_direction(param, direction, plain_decay, a.step_size);
+    return;
   }
+  Projection rows = project_radial(param, grad, direction, param.size(0), opts_.delta, opts_.eps);
+  Projection whole = project_radial(param, grad, direction, 1, opts_.delta, opts_.eps);
+  Tensor projected = where(rows.applies, rows.applies, whole.applies);  // either test (u8 or)
+  direction = where(rows.applies, rows.direction, where(whole.applies, whole.direction, direction));
   projected_[param.impl_ptr().get()] = projected;
-  double wd_ratio = projected ? opts_.wd_ratio : 1.0;
-  double decay = group.weight_decay > 0 ? 1 - group.lr * group.weight_decay * wd_ratio : 1.0;
-  if (param.device().is_cpu())
-    kernels::cpu::apply_direction(param.data<float>(), direction.data<float>(), n, float(decay), a.step_size);
-  else
-    IQA_ON_CUDA(kernels::cuda::apply_direction(param.data<float>(), direction.data<float>(), n, float(decay),
-                                               a.step_size, cuda::current_stream()));
+  const double projected_decay =
+      group.weight_decay > 0 ? 1 - group.lr * group.weight_decay * opts_.wd_ratio : 1.0;
+  if (float(projected_decay) == float(plain_decay)) {
+    apply_direction(param, direction, plain_decay, a.step_size);
+    return;
+  }
+  // The two decays differ: both updates, then the one the mask picks (bit-identical to either).
+  Tensor decayed_projected = param.clone();
+  apply_direction(decayed_projected, direction, projected_decay, a.step_size);
+  apply_direction(param, direction, plain_decay, a.step_size);
+  param.copy_(where(projected, decayed_projected, param));
 }
 
 }  // namespace iqa

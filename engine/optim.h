@@ -148,7 +148,7 @@ struct AdamPOptions {
 class AdamP : public Optimizer {
  public:
   AdamP(std::vector<ParamGroup> groups, AdamPOptions o = {});
-  // Whether the last update of parameter i was projected (for tests and logging).
+  // Whether the last update of parameter i was projected (for tests and logging; reads the device).
   bool last_projected(size_t param_index) const;
 
  protected:
@@ -158,7 +158,7 @@ class AdamP : public Optimizer {
 
  private:
   AdamPOptions opts_;
-  std::map<const TensorImpl*, bool> projected_;
+  std::map<const TensorImpl*, Tensor> projected_;  // u8 0-d flags, on the parameter's device
 };
 
 }  // namespace iqa

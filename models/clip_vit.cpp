@@ -10,12 +10,6 @@
 namespace iqa::models {
 
 namespace {
-// `t` in x's dtype: under autocast the activations become bf16/f16 while the embeddings stay fp32
-// masters; the cast is differentiable, so their gradients arrive as fp32.
-Tensor in_dtype_of(const Tensor& t, const Tensor& x) {
-  return !t.defined() || t.dtype() == x.dtype() ? t : t.to(x.dtype());
-}
-
 Tensor scaled_normal(const Shape& shape, double scale) {
   NoGradGuard ng;
   return mul(Tensor::randn(shape), scale);
@@ -84,7 +78,7 @@ CLIPAttention::CLIPAttention(int64_t width_, int64_t heads_) : width(width_), he
 Tensor CLIPAttention::forward(const Tensor& x) {
   IQA_CHECK(x.dim() == 3 && x.size(2) == width, "CLIPAttention: input ", x.str(), " must be [B, S, ", width, "]");
   const int64_t B = x.size(0), S = x.size(1), D = width / heads;
-  Tensor qkv = linear(amp::autocast(x), amp::autocast(in_proj_weight), amp::autocast(in_proj_bias));
+  Tensor qkv = linear(x, in_proj_weight, in_proj_bias);
   // [B, S, 3W] -> [3, B, H, S, D]: the three heads-major views the attention op takes.
   Tensor split = qkv.view({B, S, 3, heads, D}).permute({2, 0, 3, 1, 4});
   Tensor o = scaled_dot_product_attention(split.select(0, 0), split.select(0, 1), split.select(0, 2));
@@ -102,7 +96,7 @@ Tensor CLIPMlp::forward(const Tensor& x) {
   if (activation == Activation::QuickGELU) {
     IQA_CHECK(x.dim() >= 1 && x.size(-1) == c_fc->in_features, "CLIPMlp: input ", x.str(), " must end in ",
               c_fc->in_features);
-    Tensor h = linear_quick_gelu(amp::autocast(x), amp::autocast(c_fc->weight), amp::autocast(c_fc->bias));
+    Tensor h = linear_quick_gelu(x, c_fc->weight, c_fc->bias);
     return c_proj->forward(h);
   }
   return c_proj->forward(apply_activation(activation, c_fc->forward(x)));
@@ -115,13 +109,13 @@ ResidualAttentionBlock::ResidualAttentionBlock(const VisionTransformerConfig& cf
   mlp = register_module("mlp", std::make_shared<CLIPMlp>(cfg.width, cfg.width * cfg.mlp_ratio, cfg.activation));
 }
 
-// residual + branch, then `ln`. One add_layer_norm pass (same numbers as add then LayerNorm) when the
-// two agree in shape and dtype, as they do in every CLIP config; the two-op form otherwise (e.g. a
-// bf16 branch under autocast beside an f32 residual stream).
+// residual + branch, then `ln`, in one add_layer_norm pass (same numbers as add then LayerNorm). Under
+// autocast the branch arrives in bf16/f16 beside the f32 residual stream; add_layer_norm runs in f32
+// (engine/amp.cpp), so the stream stays f32 as in PyTorch. The two-op form only for mismatched shapes
+// or dtypes outside autocast.
 static AddLayerNormResult add_then_layer_norm(const Tensor& residual, const Tensor& branch, LayerNorm& ln) {
-  if (branch.dtype() == residual.dtype() && branch.shape() == residual.shape())
-    return add_layer_norm(residual, branch, in_dtype_of(ln.weight, residual), in_dtype_of(ln.bias, residual),
-                          ln.eps);
+  if (branch.shape() == residual.shape() && (branch.dtype() == residual.dtype() || amp::autocast_active()))
+    return add_layer_norm(residual, branch, ln.weight, ln.bias, ln.eps);
   Tensor sum = add(residual, branch);
   return {sum, ln.forward(sum)};
 }
@@ -193,13 +187,15 @@ VisionTransformerOutput VisionTransformer::encode(const Tensor& x) {
             "VisionTransformer: input ", x.str(), " must be [B, 3, ", c.image_size, ", ", c.image_size, "] for ",
             c.str());
   const int64_t B = x.size(0), W = c.width, N = c.num_patches();
-  // Patch embedding [B, W, g, g] -> tokens [B, N, W] (row-major over the grid, like OpenCLIP).
+  // Patch embedding [B, W, g, g] -> tokens [B, N, W] (row-major over the grid, like OpenCLIP). Under
+  // autocast conv1 gives bf16/f16 tokens; joining the f32 class and positional embeddings promotes them
+  // to f32 (concat and add promote), so the residual stream starts in f32, as torch.autocast has it.
   Tensor h = conv1->forward(stem ? stem->forward(x) : x).reshape({B, W, N}).permute({0, 2, 1});
   if (c.class_token) {
-    Tensor cls = in_dtype_of(class_embedding, h).view({1, 1, W}).expand({B, 1, W});
+    Tensor cls = class_embedding.view({1, 1, W}).expand({B, 1, W});
     h = concat({cls, h}, 1);
   }
-  h = add(h, in_dtype_of(positional_embedding, h));
+  h = add(h, positional_embedding);
   if (ln_pre) h = ln_pre->forward(h);
   // The blocks, then ln_post on all tokens (OpenCLIP's pool_type 'tok' pools after ln_post), with the
   // last residual add fused into ln_post.
@@ -209,7 +205,7 @@ VisionTransformerOutput VisionTransformer::encode(const Tensor& x) {
   if (c.class_token) {
     out.tokens = h.narrow(1, 1, N);
     Tensor cls = h.select(1, 0);
-    out.pooled = proj.defined() ? matmul(amp::autocast(cls), amp::autocast(proj)) : cls;
+    out.pooled = proj.defined() ? matmul(cls, proj) : cls;
   } else {
     out.tokens = h;
   }

@@ -122,6 +122,96 @@ TEST_CASE("AdamP without projection is AdamW; the layer-wide test applies wd_rat
   }
 }
 
+namespace {
+// The adamp package's step for one parameter, in f64 on the host (rows = size(0) for the channel view).
+struct AdamPReference {
+  std::vector<double> p, m, v;
+  int64_t rows;
+  int64_t step = 0;
+  bool projected = false;
+
+  void update(const std::vector<double>& g, double lr, double wd, const AdamPOptions& o) {
+    ++step;
+    const size_t n = p.size();
+    std::vector<double> d(n);
+    const double bc1 = 1 - std::pow(o.beta1, double(step)), bc2 = 1 - std::pow(o.beta2, double(step));
+    for (size_t i = 0; i < n; ++i) {
+      m[i] = o.beta1 * m[i] + (1 - o.beta1) * g[i];
+      v[i] = o.beta2 * v[i] + (1 - o.beta2) * g[i] * g[i];
+      d[i] = m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + o.eps);
+    }
+    double wd_ratio = 1;
+    projected = false;
+    for (int64_t view_rows : {rows, int64_t(1)}) {
+      if (rows == 0 || projected) break;
+      const size_t cols = n / size_t(view_rows);
+      double worst = 0;
+      for (size_t r = 0; r < size_t(view_rows); ++r) {
+        double gp = 0, gg = 0, pp = 0;
+        for (size_t c = 0; c < cols; ++c) {
+          size_t i = r * cols + c;
+          gp += g[i] * p[i], gg += g[i] * g[i], pp += p[i] * p[i];
+        }
+        worst = std::max(worst, std::abs(gp) / (std::max(std::sqrt(gg), o.eps) * std::max(std::sqrt(pp), o.eps)));
+      }
+      if (!(worst < o.delta / std::sqrt(double(cols)))) continue;
+      for (size_t r = 0; r < size_t(view_rows); ++r) {
+        double pp = 0, pd = 0;
+        for (size_t c = 0; c < cols; ++c) pp += p[r * cols + c] * p[r * cols + c];
+        const double norm = std::sqrt(pp) + o.eps;
+        for (size_t c = 0; c < cols; ++c) pd += p[r * cols + c] / norm * d[r * cols + c];
+        for (size_t c = 0; c < cols; ++c) d[r * cols + c] -= p[r * cols + c] / norm * pd;
+      }
+      projected = true;
+      wd_ratio = o.wd_ratio;
+    }
+    for (size_t i = 0; i < n; ++i) p[i] = p[i] * (1 - lr * wd * wd_ratio) - lr / bc1 * d[i];
+  }
+};
+}  // namespace
+
+TEST_CASE("AdamP equals the adamp package's step computed in f64 (channel, layer and no projection)", "[optim]") {
+  // Parameter 0: random, gradients random (not projected). Parameter 1: each gradient row orthogonal to
+  // its weight row (channel projection). Parameter 2: 1-d (never projected).
+  manual_seed(21);
+  std::vector<Tensor> ps = {Tensor::randn({4, 6}), Tensor::randn({3, 5}), Tensor::randn({5})};
+  std::vector<AdamPReference> ref;
+  for (Tensor& p : ps) {
+    p.set_requires_grad(true);
+    std::vector<double> v = p.to_vector_f64();
+    ref.push_back({v, std::vector<double>(v.size()), std::vector<double>(v.size()), p.dim() > 1 ? p.size(0) : 0});
+  }
+  const AdamPOptions o;
+  AdamP opt({ParamGroup{ps, 0.05, 0.02}}, o);
+  for (int step = 0; step < 4; ++step) {
+    for (size_t k = 0; k < ps.size(); ++k) {
+      std::vector<float> g = Tensor::randn(ps[k].shape()).to_vector();
+      if (k == 1) {  // remove each row's component along the current weight row
+        std::vector<float> w = ps[k].to_vector();
+        const size_t cols = 5;
+        for (size_t r = 0; r < 3; ++r) {
+          double gw = 0, ww = 0;
+          for (size_t c = 0; c < cols; ++c) {
+            gw += double(g[r * cols + c]) * w[r * cols + c];
+            ww += double(w[r * cols + c]) * w[r * cols + c];
+          }
+          for (size_t c = 0; c < cols; ++c) g[r * cols + c] -= float(gw / ww * w[r * cols + c]);
+        }
+      }
+      set_grad(ps[k], g);
+      ref[k].update(std::vector<double>(g.begin(), g.end()), 0.05, 0.02, o);
+    }
+    opt.step();
+    for (size_t k = 0; k < ps.size(); ++k) {
+      INFO("step " << step << ", parameter " << k);
+      CHECK(opt.last_projected(k) == ref[k].projected);
+      require_close(ps[k].to_vector_f64(), ref[k].p, 1e-5, 1e-6, "adamp vs reference");
+    }
+  }
+  CHECK_FALSE(ref[0].projected);
+  CHECK(ref[1].projected);
+}
+
 TEST_CASE("optimizer state_dict resumes bit-exactly; groups keep their own lr", "[optim]") {
   auto run = [](int steps_before, int steps_after, bool reload) {
     manual_seed(3);

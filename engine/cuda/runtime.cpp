@@ -53,6 +53,32 @@ void set_current_stream(cudaStream_t s) {
 }
 void synchronize() { IQA_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
 
+cudaStream_t create_stream() {
+  cudaStream_t s = nullptr;
+  IQA_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+void destroy_stream(cudaStream_t s) {
+  if (s && cudaStreamDestroy(s) != cudaSuccess) cudaGetLastError();  // from destructors: never throw
+}
+CopyEvent* create_event() {
+  cudaEvent_t e = nullptr;
+  IQA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return reinterpret_cast<CopyEvent*>(e);
+}
+void destroy_event(CopyEvent* e) {
+  if (e && cudaEventDestroy(reinterpret_cast<cudaEvent_t>(e)) != cudaSuccess) cudaGetLastError();
+}
+void record_event(CopyEvent* e, cudaStream_t s) { IQA_CUDA_CHECK(cudaEventRecord(reinterpret_cast<cudaEvent_t>(e), s)); }
+void stream_wait_event(cudaStream_t s, CopyEvent* e) {
+  IQA_CUDA_CHECK(cudaStreamWaitEvent(s, reinterpret_cast<cudaEvent_t>(e), 0));
+}
+void event_synchronize(CopyEvent* e) { IQA_CUDA_CHECK(cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(e))); }
+void copy_h2d_async(void* dst, const void* src, size_t n, cudaStream_t s) {
+  if (n == 0) return;
+  IQA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s));
+}
+
 void copy_h2d(void* dst, const void* src, size_t n) {
   if (n == 0) return;
   IQA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, current_stream()));

@@ -18,6 +18,14 @@ void copy_h2d(void*, const void*, size_t) { no_cuda(); }
 void copy_d2h(void*, const void*, size_t) { no_cuda(); }
 void copy_d2d(void*, const void*, size_t) { no_cuda(); }
 void memset_zero(void*, size_t) { no_cuda(); }
+cudaStream_t create_stream() { no_cuda(); }
+void destroy_stream(cudaStream_t) {}
+CopyEvent* create_event() { no_cuda(); }
+void destroy_event(CopyEvent*) {}
+void record_event(CopyEvent*, cudaStream_t) { no_cuda(); }
+void stream_wait_event(cudaStream_t, CopyEvent*) { no_cuda(); }
+void event_synchronize(CopyEvent*) { no_cuda(); }
+void copy_h2d_async(void*, const void*, size_t, cudaStream_t) { no_cuda(); }
 cudaStream_t current_stream() { return nullptr; }
 void set_current_stream(cudaStream_t) {}
 void synchronize() {}
