@@ -18,7 +18,9 @@
 //                                         argmax the engine also writes, i64 NCHW / u8 NHWC, is not
 //                                         counted; PyTorch's no-grad forward writes none).
 //
-// The *_fwd_bwd and batch-norm cases run the public ops under autograd (iqa-bench itself runs under
+// The convolutions and pools take their op, shapes and counts from the op table; the batch norms are
+// written here (f32 parameters next to bf16 activations on CUDA, which the table's one-dtype operands
+// do not express). The *_fwd_bwd and batch-norm cases run the public ops under autograd (iqa-bench itself runs under
 // NoGradGuard), like a training step: the NHWC conv's KRSC filter copy and the backward closures are
 // part of the time. The gradients are dropped after each call so nothing accumulates. On CUDA the
 // batch norm's parameters and running statistics are f32 (bf16 activations, as under autocast).
@@ -44,31 +46,6 @@ Tensor leaf(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-// layer1's 3x3 conv; nhwc picks conv2d_nhwc on [B, 56, 56, 64], else conv2d on [B, 64, 56, 56].
-BenchCase conv3x3_case(bool nhwc, bool with_backward, Device device, DType dtype, bool small) {
-  const int64_t B = batch_of(small), C = 64, H = 56;
-  const Shape x_shape = nhwc ? Shape{B, H, H, C} : Shape{B, C, H, H};
-  const auto conv = nhwc ? &conv2d_nhwc : &conv2d;
-  BenchCase c;
-  c.shape = (nhwc ? dims4(B, H, H, C) : dims4(B, C, H, H)) + ",k3s1p1";
-  const double forward_flops = 2.0 * double(B) * double(H * H) * double(C) * double(C) * 9.0;
-  c.flops = with_backward ? 3.0 * forward_flops : forward_flops;
-  if (!with_backward) {
-    Tensor x = Tensor::randn(x_shape, dtype, device), w = Tensor::randn({C, C, 3, 3}, dtype, device);
-    c.run = [=] { conv(x, w, Tensor(), 1, 1, 1, 1); };
-    return c;
-  }
-  Tensor x = leaf(x_shape, dtype, device), w = leaf({C, C, 3, 3}, dtype, device);
-  Tensor gy = Tensor::randn(x_shape, dtype, device);  // 64 -> 64 channels, same spatial size
-  c.run = [=]() mutable {
-    EnableGradGuard grad;
-    conv(x, w, Tensor(), 1, 1, 1, 1).backward(gy);
-    x.zero_grad();
-    w.zero_grad();
-  };
-  return c;
-}
-
 // Train-mode batch norm at layer1's widest activation, forward + backward.
 BenchCase batch_norm_case(bool nhwc, Device device, DType dtype, bool small) {
   const int64_t B = batch_of(small), C = 256, H = 56;
@@ -91,38 +68,18 @@ BenchCase batch_norm_case(bool nhwc, Device device, DType dtype, bool small) {
   return c;
 }
 
-// The stem's max pool, forward.
-BenchCase max_pool_case(bool nhwc, Device device, DType dtype, bool small) {
-  const int64_t B = batch_of(small), C = 64, H = 112, out = 56;
-  Tensor x = Tensor::randn(nhwc ? Shape{B, H, H, C} : Shape{B, C, H, H}, dtype, device);
-  BenchCase c;
-  c.shape = (nhwc ? dims4(B, H, H, C) : dims4(B, C, H, H)) + ",k3s2p1";
-  c.bytes = double(x.nbytes()) + double(B * out * out * C) * double(dtype_size(dtype));
-  if (nhwc) c.run = [x] { max_pool2d_nhwc(x, 3, 2, 1); };
-  else c.run = [x] { max_pool2d(x, 3, 2, 1); };
-  return c;
-}
-
-const BenchRegistrar reg_conv("conv2d_3x3", [](Device d, DType t, bool s) {
-  return conv3x3_case(false, false, d, t, s);
-});
-const BenchRegistrar reg_conv_nhwc("conv2d_nhwc_3x3", [](Device d, DType t, bool s) {
-  return conv3x3_case(true, false, d, t, s);
-});
-const BenchRegistrar reg_conv_bwd("conv2d_3x3_fwd_bwd", [](Device d, DType t, bool s) {
-  return conv3x3_case(false, true, d, t, s);
-});
-const BenchRegistrar reg_conv_nhwc_bwd("conv2d_nhwc_3x3_fwd_bwd", [](Device d, DType t, bool s) {
-  return conv3x3_case(true, true, d, t, s);
-});
+// The convolutions and pools are op-table rows (tests/op_table/rows_conv.cpp); registered here so
+// the two layouts stay side by side in the listing.
+const BenchRegistrar reg_conv("conv2d_3x3", op_table_bench("conv2d_3x3"));
+const BenchRegistrar reg_conv_nhwc("conv2d_nhwc_3x3", op_table_bench("conv2d_nhwc_3x3"));
+const BenchRegistrar reg_conv_bwd("conv2d_3x3_fwd_bwd", op_table_bench("conv2d_3x3_fwd_bwd"));
+const BenchRegistrar reg_conv_nhwc_bwd("conv2d_nhwc_3x3_fwd_bwd", op_table_bench("conv2d_nhwc_3x3_fwd_bwd"));
 const BenchRegistrar reg_bn("batch_norm", [](Device d, DType t, bool s) { return batch_norm_case(false, d, t, s); });
 const BenchRegistrar reg_bn_nhwc("batch_norm_nhwc", [](Device d, DType t, bool s) {
   return batch_norm_case(true, d, t, s);
 });
-const BenchRegistrar reg_pool("max_pool", [](Device d, DType t, bool s) { return max_pool_case(false, d, t, s); });
-const BenchRegistrar reg_pool_nhwc("max_pool_nhwc", [](Device d, DType t, bool s) {
-  return max_pool_case(true, d, t, s);
-});
+const BenchRegistrar reg_pool("max_pool", op_table_bench("max_pool"));
+const BenchRegistrar reg_pool_nhwc("max_pool_nhwc", op_table_bench("max_pool_nhwc"));
 
 }  // namespace
 

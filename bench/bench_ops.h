@@ -30,6 +30,10 @@ struct BenchRegistrar {
   BenchRegistrar(const std::string& op, BenchFactory factory);
 };
 
+// A factory for the iqa-bench case of that name in the op table (tests/op_table/), which holds the
+// op, its ViT-B/16 or ResNet-50 operands and its byte/FLOP count; fails naming the case if no row has it.
+BenchFactory op_table_bench(const std::string& name);
+
 // Builds the case (allocating its random inputs on `device`). `small` picks the reduced shapes meant
 // for a CPU run that finishes in seconds.
 BenchCase make_bench_case(const std::string& op, Device device, DType dtype, bool small);

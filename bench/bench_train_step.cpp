@@ -25,27 +25,46 @@
 namespace iqa::bench {
 namespace {
 
-struct SindStep {
+// One timed step: the loss under autocast (bf16/f16 on CUDA when --dtype asks for it), backward, the
+// optimizer update, then whatever the trainer does after it.
+struct TrainStep {
+  bool autocast = false;
+  DType dtype = DType::BF16;
+  virtual ~TrainStep() = default;
+  virtual Tensor loss() = 0;
+  virtual Optimizer& optimizer() = 0;
+  virtual void after_step() {}
+
+  void set_precision(Device device, DType requested) {
+    autocast = device.is_cuda() && requested != DType::F32;
+    dtype = requested == DType::F16 ? DType::F16 : DType::BF16;
+  }
+  void run() {
+    EnableGradGuard grad;
+    Tensor l;
+    {
+      amp::AutocastGuard ac(dtype, autocast);
+      l = loss();
+    }
+    optimizer().zero_grad();
+    l.backward();
+    optimizer().step();
+    after_step();
+  }
+};
+
+struct SindStep : TrainStep {
   std::shared_ptr<models::QualityModel> model;
   std::unique_ptr<Adam> opt;
   std::unique_ptr<ExponentialMovingAverage> ema;
   Tensor xg, xl, mos, scenes;
-  bool autocast = false;
-  DType dtype = DType::BF16;
 
-  void run() {
-    EnableGradGuard grad;
-    Tensor loss;
-    {
-      amp::AutocastGuard ac(dtype, autocast);
-      Tensor pred = model->score(xg, xl).reshape({xg.size(0)}).to(DType::F32);
-      loss = scale_shift_loss(pred, mos, scenes);
-    }
-    opt->zero_grad();
-    loss.backward();
-    opt->step();
-    ema->update();
+  Tensor loss() override {
+    Tensor pred = model->score(xg, xl).reshape({xg.size(0)}).to(DType::F32);
+    return scale_shift_loss(pred, mos, scenes);
   }
+  Optimizer& optimizer() override { return *opt; }
+  void after_step() override { ema->update(); }
 };
 
 BenchCase sind_step_case(Device device, DType dtype, bool small, int64_t batch) {
@@ -70,8 +89,7 @@ BenchCase sind_step_case(Device device, DType dtype, bool small, int64_t batch) 
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < B; ++i) ids.push_back(i * 2 / B);
   step->scenes = Tensor::from_vector_i64(ids, {B}, DType::I64, device);
-  step->autocast = device.is_cuda() && dtype != DType::F32;
-  step->dtype = dtype == DType::F16 ? DType::F16 : DType::BF16;
+  step->set_precision(device, dtype);
   BenchCase c;
   c.shape = cfg.clip_model + "-b" + std::to_string(B);
   c.items = double(B);
@@ -79,26 +97,17 @@ BenchCase sind_step_case(Device device, DType dtype, bool small, int64_t batch) 
   return c;
 }
 
-struct QepStep {
+struct QepStep : TrainStep {
   std::shared_ptr<models::QualityEncoder> model;
   std::unique_ptr<SGD> opt;
   Tensor x, type_target, level_target;
-  bool autocast = false;
-  DType dtype = DType::BF16;
 
-  void run() {
-    EnableGradGuard grad;
-    Tensor loss;
-    {
-      amp::AutocastGuard ac(dtype, autocast);
-      const models::QualityEncoderOutput out = model->run(x);
-      loss = cross_entropy_soft(out.type_logits.to(DType::F32), type_target) +
-             cross_entropy_soft(out.level_logits.to(DType::F32), level_target);
-    }
-    opt->zero_grad();
-    loss.backward();
-    opt->step();
+  Tensor loss() override {
+    const models::QualityEncoderOutput out = model->run(x);
+    return cross_entropy_soft(out.type_logits.to(DType::F32), type_target) +
+           cross_entropy_soft(out.level_logits.to(DType::F32), level_target);
   }
+  Optimizer& optimizer() override { return *opt; }
 };
 
 BenchCase qep_step_case(Device device, DType dtype, bool small, int64_t batch) {
@@ -114,8 +123,7 @@ BenchCase qep_step_case(Device device, DType dtype, bool small, int64_t batch) {
   step->x = Tensor::randn({B, 3, 224, 224}, DType::F32, device);
   step->type_target = softmax(Tensor::randn({B, cfg.type_classes}, DType::F32, device), -1);
   step->level_target = softmax(Tensor::randn({B, cfg.level_classes}, DType::F32, device), -1);
-  step->autocast = device.is_cuda() && dtype != DType::F32;
-  step->dtype = dtype == DType::F16 ? DType::F16 : DType::BF16;
+  step->set_precision(device, dtype);
   BenchCase c;
   c.shape = std::string(small ? "resnet-tiny" : "resnet50") + "-b" + std::to_string(B);
   c.items = double(B);

@@ -18,7 +18,6 @@
 #include "engine/cuda_runtime.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "kernels/cross_entropy.h"
 #include "kernels/layer_norm.h"
 #include "kernels/linear_quick_gelu.h"
 #include "kernels/optim.h"
@@ -90,39 +89,6 @@ BenchCase add_layer_norm_case(Device device, DType dtype, bool small) {
     kernels::cuda::add_layer_norm_backward(dtype, sum.raw_data(), w.raw_data(), mean.data<float>(), rstd.data<float>(),
                                            gy.raw_data(), gs.raw_data(), dx.raw_data(), dw.raw_data(), db.raw_data(),
                                            rows, cols, ws.data<float>(), s);
-  };
-#endif
-  return c;
-}
-
-BenchCase cross_entropy_case(Device device, DType dtype) {
-  const int64_t rows = 64, cols = 1000;
-  Tensor x = Tensor::randn({rows, cols}, dtype, device);
-  Tensor t = softmax(Tensor::randn({rows, cols}, dtype, device), -1);
-  Tensor loss = Tensor::empty({}, dtype, device), g = Tensor::ones({}, dtype, device);
-  Tensor dx = Tensor::empty({rows, cols}, dtype, device);
-  const DType stat = device.is_cpu() ? dtype : DType::F32;
-  Tensor lse = Tensor::empty({rows}, stat, device), tsum = Tensor::empty({rows}, stat, device);
-  BenchCase c;
-  c.shape = dims2(rows, cols);
-  c.bytes = 5.0 * double(x.nbytes());
-  if (device.is_cpu()) {
-    c.run = [=] {
-      kernels::cpu::soft_cross_entropy_forward(dtype, x.raw_data(), t.raw_data(), loss.raw_data(), lse.raw_data(),
-                                               tsum.raw_data(), rows, cols);
-      kernels::cpu::soft_cross_entropy_backward(dtype, x.raw_data(), t.raw_data(), lse.raw_data(), tsum.raw_data(),
-                                                g.raw_data(), dx.raw_data(), nullptr, rows, cols);
-    };
-    return c;
-  }
-#ifdef IQA_WITH_CUDA
-  Tensor row_loss = Tensor::empty({rows}, DType::F32, device);
-  c.run = [=] {
-    cudaStream_t s = cuda::current_stream();
-    kernels::cuda::soft_cross_entropy_forward(dtype, x.raw_data(), t.raw_data(), loss.raw_data(), lse.data<float>(),
-                                              tsum.data<float>(), row_loss.data<float>(), rows, cols, s);
-    kernels::cuda::soft_cross_entropy_backward(dtype, x.raw_data(), t.raw_data(), lse.data<float>(),
-                                               tsum.data<float>(), g.raw_data(), dx.raw_data(), nullptr, rows, cols, s);
   };
 #endif
   return c;
@@ -201,8 +167,7 @@ BenchCase optimizer_case(Device device, bool small, OptimKind kind) {
 
 const BenchRegistrar bias_quick_gelu_reg("bias_quick_gelu", bias_quick_gelu_case);
 const BenchRegistrar add_layer_norm_reg("add_layer_norm", add_layer_norm_case);
-const BenchRegistrar cross_entropy_reg("cross_entropy_soft",
-                                       [](Device d, DType t, bool) { return cross_entropy_case(d, t); });
+const BenchRegistrar cross_entropy_reg("cross_entropy_soft", op_table_bench("cross_entropy_soft"));  // an op-table row
 const BenchRegistrar adamw_multi_reg("adamw_multi_tensor", [](Device d, DType, bool small) {
   return optimizer_case(d, small, OptimKind::AdamWMulti);
 });

@@ -1,4 +1,4 @@
-// Losses against hand values and float64 formulas, plus finite-difference gradient checks.
+// Losses against hand values and float64 formulas. Gradchecks and CUDA-vs-CPU: tests/op_table/.
 #include <cmath>
 
 #include "engine/random.h"
@@ -48,20 +48,10 @@ TEST_CASE("cross_entropy with hard and soft targets matches hand values", "[loss
   REQUIRE_THROWS_AS(cross_entropy(logits.reshape({6}), target), Error);
 }
 
-TEST_CASE("loss gradients pass finite-difference checks", "[loss]") {
-  // Inputs keep |pred - target| away from 0 and from beta, where the losses have kinks.
-  Tensor pred = vec({0.3, -1.2, 2.0, 0.9, -0.4, 1.7}, {2, 3}).set_requires_grad(true);
-  Tensor target = vec({-0.5, -0.1, 1.8, 2.5, 0.6, 1.0}, {2, 3}).set_requires_grad(true);
-  gradcheck([](const std::vector<Tensor>& in) { return l1_loss(in[0], in[1]); }, {pred, target});
-  gradcheck([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); }, {pred, target});
-  gradcheck([](const std::vector<Tensor>& in) { return smooth_l1_loss(in[0], in[1], 1.0); }, {pred, target});
-  gradcheck([](const std::vector<Tensor>& in) { return smooth_l1_loss(in[0], in[1], 0.5); }, {pred, target});
-
+TEST_CASE("cross_entropy gradient is (softmax - onehot) / N", "[loss]") {
   Tensor logits = rand_f64({3, 5}, -2, 2, 21);
   Tensor labels = Tensor::from_vector_i64({4, 0, 2}, {3});
-  gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], labels); }, {logits});
   // d CE / d logits = (softmax - onehot) / N for the hard-target loss.
-  logits.zero_grad();
   cross_entropy(logits, labels).backward();
   auto lv = logits.to_vector_f64();
   auto gv = logits.grad().to_vector_f64();
@@ -74,26 +64,4 @@ TEST_CASE("loss gradients pass finite-difference checks", "[loss]") {
       REQUIRE(std::abs(gv[n * 5 + c] - expect) < 1e-12);
     }
   }
-
-  Tensor probs = softmax(rand_f64({3, 5}, -1, 1, 22).detach(), 1).set_requires_grad(true);
-  gradcheck([](const std::vector<Tensor>& in) { return cross_entropy_soft(in[0], in[1]); },
-            {rand_f64({3, 5}, -2, 2, 23), probs});
-}
-
-TEST_CASE("CUDA losses match the CPU ones", "[loss][cuda]") {
-  IQA_REQUIRE_CUDA_OR_SKIP();
-  manual_seed(31);
-  Tensor pred = Tensor::randn({197, 3}), target = Tensor::randn({197, 3});
-  Tensor logits = Tensor::randn({49, 11});
-  std::vector<int64_t> tv;
-  for (int i = 0; i < 49; ++i) tv.push_back((i * 7) % 11);
-  Tensor labels = Tensor::from_vector_i64(tv, {49});
-  Tensor probs = softmax(Tensor::randn({49, 11}), 1);
-  Device d = cuda_device();
-  auto close = [](const Tensor& a, const Tensor& b, const char* what) { require_close(a.cpu(), b, 1e-5, 1e-6, what); };
-  close(l1_loss(pred.to(d), target.to(d)), l1_loss(pred, target), "l1");
-  close(mse_loss(pred.to(d), target.to(d)), mse_loss(pred, target), "mse");
-  close(smooth_l1_loss(pred.to(d), target.to(d), 0.7), smooth_l1_loss(pred, target, 0.7), "smooth_l1");
-  close(cross_entropy(logits.to(d), labels.to(d)), cross_entropy(logits, labels), "cross_entropy");
-  close(cross_entropy_soft(logits.to(d), probs.to(d)), cross_entropy_soft(logits, probs), "cross_entropy_soft");
 }

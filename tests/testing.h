@@ -1,8 +1,15 @@
-// Test helpers: closeness checks, finite-difference gradient checks, and the [cuda] skip rule.
+// Test helpers: closeness checks, finite-difference gradient checks, the [cuda] skip rule and a scratch
+// directory.
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <functional>
 #include <vector>
 
@@ -90,5 +97,30 @@ inline void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
     require_close(analytic, numeric, tol, tol, "gradcheck");
   }
 }
+
+// A fresh empty folder under the system temp dir (unique per process and instance; `tag` names the
+// test file in it), removed with everything in it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag = "scratch") {
+    static std::atomic<int> counter{0};
+    path = std::filesystem::temp_directory_path() /
+           ("iqa_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  // Writes `text` to path/name (bytes as given) and returns that file's path.
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name, std::ios::binary) << text;
+    return file(name);
+  }
+};
 
 }  // namespace iqa::testing

@@ -9,20 +9,12 @@
 
 #include "training/data/dataset.h"
 #include "training/image/encode.h"
+#include "tests/testing.h"
 
 using namespace iqa;
+using iqa::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("iqa_test_dataset_" + std::to_string(getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_text(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -12,20 +12,12 @@
 
 #include "training/image/encode.h"
 #include "training/data/loader.h"
+#include "tests/testing.h"
 
 using namespace iqa;
+using iqa::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("iqa_test_loader_" + std::to_string(getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 ImageU8 pattern_image(int w, int h, int seed) {
   ImageU8 img(w, h, 3);

@@ -10,23 +10,12 @@
 
 #include "training/data/csv.h"
 #include "training/data/splits.h"
+#include "tests/testing.h"
 
 using namespace iqa;
+using iqa::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("iqa_test_splits_" + std::to_string(getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-};
 
 std::string error_of(const std::function<void()>& fn) {
   try {

@@ -13,8 +13,10 @@
 #include "training/distort/distort.h"
 #include "training/distort/set.h"
 #include "training/image/encode.h"
+#include "tests/testing.h"
 
 using namespace iqa;
+using iqa::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -29,17 +31,6 @@ ImageU8 gradient_image(int W, int H, int phase) {
     }
   return img;
 }
-
-// A fresh empty folder under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("iqa_test_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string read_text(const fs::path& p) {
   std::ifstream f(p);

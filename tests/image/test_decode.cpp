@@ -13,21 +13,12 @@
 
 #include "training/image/decode.h"
 #include "training/image/encode.h"
+#include "tests/testing.h"
 
 using namespace iqa;
+using iqa::testing::TempDir;
 
 namespace {
-
-// A scratch directory removed when the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("iqa_test_decode_" + std::to_string(getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // Smooth gradients with a few sharp edges: compresses well, so JPEG errors stay small.
 ImageU8 synthetic_image(int w, int h, int channels = 3) {
