@@ -10,6 +10,7 @@
 # (-rss_limit_mb) fails the target and the script (non-zero exit); each crash input is printed as hex,
 # ready to commit as tests/fuzz/regressions/<target>/<name> (replayed by every run first, and by
 # the ordinary test suite, tests/test_fuzz_regressions.cpp).
+# Exit status: 0 clean, 1 a finding or a build failure, 3 libFuzzer is not available.
 # Environment: FUZZ_BUILD (default /tmp/iqa-fuzz-build) holds the instrumented library, the binaries,
 # corpora and crash inputs, so reruns are incremental. CXX (default clang++).
 set -euo pipefail
@@ -30,6 +31,11 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
 start=$(date +%s)
 
 command -v "$CXX" >/dev/null || { echo "error: $CXX not found (libFuzzer needs clang)" >&2; exit 1; }
+# Exit 3 (not 1) when libFuzzer itself is missing, so CI can tell "cannot fuzz here" from a finding.
+mkdir -p "$BUILD"
+echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' >"$BUILD/probe.cpp"
+"$CXX" -fsanitize=fuzzer,address "$BUILD/probe.cpp" -o "$BUILD/probe" 2>/dev/null ||
+  { echo "error: $CXX cannot link -fsanitize=fuzzer (libFuzzer missing)" >&2; exit 3; }
 
 # 1. The library, CPU-only, every object instrumented for coverage (fuzzer-no-link) and sanitizers.
 #    make -k keeps going past files that do not build (another module mid-change): the archive below
