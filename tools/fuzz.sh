@@ -1,74 +1,111 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets in tests/fuzz/ with clang (AddressSanitizer + UndefinedBehaviorSanitizer)
-# and runs each for a while. Not part of CI's default path: run it by hand.
+# Builds the libFuzzer targets in tests/fuzz/fuzz_*.cpp (bodies in tests/fuzz/targets.h) with clang,
+# AddressSanitizer + UndefinedBehaviorSanitizer, and runs each for a while.
 #
-#   tools/fuzz.sh [seconds per target, default 60] [target ...]
-#   targets: fuzz_decode fuzz_dataset_json fuzz_safetensors (default: all)
+#   tools/fuzz.sh [SECONDS per target, default 60] [target ...]   by hand; corpora keep growing
+#   tools/fuzz.sh --ci [SECONDS, default 20] [target ...]          CI: fresh corpora from the seeds
+#   targets: the fuzz_<name> of every tests/fuzz/fuzz_<name>.cpp (default: all)
 #
-# Environment: FUZZ_BUILD (default /tmp/iqa-fuzz-build) holds the sanitized library build, the
-# binaries and the corpora, so reruns are incremental and the corpora keep growing. CXX (default
-# clang++). Crash inputs land in $FUZZ_BUILD/crashes/<target>/; the script exits non-zero when any
-# target found one. A crash input that is fixed belongs in tests/fuzz/regressions/<target>/, which
-# every run replays first.
+# A crash, a sanitizer report, a leak, a timeout (-timeout, 10 s per input) or running out of memory
+# (-rss_limit_mb) fails the target and the script (non-zero exit); each crash input is printed as hex,
+# ready to commit as tests/fuzz/regressions/<target>/<name> (replayed by every run first, and by
+# the ordinary test suite, tests/test_fuzz_regressions.cpp).
+# Exit status: 0 clean, 1 a finding or a build failure, 3 libFuzzer is not available.
+# Environment: FUZZ_BUILD (default /tmp/iqa-fuzz-build) holds the instrumented library, the binaries,
+# corpora and crash inputs, so reruns are incremental. CXX (default clang++).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SECONDS_PER_TARGET="${1:-60}"
+CI=0
+[ "${1:-}" = "--ci" ] && { CI=1; shift; }
+SECONDS_PER_TARGET="${1:-$([ $CI = 1 ] && echo 20 || echo 60)}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_decode fuzz_dataset_json fuzz_safetensors)
+if [ ${#TARGETS[@]} -eq 0 ]; then
+  for src in "$ROOT"/tests/fuzz/fuzz_*.cpp; do TARGETS+=("$(basename "$src" .cpp)"); done
+fi
 BUILD="${FUZZ_BUILD:-/tmp/iqa-fuzz-build}"
 CXX="${CXX:-clang++}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
-SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+start=$(date +%s)
 
 command -v "$CXX" >/dev/null || { echo "error: $CXX not found (libFuzzer needs clang)" >&2; exit 1; }
+# Exit 3 (not 1) when libFuzzer itself is missing, so CI can tell "cannot fuzz here" from a finding.
+mkdir -p "$BUILD"
+echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' >"$BUILD/probe.cpp"
+"$CXX" -fsanitize=fuzzer,address "$BUILD/probe.cpp" -o "$BUILD/probe" 2>/dev/null ||
+  { echo "error: $CXX cannot link -fsanitize=fuzzer (libFuzzer missing)" >&2; exit 3; }
 
 # 1. The library, CPU-only, every object instrumented for coverage (fuzzer-no-link) and sanitizers.
 #    make -k keeps going past files that do not build (another module mid-change): the archive below
 #    takes whatever compiled, and a target only fails to link if it needs a missing object.
 mkdir -p "$BUILD/lib"
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$ROOT" -B "$BUILD/lib" -DIQA_CUDA=OFF -DIQA_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_CXX_FLAGS="$SAN -fsanitize=fuzzer-no-link" >/dev/null
+  -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_CXX_FLAGS="$SAN -fsanitize=fuzzer-no-link" "${launcher[@]}" >/dev/null
 make -C "$BUILD/lib" -k -j"$JOBS" iqa >"$BUILD/lib/make.log" 2>&1 || \
   echo "note: some library files did not compile (see $BUILD/lib/make.log); linking with the rest"
 rm -f "$BUILD/libiqa_fuzz.a"
 find "$BUILD/lib/CMakeFiles/iqa.dir" -name '*.o' -print0 | xargs -0 ar rcs "$BUILD/libiqa_fuzz.a"
 
-LIBS=("$BUILD/libiqa_fuzz.a" -ljpeg -lpng -ltiff -lopenjp2 -fopenmp -lpthread)
+LIBS=("$BUILD/libiqa_fuzz.a" -ljpeg -lpng -ltiff -lz -lopenjp2 -fopenmp -lpthread)
+[ -f /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so ] &&
+  LIBS+=(-L/usr/lib/x86_64-linux-gnu/openblas-openmp -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp)
+grep -q IQA_WITH_OPENBLAS "$BUILD/lib/CMakeFiles/iqa.dir/flags.make" 2>/dev/null && LIBS+=(-lopenblas)
 INC=(-I"$ROOT" -I/usr/include/openjpeg-2.5)
 [ -f /usr/include/openjpeg-2.5/openjpeg.h ] || INC=(-I"$ROOT")
+FLAGS=(-std=c++20 -O1 -g $SAN "${INC[@]}")
+built=$(date +%s)
 
-# 2. Seed corpora from small valid files.
-"$CXX" -std=c++20 -O1 -g $SAN "${INC[@]}" "$ROOT/tests/fuzz/make_seeds.cpp" "${LIBS[@]}" -o "$BUILD/make_seeds"
+# 2. Seed corpora from small valid files (tests/fuzz/seeds.h).
+"$CXX" "${FLAGS[@]}" "$ROOT/tests/fuzz/make_seeds.cpp" "${LIBS[@]}" -o "$BUILD/make_seeds"
+rm -rf "$BUILD/seeds"
 "$BUILD/make_seeds" "$BUILD/seeds"
+
+# Prints every crash input of a target as hex, with the line to commit it as a regression.
+print_crashes() {
+  local dir="$1" target="$2" f
+  for f in "$dir"/*; do
+    [ -f "$f" ] || continue
+    echo "-- crash input $(basename "$f") ($(stat -c %s "$f") bytes), hex:"
+    od -An -v -tx1 "$f" | tr -d ' \n' | fold -w 128; echo
+    echo "-- commit it: xxd -r -p > tests/fuzz/regressions/$target/$(basename "$f") <<< '<hex above>'"
+  done
+}
 
 status=0
 for target in "${TARGETS[@]}"; do
   src="$ROOT/tests/fuzz/$target.cpp"
   [ -f "$src" ] || { echo "error: no such target $target" >&2; exit 1; }
   echo "== $target: building"
-  "$CXX" -std=c++20 -O1 -g $SAN -fsanitize=fuzzer "${INC[@]}" "$src" "${LIBS[@]}" -o "$BUILD/$target"
+  "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer "$src" "${LIBS[@]}" -o "$BUILD/$target"
   seed_dir="$BUILD/seeds/${target#fuzz_}"
   corpus="$BUILD/corpus/$target"
   crashes="$BUILD/crashes/$target"
+  [ $CI = 1 ] && rm -rf "$corpus" "$crashes"
   mkdir -p "$corpus" "$crashes"
   regressions="$ROOT/tests/fuzz/regressions/$target"
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
     echo "== $target: replaying $(ls "$regressions" | wc -l) regression inputs"
     "$BUILD/$target" "$regressions"/* >/dev/null 2>"$BUILD/$target.regressions.log" || {
-      echo "FAIL: $target crashes on a regression input (see $BUILD/$target.regressions.log)"; status=1; continue; }
+      echo "FAIL: $target crashes on a regression input (see $BUILD/$target.regressions.log)"
+      tail -n 30 "$BUILD/$target.regressions.log"; status=1; continue; }
   fi
   echo "== $target: fuzzing for ${SECONDS_PER_TARGET} s"
   # -rss_limit_mb guards against inputs that make a parser allocate without bound; -timeout flags hangs.
   if ! (cd "$crashes" && "$BUILD/$target" "$corpus" "$seed_dir" -max_total_time="$SECONDS_PER_TARGET" \
         -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 >"$BUILD/$target.log" 2>&1); then
-    echo "FAIL: $target found a crash; inputs in $crashes, log $BUILD/$target.log"
+    echo "FAIL: $target found a crash, leak or timeout; inputs in $crashes, log $BUILD/$target.log"
     tail -n 40 "$BUILD/$target.log"
+    print_crashes "$crashes" "$target"
     status=1
   else
-    grep -E "stat::number_of_executed_units|cov:" "$BUILD/$target.log" | tail -n 2 || true
-    echo "ok: $target"
+    execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$BUILD/$target.log" | tail -n 1)
+    echo "ok: $target, ${execs:-?} executions in ${SECONDS_PER_TARGET} s, corpus $(ls "$corpus" | wc -l) inputs"
   fi
 done
+end=$(date +%s)
+echo "== fuzz: build $((built - start)) s, targets $((end - built)) s, total $((end - start)) s, exit $status"
 exit $status

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the CPU library and iqa_tests with AddressSanitizer + UndefinedBehaviorSanitizer (g++, every
+# check fatal, leak detection on) in a build folder of its own and runs tests through ctest. Any
+# sanitizer report, leak or failing test makes it exit non-zero.
+#
+#   tools/sanitize.sh              the CI subset: the test specs in tests/sanitize_subset.txt
+#   tools/sanitize.sh REGEX        the tests whose ctest names match REGEX (ctest -R); "." = all
+#
+# Environment: SAN_BUILD (default build-san, relative to the repository root), JOBS (default nproc).
+# The ccache launcher is used when ccache is on PATH (CCACHE_BASEDIR/CCACHE_DIR are honoured).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${SAN_BUILD:-build-san}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+SUBSET_FILE="$ROOT/tests/sanitize_subset.txt"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+start=$(date +%s)
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$ROOT" -B "$BUILD" -DIQA_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \
+  -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" "${launcher[@]}" >/dev/null
+# Only the test binary: the tools and benches add build time and are not what ctest runs.
+cmake --build "$BUILD" --target iqa_tests -j"$JOBS"
+built=$(date +%s)
+
+# Every report is fatal; leaks are reported at exit (and fail the test that leaked).
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+
+split_names=()
+if [ $# -ge 1 ]; then
+  regex="$1"
+else
+  # The subset file holds Catch2 test specs, one a line (a line's tags AND together, lines OR);
+  # Catch2 resolves them to test names, which become one anchored, escaped ctest regex.
+  specs=$(grep -vE '^\s*(#|$)' "$SUBSET_FILE" | sed -E 's/\s+$//' | paste -sd, -)
+  mapfile -t names < <("$BUILD/iqa_tests" --list-test-names-only "$specs" | sed -E '/^\s*$/d')
+  [ ${#names[@]} -gt 0 ] || { echo "error: $SUBSET_FILE selects no tests" >&2; exit 1; }
+  # catch_discover_tests cuts a name at its first ';' (a CMake list separator), so ctest's test of that
+  # name runs no Catch2 case at all and passes; those cases are run by the binary directly below.
+  mapfile -t split_names < <(printf '%s\n' "${names[@]}" | grep ';' || true)
+  regex=$(printf '%s\n' "${names[@]}" | grep -v ';' | sed -E 's/[][\\.^$*+?(){}|]/\\&/g; s/^/^/; s/$/$/' |
+          paste -sd'|' -)
+  echo "== sanitize: ${#names[@]} tests from $(basename "$SUBSET_FILE") (${#split_names[@]} with ';' run directly)"
+fi
+
+status=0
+for name in "${split_names[@]}"; do
+  "$BUILD/iqa_tests" "$name" >"$BUILD/direct.log" 2>&1 || { status=1; cat "$BUILD/direct.log"; }
+  grep -q "All tests passed" "$BUILD/direct.log" || { status=1; echo "FAIL: $name"; tail -n 20 "$BUILD/direct.log"; }
+done
+ctest --test-dir "$BUILD" -R "$regex" -j"$JOBS" --timeout 1800 --output-on-failure || status=$?
+end=$(date +%s)
+echo "== sanitize: build $((built - start)) s, tests $((end - built)) s, total $((end - start)) s, exit $status"
+exit $status
