@@ -82,7 +82,7 @@ TEST_CASE("autocast table: matmul-like ops lower, norms/softmax/losses/sum f32, 
   REQUIRE(got == want.to_vector());
 }
 
-TEST_CASE("autocast: every op of a ViT forward returns the dtype its table entry says; the stream is f32",
+autocast: every op of a ViT forward returns the dtype its table entry says, the stream is f32",
           "[amp][models]") {
   manual_seed(11);
   VisionTransformer vit(VisionTransformerConfig::tiny(16, 32));
@@ -118,7 +118,7 @@ TEST_CASE("autocast: every op of a ViT forward returns the dtype its table entry
   CHECK(out.pooled.dtype() == DType::BF16);
 }
 
-TEST_CASE("autocast: gradients reach the f32 parameters as f32; autocast for CUDA leaves the CPU alone", "[amp]") {
+autocast: gradients reach the f32 parameters as f32, autocast for CUDA leaves the CPU alone", "[amp]") {
   manual_seed(12);
   VisionTransformer vit(VisionTransformerConfig::tiny(16, 32));
   Tensor x = Tensor::randn({2, 3, 32, 32});

@@ -138,7 +138,7 @@ TEST_CASE("Linear forward matches x W^T + b in f64 and MLP gradients pass a grad
   gradcheck([&](const std::vector<Tensor>& in) { return mlp(in[0]); }, inputs);
 }
 
-TEST_CASE("train/eval recurse; BatchNorm2d tracks batches and running statistics", "[nn]") {
+train/eval recurse, BatchNorm2d tracks batches and running statistics", "[nn]") {
   Net net;
   REQUIRE(net.bn->is_training());
   net.eval();
@@ -184,7 +184,7 @@ TEST_CASE("to(dtype) converts in place and keeps handles valid", "[nn]") {
   REQUIRE_THROWS_WITH(net(Tensor::zeros({1})), Catch::Contains("Net has no single-tensor forward"));
 }
 
-TEST_CASE("Module::to(cuda) moves parameters in place; autocast runs Linear in bf16", "[nn][cuda]") {
+Module::to(cuda) moves parameters in place, autocast runs Linear in bf16", "[nn][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
   manual_seed(9);
   MLP mlp(13, {31}, 3, Activation::GELU);
