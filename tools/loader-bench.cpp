@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <ctime>
 
 #include "training/image/decode.h"
 #include "training/image/encode.h"
@@ -58,13 +59,24 @@ LoaderOptions bench_options(const std::string& local, const std::string& decode)
   return o;
 }
 
-// Times one epoch of `batches` (after a warm-up batch when warm_up) and returns images/s.
-double time_epoch(Loader& loader, uint64_t epoch, const std::vector<SampledBatch>& batches, bool warm_up) {
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+// Times one epoch of `batches` (after a warm-up batch when warm_up) and returns images/s of wall time;
+// *per_cpu_second (if given) gets images per second of the process's CPU time, which a busy machine
+// does not distort.
+double time_epoch(Loader& loader, uint64_t epoch, const std::vector<SampledBatch>& batches, bool warm_up,
+                  double* per_cpu_second = nullptr) {
   loader.start_epoch(epoch, batches);
   if (warm_up) loader.next();
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = process_cpu_seconds();
   int64_t seen = 0;
   while (auto b = loader.next()) seen += b->size;
+  if (per_cpu_second) *per_cpu_second = double(seen) / (process_cpu_seconds() - c0);
   return double(seen) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -75,18 +87,21 @@ void bench_cache(const DatasetList& list, const std::filesystem::path& dir, Load
   for (size_t i = 0; i < list.entries.size(); ++i) once.push_back({int64_t(i), {int64_t(i)}});
   const std::string cache_dir = (dir / "cache").string();
   o.data_root = dir.string();
-  const double uncached = [&] { Loader l(list, o); return time_epoch(l, 0, once, false); }();
+  double cpu[4];
+  const double uncached = [&] { Loader l(list, o); return time_epoch(l, 0, once, false, &cpu[0]); }();
   std::filesystem::remove_all(cache_dir);
   o.cache_dir = cache_dir;
-  const double cold = [&] { Loader l(list, o); return time_epoch(l, 0, once, false); }();
+  const double cold = [&] { Loader l(list, o); return time_epoch(l, 0, once, false, &cpu[1]); }();
   Loader warm(list, o);
-  const double first = time_epoch(warm, 1, cycled, true), steady = time_epoch(warm, 2, cycled, true);
+  const double first = time_epoch(warm, 1, cycled, true, &cpu[2]), steady = time_epoch(warm, 2, cycled, true, &cpu[3]);
   const int64_t bytes = ViewCache::disk_bytes(cache_dir);
   std::printf("%4dx%-4d  workers %2d  per worker: uncached %7.1f  cold %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f "
               "img/s;  %.2f MB per image, %.1f MB for %zu images\n",
               w, h, o.workers, uncached / o.workers, cold / o.workers, 100.0 * (cold / uncached - 1),
               first / o.workers, steady / o.workers, double(bytes) / 1e6 / double(list.entries.size()),
               double(bytes) / 1e6, list.entries.size());
+  std::printf("%4dx%-4d  workers %2d  per CPU-second:     uncached %7.1f  cold %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f\n",
+              w, h, o.workers, cpu[0], cpu[1], 100.0 * (cpu[1] / cpu[0] - 1), cpu[2], cpu[3]);
   std::fflush(stdout);
 }
 
