@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "training/data/loader.h"
 #include "training/image/encode.h"
@@ -86,6 +87,40 @@ std::vector<float> epoch_floats(Loader& loader, uint64_t epoch, int count) {
     for (size_t p = 0; p < b->planes.size(); ++p)
       out.insert(out.end(), b->planes[p].get(), b->planes[p].get() + size_t(b->size) * b->plane_floats[p]);
   return out;
+}
+
+// Six images, cached loader options (256, mosaic) and the uncached loader's epoch 1 of six batches.
+struct SharedCacheRun {
+  CacheTempDir dir;
+  DatasetList list;
+  LoaderOptions cached;
+  std::vector<float> want;
+  SharedCacheRun(const std::string& tag, DecodeMode decode) : dir(tag), list(make_images(dir)) {
+    cached = options(dir, LocalViewMode::Mosaic, 256, decode, true);
+    Loader plain(list, options(dir, LocalViewMode::Mosaic, 256, decode, false));
+    want = epoch_floats(plain, 1, 6);
+  }
+};
+
+// Runs body() in a forked child, which exits with its result (an exception: 1) and never returns into
+// Catch; wait_child gives that exit code, -1 if the child did not exit normally.
+pid_t fork_child(const std::function<int()>& body) {
+  const pid_t child = fork();
+  if (child == 0) {
+    int code = 1;
+    try {
+      code = body();
+    } catch (...) {
+    }
+    _exit(code);
+  }
+  return child;
+}
+
+int wait_child(pid_t child) {
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
@@ -196,65 +231,44 @@ TEST_CASE("View cache rebuilds a changed file and a corrupted shard", "[data][ca
 }
 
 TEST_CASE("Two processes fill one view cache concurrently", "[data][cache]") {
-  CacheTempDir dir("fork");
-  const DatasetList list = make_images(dir);
-  const LoaderOptions o = options(dir, LocalViewMode::Mosaic, 256, DecodeMode::Fast, true);
-  Loader plain(list, options(dir, LocalViewMode::Mosaic, 256, DecodeMode::Fast, false));
-  const std::vector<float> want = epoch_floats(plain, 1, 6);
-  pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    int code = 1;
-    try {
-      Loader mine(list, o);
-      code = epoch_floats(mine, 1, 6) == want ? 0 : 2;
-    } catch (...) {
-    }
-    _exit(code);
-  }
+  const SharedCacheRun run("fork", DecodeMode::Fast);
+  const DatasetList& list = run.list;
+  const LoaderOptions& o = run.cached;
+  const std::vector<float>& want = run.want;
+  // The child fills while the parent fills: both write their own shard and append to one index.
+  const pid_t child = fork_child([&] {
+    Loader mine(list, o);
+    return epoch_floats(mine, 1, 6) == want ? 0 : 2;
+  });
   bool parent_ok = false;
   {
     Loader mine(list, o);
     parent_ok = epoch_floats(mine, 1, 6) == want;
   }
-  int status = 0;
-  waitpid(child, &status, 0);
   CHECK(parent_ok);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(wait_child(child) == 0);
   Loader reader(list, o);
   CHECK(epoch_floats(reader, 1, 6) == want);
   CHECK(reader.stats().cache_misses == 0);
 }
 
 TEST_CASE("A full disk stops filling the view cache with a warning; loading continues uncached", "[data][cache]") {
-  CacheTempDir dir("full");
-  const DatasetList list = make_images(dir);
-  const LoaderOptions o = options(dir, LocalViewMode::Mosaic, 256, DecodeMode::Exact, true);
-  Loader plain(list, options(dir, LocalViewMode::Mosaic, 256, DecodeMode::Exact, false));
-  const std::vector<float> want = epoch_floats(plain, 1, 6);
-  pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    // A 2 MB file size limit: the first entry or two fit, then write() fails with EFBIG (the
-    // signal it would also raise is ignored, as a full disk raises none).
+  const SharedCacheRun run("full", DecodeMode::Exact);
+  const DatasetList& list = run.list;
+  const LoaderOptions& o = run.cached;
+  const std::vector<float>& want = run.want;
+  const int code = wait_child(fork_child([&] {
+    // A 2 MB file size limit: the first entries fit, then write() fails with EFBIG (the signal it
+    // would also raise is ignored, as a full disk raises none).
     std::signal(SIGXFSZ, SIG_IGN);
     rlimit lim{2 << 20, 2 << 20};
     setrlimit(RLIMIT_FSIZE, &lim);
-    int code = 1;
-    try {
-      Loader mine(list, o);
-      const bool same = epoch_floats(mine, 1, 6) == want;
-      const LoaderStats st = mine.stats();
-      code = !same ? 2 : st.cache_filling ? 3 : st.cache_hits == 0 ? 4 : 0;
-    } catch (...) {
-    }
-    _exit(code);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+    Loader mine(list, o);
+    const bool same = epoch_floats(mine, 1, 6) == want;
+    const LoaderStats st = mine.stats();
+    return !same ? 2 : st.cache_filling ? 3 : st.cache_hits == 0 ? 4 : 0;
+  }));
+  CHECK(code == 0);
   // What did get stored is intact and used.
   Loader reader(list, o);
   CHECK(epoch_floats(reader, 1, 6) == want);
