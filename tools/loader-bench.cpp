@@ -2,6 +2,11 @@
 // count, on KonIQ-sized (1024x768) and SPAQ-sized (4000x3000) JPEGs generated on the fly.
 // (A stand-alone tool rather than an iqa-bench case: iqa-bench times single ops on fixed tensors.)
 //
+// --cache times the decoded-view cache (training/data/view_cache.h) per worker count: an uncached epoch
+// over the distinct files, the cold epoch that fills a fresh cache with them, the first warm epoch of a
+// new loader (it verifies each entry's checksum once) and a steady warm epoch; then bytes per image.
+// --compare-decode measures how far the fast (DCT-scaled) decode's views are from the exact ones.
+//
 // Targets from the data-pipeline issue: >= 400 img/s per core at 1024x768 and >= 100 img/s per core at
 // 4000x3000 (the latter through DCT-domain downscaling).
 //
@@ -17,10 +22,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <ctime>
 
 #include "training/image/decode.h"
 #include "training/image/encode.h"
 #include "training/data/loader.h"
+#include "training/image/augment_plan.h"
 
 using namespace iqa;
 
@@ -45,13 +52,96 @@ ImageU8 photo_like(int w, int h, uint32_t seed) {
   return img;
 }
 
+LoaderOptions bench_options(const std::string& local, const std::string& decode) {
+  LoaderOptions o;
+  o.local_view = local == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
+  o.decode = parse_decode_mode(decode);
+  return o;
+}
+
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+// Times one epoch of `batches` (after a warm-up batch when warm_up) and returns images/s of wall time;
+// *per_cpu_second (if given) gets images per second of the process's CPU time, which a busy machine
+// does not distort.
+double time_epoch(Loader& loader, uint64_t epoch, const std::vector<SampledBatch>& batches, bool warm_up,
+                  double* per_cpu_second = nullptr) {
+  loader.start_epoch(epoch, batches);
+  if (warm_up) loader.next();
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = process_cpu_seconds();
+  int64_t seen = 0;
+  while (auto b = loader.next()) seen += b->size;
+  if (per_cpu_second) *per_cpu_second = double(seen) / (process_cpu_seconds() - c0);
+  return double(seen) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Uncached, cold (filling) and warm epochs with the view cache, per worker count.
+void bench_cache(const DatasetList& list, const std::filesystem::path& dir, LoaderOptions o,
+                 const std::vector<SampledBatch>& cycled, int w, int h) {
+  std::vector<SampledBatch> once;  // every distinct file once: all misses on a cold cache
+  for (size_t i = 0; i < list.entries.size(); ++i) once.push_back({int64_t(i), {int64_t(i)}});
+  const std::string cache_dir = (dir / "cache").string();
+  o.data_root = dir.string();
+  double cpu[4];
+  const double uncached = [&] { Loader l(list, o); return time_epoch(l, 0, once, false, &cpu[0]); }();
+  std::filesystem::remove_all(cache_dir);
+  o.cache_dir = cache_dir;
+  const double cold = [&] { Loader l(list, o); return time_epoch(l, 0, once, false, &cpu[1]); }();
+  Loader warm(list, o);
+  const double first = time_epoch(warm, 1, cycled, true, &cpu[2]), steady = time_epoch(warm, 2, cycled, true, &cpu[3]);
+  const int64_t bytes = ViewCache::disk_bytes(cache_dir);
+  std::printf("%4dx%-4d  workers %2d  per worker: uncached %7.1f  cold %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f "
+              "img/s;  %.2f MB per image, %.1f MB for %zu images\n",
+              w, h, o.workers, uncached / o.workers, cold / o.workers, 100.0 * (cold / uncached - 1),
+              first / o.workers, steady / o.workers, double(bytes) / 1e6 / double(list.entries.size()),
+              double(bytes) / 1e6, list.entries.size());
+  std::printf("%4dx%-4d  workers %2d  per CPU-second:     uncached %7.1f  cold %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f\n",
+              w, h, o.workers, cpu[0], cpu[1], 100.0 * (cpu[1] / cpu[0] - 1), cpu[2], cpu[3]);
+  std::fflush(stdout);
+}
+
+// Bytes of the views that differ between the fast and the exact decode, over `samples` training draws.
+void compare_decode(const DatasetList& list, const std::filesystem::path& dir, LoaderOptions o, int samples) {
+  struct Diff { int64_t differ = 0, total = 0, sum = 0; int max = 0; } global, mosaic;
+  auto add = [](Diff& d, const ImageU8& a, const ImageU8& b) {
+    for (size_t i = 0; i < a.pixels.size(); ++i) {
+      const int v = std::abs(int(a.pixels[i]) - int(b.pixels[i]));
+      d.differ += v != 0, d.sum += v, d.max = std::max(d.max, v), ++d.total;
+    }
+  };
+  LoaderOptions fast = o;
+  fast.decode = DecodeMode::Fast;
+  o.decode = DecodeMode::Exact;
+  for (const DatasetEntry& e : list.entries) {
+    const std::string path = (dir / e.image).string();
+    const ImageU8 exact = decode_image(path, loader_decode_options(o)), scaled = decode_image(path, loader_decode_options(fast));
+    for (int k = 0; k < samples; ++k) {
+      const uint64_t key = loader_sample_key(1, 0, k);
+      const GlobalViewPlan g = draw_global_view_plan(key, o.global_resize, o.crop);
+      add(global, render_global_view(exact, g), render_global_view(scaled, g));
+      // The same draws: the plan's offsets come from the key; cells differ only by rounding of the size.
+      add(mosaic, render_mosaic_view(exact, draw_mosaic_plan(key, exact.width, exact.height, o.mosaic_short_side)),
+          render_mosaic_view(scaled, draw_mosaic_plan(key, scaled.width, scaled.height, o.mosaic_short_side)));
+    }
+  }
+  for (auto [name, d] : {std::pair{"global", global}, std::pair{"mosaic", mosaic}})
+    std::printf("fast vs exact decode, %s view: %.1f%% of bytes differ, mean |diff| %.2f, max %d gray levels\n", name,
+                100.0 * double(d.differ) / double(d.total), double(d.sum) / double(d.total), d.max);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"loader-bench: training-loader throughput per worker count"};
   std::vector<int> worker_counts;
   int images = 256, distinct = 8, batch = 32;
-  std::string local = "mosaic", sizes_arg = "both";
+  std::string local = "mosaic", sizes_arg = "both", decode = "exact";
+  bool cache = false, compare = false;
   app.add_option("--workers", worker_counts, "worker counts to time (default 1, 2, 4, ... up to the core count)")
       ->delimiter(',');
   app.add_option("--images", images, "images timed per run (default 256)");
@@ -61,6 +151,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"mosaic", "global"}));
   app.add_option("--sizes", sizes_arg, "koniq (1024x768), spaq (4000x3000) or both")
       ->check(CLI::IsMember({"koniq", "spaq", "both"}));
+  app.add_option("--decode", decode, "exact (full-size decode, the default) or fast (DCT-scaled)")
+      ->check(CLI::IsMember({"exact", "fast"}));
+  app.add_flag("--cache", cache, "time the view cache: uncached, cold (filling) and warm epochs, bytes per image");
+  app.add_flag("--compare-decode", compare, "print how much the fast decode's views differ from the exact ones");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -88,8 +182,8 @@ int main(int argc, char** argv) {
         batches.push_back(sb);
       }
       {
-        LoaderOptions defaults;
-        defaults.local_view = local == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
+        const LoaderOptions defaults = bench_options(local, decode);
+        if (compare) compare_decode(list, dir, defaults, 64);
         const DecodeOptions d = loader_decode_options(defaults);
         double bytes = 0;
         for (const auto& e : list.entries) bytes += double(std::filesystem::file_size(dir / e.image));
@@ -103,25 +197,23 @@ int main(int argc, char** argv) {
                     double(reps) * distinct / secs);
       }
       for (int workers : worker_counts) {
-        LoaderOptions o;
+        LoaderOptions o = bench_options(local, decode);
         o.data_root = dir.string();
         o.workers = workers;
         o.prefetch_batches = std::max(2, workers);
-        o.local_view = local == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
+        if (cache) {
+          bench_cache(list, dir, o, batches, w, h);
+          continue;
+        }
         Loader loader(list, o);
-        loader.start_epoch(0, batches);
-        loader.next();  // warm-up batch: threads started, pool allocated
-        const auto t0 = std::chrono::steady_clock::now();
-        int64_t seen = 0;
-        while (auto b = loader.next()) seen += b->size;
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("%4dx%-4d  workers %2d  %8.1f img/s  %7.1f img/s per worker\n", w, h, workers,
-                    double(seen) / secs, double(seen) / secs / workers);
+        const double rate = time_epoch(loader, 0, batches, true);  // after a warm-up batch: threads, pool
+        std::printf("%4dx%-4d  workers %2d  %8.1f img/s  %7.1f img/s per worker\n", w, h, workers, rate,
+                    rate / workers);
         std::fflush(stdout);
       }
     }
     std::filesystem::remove_all(dir);
-    std::printf("(%d cores; local view: %s; views 224x224 from a 256 squash-resize%s)\n", cores, local.c_str(),
+    std::printf("(%d cores; %s decode; local view: %s; views 224x224 from a 256 squash-resize%s)\n", cores, decode.c_str(), local.c_str(),
                 local == "mosaic" ? " and a 672-short-side mosaic" : "");
     return 0;
   } catch (const std::exception& e) {

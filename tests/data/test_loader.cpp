@@ -52,6 +52,7 @@ LoaderOptions small_options(const TempDir& dir, int workers) {
   o.workers = workers;
   o.prefetch_batches = 2;
   o.seed = 99;
+  o.decode = DecodeMode::Fast;  // these tests predate the exact default and check the DCT-scaled path
   o.mosaic_short_side = 300;  // cells of 42 pixels: small images, fast test
   o.log_skips = false;
   return o;
@@ -113,6 +114,9 @@ TEST_CASE("Loader batches are byte-identical for 1 and 3 workers and match a dir
   CHECK(same_floats(a[2].local_view.get() + l.size(), l.data(), l.size()));
   // The big JPEG was DCT-downscaled (short side 800/2 = 400 >= 300).
   CHECK(loader_decode_options(o).min_short_side == 300);
+  CHECK(loader_decode_options(LoaderOptions{}).min_short_side == 0);  // the default decodes exactly
+  CHECK(parse_decode_mode("fast") == DecodeMode::Fast);
+  CHECK_THROWS_WITH(parse_decode_mode("dct"), Catch::Contains("--decode") && Catch::Contains("'dct'"));
   CHECK(decode_image(dir.file("big4.jpg"), loader_decode_options(o)).width == 320);
 
   Tensor t = a[0].global_tensor();

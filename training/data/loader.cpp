@@ -16,8 +16,11 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include "engine/pinned_memory.h"
 #include "training/image/augment_plan.h"
+#include "training/image/view_batch.h"
 
 namespace iqa {
 
@@ -25,6 +28,12 @@ BadImagePolicy parse_bad_image_policy(const std::string& s) {
   if (s == "fail") return BadImagePolicy::Fail;
   if (s == "skip") return BadImagePolicy::Skip;
   fail(cat("--bad-image: expected 'fail' or 'skip', got '", s, "'"));
+}
+
+DecodeMode parse_decode_mode(const std::string& s) {
+  if (s == "exact") return DecodeMode::Exact;
+  if (s == "fast") return DecodeMode::Fast;
+  fail(cat("--decode: expected 'exact' or 'fast', got '", s, "'"));
 }
 
 namespace {
@@ -97,7 +106,7 @@ uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t position) {
 DecodeOptions loader_decode_options(const LoaderOptions& opts) {
   DecodeOptions d;
   d.max_pixels = opts.max_pixels;
-  if (opts.dct_scaling)
+  if (opts.decode == DecodeMode::Fast)
     d.min_short_side = std::max(opts.global_resize,
                                 opts.local_view == LocalViewMode::Mosaic ? opts.mosaic_short_side : 0);
   return d;
@@ -111,6 +120,27 @@ void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptio
     const MosaicPlan m = draw_mosaic_plan(key, image.width, image.height, opts.mosaic_short_side);
     normalize_to_chw(render_mosaic_view(image, m), local_out);
   }
+}
+
+void render_cached_training_views(const CachedViews& entry, uint64_t key, const LoaderOptions& opts,
+                                  float* global_out, float* local_out) {
+  const GlobalViewPlan g = draw_global_view_plan(key, opts.global_resize, opts.crop);
+  normalize_to_chw(cut_cached_view(entry, global_view_gather(g, 0)), global_out);
+  if (opts.local_view == LocalViewMode::Mosaic) {
+    const MosaicPlan m = draw_mosaic_plan(key, entry.source_width, entry.source_height, opts.mosaic_short_side);
+    normalize_to_chw(cut_cached_view(entry, mosaic_view_gather(m, entry.source_width, entry.source_height, 0)),
+                     local_out);
+  }
+}
+
+std::string view_cache_key(const std::string& path, const LoaderOptions& opts) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "";
+  const bool mosaic = opts.local_view == LocalViewMode::Mosaic;
+  return cat("iqa-view-cache-1|", path, "|size=", int64_t(st.st_size), "|mtime=", int64_t(st.st_mtim.tv_sec), ".",
+             int64_t(st.st_mtim.tv_nsec), "|global=", opts.global_resize,
+             "|mosaic=", mosaic ? opts.mosaic_short_side : 0,
+             "|decode=", opts.decode == DecodeMode::Exact ? "exact" : "fast");
 }
 
 Tensor Batch::global_tensor() const { return view_tensor(global_view, {size, 3, crop, crop}); }
@@ -133,6 +163,7 @@ struct Loader::State {
   SampleRenderFn render;
   bool sind = false;  // a SIND listing: scores, domain ids and global/local views on each batch
   DatasetList list;   // SIND listings only
+  std::unique_ptr<ViewCache> cache;  // SIND listings with opts.cache_dir only
   std::vector<std::shared_ptr<BlockPool>> pools;  // per plane
   std::vector<size_t> pool_bytes;                 // block size of each pool: the largest batch's plane
 
@@ -163,12 +194,26 @@ Loader::Loader(DatasetList list, LoaderOptions opts) : opts_(std::move(opts)), s
   const size_t view_floats = size_t(3) * size_t(opts_.crop) * size_t(opts_.crop);
   const bool mosaic = opts_.local_view == LocalViewMode::Mosaic;
   s.plane_floats = mosaic ? std::vector<size_t>{view_floats, view_floats} : std::vector<size_t>{view_floats};
+  if (!opts_.cache_dir.empty()) s.cache = std::make_unique<ViewCache>(opts_.cache_dir);
   // The loader (and so this State) outlives every call of its render function.
   s.render = [this, mosaic](int64_t index, uint64_t key, float* const* planes) {
     const std::string path = resolve_image_path(opts_.data_root, state_->list.entries[size_t(index)].image);
+    float* local = mosaic ? planes[1] : nullptr;
     try {
-      const ImageU8 image = decode_image(path, loader_decode_options(opts_));
-      render_training_views(image, key, opts_, planes[0], mosaic ? planes[1] : nullptr);
+      ViewCache* cache = state_->cache.get();
+      const std::string cache_key = cache ? view_cache_key(path, opts_) : "";
+      if (cache_key.empty()) {
+        render_training_views(decode_image(path, loader_decode_options(opts_)), key, opts_, planes[0], local);
+      } else if (const std::optional<CachedViews> hit = cache->find(cache_key)) {
+        render_cached_training_views(*hit, key, opts_, planes[0], local);
+      } else {
+        // A miss: the views are cut from the resizes just stored, the same bytes as rendering them.
+        const CachedViewImages entry =
+            build_cached_views(decode_image(path, loader_decode_options(opts_)), opts_.global_resize,
+                               mosaic ? opts_.mosaic_short_side : 0);
+        cache->store(cache_key, entry);
+        render_cached_training_views(entry.view(), key, opts_, planes[0], local);
+      }
     } catch (const std::exception& e) {
       // Decode errors already start with the path; plan errors (an image too small for the mosaic) do not.
       const std::string what = e.what();
@@ -384,8 +429,18 @@ std::optional<Batch> Loader::next() {
 }
 
 LoaderStats Loader::stats() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->stats;
+  LoaderStats st;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    st = state_->stats;
+  }
+  if (state_->cache) {
+    const ViewCacheStats c = state_->cache->stats();
+    st.cache_hits = c.hits;
+    st.cache_misses = c.misses;
+    st.cache_filling = c.filling;
+  }
+  return st;
 }
 
 }  // namespace iqa

@@ -25,12 +25,25 @@
 #include "engine/tensor.h"
 #include "training/data/dataset.h"
 #include "training/data/scene_sampler.h"
+#include "training/data/view_cache.h"
 
 namespace iqa {
 
 enum class BadImagePolicy { Fail, Skip };
 // "fail" or "skip" (the --bad-image flag); throws on anything else.
 BadImagePolicy parse_bad_image_policy(const std::string& s);
+
+// How big JPEGs are decoded (the --decode flag). Exact is the reference's pixels: a full-size decode,
+// then the resizes (byte-equal to Pillow's). Fast decodes at 1/2, 1/4 or 1/8 scale in the DCT domain
+// while the views still get at least their resize sizes (the short side stays >= max(global_resize,
+// mosaic_short_side)): much faster on 4000x3000 photos, but the pixels differ. Measured with
+// `loader-bench --sizes spaq --compare-decode` (its generated 4000x3000 JPEGs: quality 90, noise of
+// +-4 levels, decoded fast at 1/4 scale; 64 training draws on each of 4 files): the mosaic differs in
+// 33.4% of its bytes (mean |diff| 0.36, max 6 gray levels), the 256 global view in 16.1% (mean 0.16,
+// max 2). Noisier photos differ more (issue 18 measured 68-76% of the mosaic's bytes, max 20-40).
+enum class DecodeMode { Exact, Fast };
+// "exact" or "fast"; throws on anything else.
+DecodeMode parse_decode_mode(const std::string& s);
 
 enum class LocalViewMode {
   Mosaic,        // the 7x7 mini-patch mosaic of a 672-short-side resize (2024 SIND, sind.md §1.3)
@@ -47,10 +60,10 @@ struct LoaderOptions {
   int crop = 224;
   LocalViewMode local_view = LocalViewMode::Mosaic;
   int mosaic_short_side = 672;
-  // Decode big JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain while the views still get at least
-  // their resize sizes (the short side stays >= max(global_resize, mosaic_short_side)). Much faster on
-  // 4000x3000 photos; pixels then differ slightly from a full-size decode + resize.
-  bool dct_scaling = true;
+  DecodeMode decode = DecodeMode::Exact;
+  // The decoded-view cache's directory (training/data/view_cache.h); empty = off. SIND listings only:
+  // each image's resizes are stored the first time it is loaded and its views cut from them after.
+  std::string cache_dir;
   int64_t max_pixels = 100'000'000;
   bool pinned = true;             // page-locked batches when CUDA is usable
   bool log_skips = true;          // print each skipped image to stderr
@@ -85,6 +98,9 @@ struct LoaderStats {
   int64_t images_loaded = 0;
   int64_t images_skipped = 0;
   std::vector<std::string> skipped;  // "path: reason" of each skip, in delivery order
+  // The view cache (zero when off): samples cut from a stored entry, and those decoded (and stored).
+  int64_t cache_hits = 0, cache_misses = 0;
+  bool cache_filling = false;  // false once a write error stopped the cache from growing
 };
 
 // What a worker does for one sample, exposed for tests and benchmarks: the augmentation key, the
@@ -99,6 +115,12 @@ uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t position);
 DecodeOptions loader_decode_options(const LoaderOptions& opts);
 void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptions& opts, float* global_out,
                            float* local_out);
+// The same views cut from a view-cache entry (byte-identical to render_training_views of its image).
+void render_cached_training_views(const CachedViews& entry, uint64_t key, const LoaderOptions& opts,
+                                  float* global_out, float* local_out);
+// The cache key of an image file under opts: its path, size and modification time, and the settings its
+// cached resizes depend on. "" when the file cannot be stat'ed (the decode then reports the error).
+std::string view_cache_key(const std::string& path, const LoaderOptions& opts);
 
 // Renders item `index` with augmentation key `key` (loader_sample_key of its batch and slot) into
 // planes[p], plane_floats[p] floats each. Failures throw (iqa::Error) with a message naming the file;
