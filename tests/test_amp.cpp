@@ -118,7 +118,7 @@ autocast: every op of a ViT forward returns the dtype its table entry says, the 
   CHECK(out.pooled.dtype() == DType::BF16);
 }
 
-autocast: gradients reach the f32 parameters as f32, autocast for CUDA leaves the CPU alone", "[amp]") {
+TEST_CASE("autocast: gradients reach the f32 parameters as f32, autocast for CUDA leaves the CPU alone", "[amp]") {
   manual_seed(12);
   VisionTransformer vit(VisionTransformerConfig::tiny(16, 32));
   Tensor x = Tensor::randn({2, 3, 32, 32});

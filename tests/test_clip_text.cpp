@@ -79,7 +79,7 @@ TEST_CASE("CLIP tokenizer equals open_clip's on every fixture string", "[clip]")
   }
 }
 
-CLIP tokenizer: truncation keeps the end token, decode inverts encode", "[clip]") {
+TEST_CASE("CLIP tokenizer: truncation keeps the end token, decode inverts encode", "[clip]") {
   std::string text;
   for (int i = 0; i < 100; ++i) text += "cat ";
   const auto ids = tokenizer().tokenize(text);
@@ -131,7 +131,7 @@ TEST_CASE("CLIP ViT-B/32 at full size matches open_clip in f32", "[.clip-full]")
   check_parity(path);
 }
 
-CLIP config from a state dict, full ViT-B/32 shapes equal open_clip's", "[clip]") {
+TEST_CASE("CLIP config from a state dict, full ViT-B/32 shapes equal open_clip's", "[clip]") {
   const TinyClip f = open_clip_fixture();
   const CLIPConfig inferred = CLIPConfig::from_state_dict(f.params, "clip_tiny");
   CHECK(inferred.text.width == 64);

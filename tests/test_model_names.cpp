@@ -170,7 +170,7 @@ TEST_CASE("CLIP weights load from OpenCLIP, Hugging Face and native names alike"
   REQUIRE_THROWS_AS(parse_weight_naming("timm"), Error);
 }
 
-a bad checkpoint gives one error listing every problem, non-strict loads the rest", "[models]") {
+TEST_CASE("a bad checkpoint gives one error listing every problem, non-strict loads the rest", "[models]") {
   ModelFixture f = open_model_fixture("clip_vit_hf");
   TensorMap bad = f.with_prefix("param.");
   bad.erase("vision_model.post_layernorm.weight");                          // missing
@@ -206,7 +206,7 @@ a bad checkpoint gives one error listing every problem, non-strict loads the res
   REQUIRE(error_of([&] { load_clip_visual(vit, no_proj); }).find("missing [proj]") != std::string::npos);
 }
 
-torchvision and SIND-reference ResNet names load, fc is skipped by a feature extractor", "[models]") {
+TEST_CASE("torchvision and SIND-reference ResNet names load, fc is skipped by a feature extractor", "[models]") {
   ModelFixture f = open_model_fixture("resnet_tiny");
   const TensorMap tv = f.with_prefix("param.");
   ResNet with_fc(ResNetConfig::tiny(10));

@@ -138,7 +138,7 @@ TEST_CASE("Linear forward matches x W^T + b in f64 and MLP gradients pass a grad
   gradcheck([&](const std::vector<Tensor>& in) { return mlp(in[0]); }, inputs);
 }
 
-train/eval recurse, BatchNorm2d tracks batches and running statistics", "[nn]") {
+TEST_CASE("train/eval recurse, BatchNorm2d tracks batches and running statistics", "[nn]") {
   Net net;
   REQUIRE(net.bn->is_training());
   net.eval();

@@ -93,7 +93,7 @@ TEST_CASE("AdamP removes the radial component when grad is orthogonal to the wei
                 "adamp projected");
 }
 
-AdamP without projection is AdamW, the layer-wide test applies wd_ratio", "[optim]") {
+TEST_CASE("AdamP without projection is AdamW, the layer-wide test applies wd_ratio", "[optim]") {
   SECTION("gradient parallel to the weight: no projection, full decoupled decay") {
     Tensor p = param({1, 2, 2, -1}, {2, 2});
     AdamP opt({ParamGroup{{p}, 0.1, 0.1}});
@@ -212,7 +212,7 @@ TEST_CASE("AdamP equals the adamp package's step computed in f64 (channel, layer
   CHECK(ref[1].projected);
 }
 
-optimizer state_dict resumes bit-exactly, groups keep their own lr", "[optim]") {
+TEST_CASE("optimizer state_dict resumes bit-exactly, groups keep their own lr", "[optim]") {
   auto run = [](int steps_before, int steps_after, bool reload) {
     manual_seed(3);
     Tensor a = Tensor::randn({5, 3}).set_requires_grad(true);
@@ -264,7 +264,7 @@ optimizer state_dict resumes bit-exactly, groups keep their own lr", "[optim]") 
   REQUIRE_THROWS_AS(opt.load_state_dict(out_of_range), Error);
 }
 
-parameters without a gradient are skipped, zero_grad drops gradients", "[optim]") {
+TEST_CASE("parameters without a gradient are skipped, zero_grad drops gradients", "[optim]") {
   Tensor a = param({1.0f}, {1}), b = param({1.0f}, {1});
   SGD opt({ParamGroup{{a, b}, 1.0}});
   set_grad(a, {0.25f});
@@ -292,7 +292,7 @@ TEST_CASE("WarmupCosine follows sind.md section 4", "[optim][schedule]") {
   REQUIRE(std::abs(last / base - 0.0319) < 1e-3);  // "the final lr is about 0.031 base"
 }
 
-StepDecay and CosineAnnealing closed forms, apply() uses per-group base lrs", "[optim][schedule]") {
+TEST_CASE("StepDecay and CosineAnnealing closed forms, apply() uses per-group base lrs", "[optim][schedule]") {
   StepDecay step(5, 0.9);
   REQUIRE(step.lr_at(0, 0.01) == 0.01);
   REQUIRE(step.lr_at(4, 0.01) == 0.01);

@@ -356,7 +356,7 @@ TEST_CASE("distort: colour saturation and colour distortions change colour as ex
   REQUIRE(mean_chroma(diff[4]) > mean_chroma(diff[0]));
 }
 
-distort: pixelate makes blocks, spatial distortions grow with the level", "[data][distort]") {
+TEST_CASE("distort: pixelate makes blocks, spatial distortions grow with the level", "[data][distort]") {
   const ImageF img = synthetic();
   auto pix = all_levels(img, Distortion::Pixelate);
   for (int l = 0; l < 5; ++l) {

@@ -67,7 +67,7 @@ TEST_CASE("distort set: id lists, names and per-reference types", "[data][distor
   for (int t = 1; t <= 25; ++t) REQUIRE(seen[size_t(t)] == 1);
 }
 
-distort set: writes KADIS names, exact pixels and the CSV, bad images fail or skip", "[data][distort]") {
+TEST_CASE("distort set: writes KADIS names, exact pixels and the CSV, bad images fail or skip", "[data][distort]") {
   TempDir in("distort_in"), out("distort_out");
   write_png((in.path / "b_ref.png").string(), gradient_image(40, 36, 0));
   write_bmp((in.path / "a_ref.bmp").string(), gradient_image(33, 30, 5));
