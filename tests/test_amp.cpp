@@ -82,7 +82,7 @@ TEST_CASE("autocast table: matmul-like ops lower, norms/softmax/losses/sum f32, 
   REQUIRE(got == want.to_vector());
 }
 
-autocast: every op of a ViT forward returns the dtype its table entry says, the stream is f32",
+TEST_CASE("autocast: every op of a ViT forward returns the dtype its table entry says, the stream is f32",
           "[amp][models]") {
   manual_seed(11);
   VisionTransformer vit(VisionTransformerConfig::tiny(16, 32));

@@ -125,7 +125,7 @@ int wait_child(pid_t child) {
 
 }  // namespace
 
-TEST_CASE("Flip commutes with some resizes and not others; twins are stored where it does not", "[data][cache]") {
+TEST_CASE("Flip commutes with some resizes and not others, twins are stored where it does not", "[data][cache]") {
   CHECK(resize_flip_commutes(4000, 256));
   CHECK(resize_flip_commutes(1024, 896));
   CHECK_FALSE(resize_flip_commutes(768, 256));
@@ -252,7 +252,7 @@ TEST_CASE("Two processes fill one view cache concurrently", "[data][cache]") {
   CHECK(reader.stats().cache_misses == 0);
 }
 
-TEST_CASE("A full disk stops filling the view cache with a warning; loading continues uncached", "[data][cache]") {
+TEST_CASE("A full disk stops filling the view cache with a warning, loading continues uncached", "[data][cache]") {
   const SharedCacheRun run("full", DecodeMode::Exact);
   const DatasetList& list = run.list;
   const LoaderOptions& o = run.cached;
