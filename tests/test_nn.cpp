@@ -184,7 +184,7 @@ TEST_CASE("to(dtype) converts in place and keeps handles valid", "[nn]") {
   REQUIRE_THROWS_WITH(net(Tensor::zeros({1})), Catch::Contains("Net has no single-tensor forward"));
 }
 
-Module::to(cuda) moves parameters in place, autocast runs Linear in bf16", "[nn][cuda]") {
+TEST_CASE("Module::to(cuda) moves parameters in place, autocast runs Linear in bf16", "[nn][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
   manual_seed(9);
   MLP mlp(13, {31}, 3, Activation::GELU);
