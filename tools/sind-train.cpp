@@ -47,6 +47,9 @@ void add_flags(CLI::App& app, SindConfig& c) {
   add_choice(app, "--local_view", c.local_view, "mosaic | same-crop");
   app.add_option("--resize", c.resize, "256 | 244")->capture_default_str();
   add_choice(app, "--bad-image", c.bad_image, "fail | skip");
+  add_choice(app, "--decode", c.decode, "exact (full decode, the reference's pixels) | fast (DCT-scaled big JPEGs)");
+  app.add_option("--cache_dir", c.cache_dir,
+                 "decoded-view cache folder (\"auto\": <project_dir>/view_cache); empty = off");
   add_choice(app, "--device", c.device, "auto | cpu | cuda");
   app.add_option("--log_every", c.log_every, "steps between metrics.jsonl step lines")->capture_default_str();
   app.add_option("--splits", c.splits, "random-split: number of splits")->capture_default_str();

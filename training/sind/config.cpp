@@ -38,6 +38,8 @@ void for_each_field(SindConfig& c, F&& f) {
   f("local_view", c.local_view);
   f("resize", c.resize);
   f("bad_image", c.bad_image);
+  f("decode", c.decode);
+  f("cache_dir", c.cache_dir);
   f("device", c.device);
   f("log_every", c.log_every);
   f("splits", c.splits);

@@ -36,6 +36,12 @@ struct ChoiceSpellings<LocalViewMode> {
 };
 
 template <>
+struct ChoiceSpellings<DecodeMode> {
+  static constexpr const char* flag = "--decode";
+  static constexpr Spelling<DecodeMode> all[] = {{DecodeMode::Exact, "exact"}, {DecodeMode::Fast, "fast"}};
+};
+
+template <>
 struct ChoiceSpellings<BadImagePolicy> {
   static constexpr const char* flag = "--bad-image";
   static constexpr Spelling<BadImagePolicy> all[] = {{BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"}};
@@ -69,6 +75,10 @@ struct SindConfig {
   LocalViewMode local_view = LocalViewMode::Mosaic;  // mosaic | same-crop
   int resize = 256;                     // 256 (SIND HEAD) | 244 (2024 experiments)
   BadImagePolicy bad_image = BadImagePolicy::Fail;  // fail | skip
+  // exact: full decode then resize, Pillow's pixels (the reference's); fast: DCT-scaled decode of big
+  // JPEGs (training/data/loader.h gives the measured difference).
+  DecodeMode decode = DecodeMode::Exact;
+  std::string cache_dir;                // decoded-view cache (training/data/view_cache.h); empty = off
   DeviceChoice device = DeviceChoice::Auto;  // auto | cpu | cuda
   int log_every = 10;                   // optimizer steps between metrics.jsonl step lines
   int splits = 10;                      // random-split: how many splits to run

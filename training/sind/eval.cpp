@@ -24,6 +24,7 @@ std::vector<Decoded> decode_chunk(const DatasetList& list, const std::vector<int
   LoaderOptions lo;
   lo.global_resize = opts.resize;
   lo.local_view = opts.local_view;
+  lo.decode = opts.decode;
   const DecodeOptions dopts = loader_decode_options(lo);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t i = 0; i < int64_t(idx.size()); ++i) {

@@ -22,6 +22,7 @@ struct EvalOptions {
   bool nine_crop = true;             // false: the centre pair (view 4 of both orders) only
   int images_per_batch = 8;          // images decoded and scored together
   BadImagePolicy bad_image = BadImagePolicy::Fail;
+  DecodeMode decode = DecodeMode::Exact;  // as the training loader's --decode
   Device device = kCPU;
   Precision precision = Precision::FP32;  // bf16 / fp16: autocast on CUDA
   int rank = 0, world_size = 1;      // entries i with i % world_size == rank are scored here

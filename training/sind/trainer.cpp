@@ -121,12 +121,16 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   lo.global_resize = cfg.resize;
   lo.local_view = cfg.local_view;
   lo.bad_image = cfg.bad_image;
+  lo.decode = cfg.decode;
+  // "auto": one cache under the project dir, shared by every fold and split of the run.
+  lo.cache_dir = cfg.cache_dir == "auto" ? cfg.project_dir + "/view_cache" : cfg.cache_dir;
   Loader loader(data.train, lo);
   EvalOptions eo;
   eo.data_root = cfg.data_root;
   eo.resize = cfg.resize;
   eo.local_view = lo.local_view;
   eo.bad_image = lo.bad_image;
+  eo.decode = cfg.decode;
   eo.device = device;
   eo.precision = cfg.precision;
   eo.rank = rank;
