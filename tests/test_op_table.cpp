@@ -107,17 +107,44 @@ TEST_CASE("op table: f64 finite-difference gradients of every row", "[ops][gradc
   REQUIRE(checks >= 80);  // the table cannot silently lose its rows
 }
 
+namespace {
+
+// Every device check of one row, in each of its dtypes.
+void compare_row_on_device(const OpCase& c) {
+  for (size_t i = 0; i < c.device.size(); ++i) {
+    const DeviceCheck& d = c.device[i];
+    const bool backward = d.backward < 0 ? c.backward : d.backward == 1;
+    for (DType dt : d.dtypes.empty() ? c.dtypes : d.dtypes) {
+      INFO("row '" << c.name << "', device check " << i << " " << shape_str(d.operands[0].shape) << " in "
+                   << dtype_name(dt));
+      compare_on_device(c, d.operands, dt, backward, seed_of(c.name) + 10 * i);
+    }
+  }
+}
+
+const OpCase& row_named(const std::string& name) {
+  const OpCase* found = nullptr;
+  for (const OpCase& c : op_cases())
+    if (c.name == name) found = &c;
+  INFO("op table row '" << name << "'");
+  REQUIRE(found != nullptr);
+  return *found;
+}
+
+}  // namespace
+
+// One section per row, so that a failing row on a first GPU contact does not hide the rows after it
+// (select one with -c "<row name>").
 TEST_CASE("op table: CUDA matches the CPU for every row", "[ops][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
   for (const OpCase& c : op_cases()) {
-    for (size_t i = 0; i < c.device.size(); ++i) {
-      const DeviceCheck& d = c.device[i];
-      const bool backward = d.backward < 0 ? c.backward : d.backward == 1;
-      for (DType dt : d.dtypes.empty() ? c.dtypes : d.dtypes) {
-        INFO("row '" << c.name << "', device check " << i << " " << shape_str(d.operands[0].shape) << " in "
-                     << dtype_name(dt));
-        compare_on_device(c, d.operands, dt, backward, seed_of(c.name) + 10 * i);
-      }
-    }
+    DYNAMIC_SECTION(c.name) { compare_row_on_device(c); }
   }
+}
+
+// The rows bench/gpu_check.sh re-runs under compute-sanitizer (memcheck, racecheck): small, and the
+// scale-shift loss kernel's block reductions are where a race would show.
+TEST_CASE("scale_shift_loss CUDA matches the CPU", "[ops][cuda][scale_shift]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  compare_row_on_device(row_named("scale_shift_loss"));
 }
