@@ -14,6 +14,7 @@
 
 #include "training/data/csv.h"
 #include "training/data/splits.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 
@@ -73,7 +74,6 @@ int main(int argc, char** argv) {
     std::printf("wrote %zu files under %s\n", written.size(), out.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return iqa::tools::report_error("make-splits", e);
   }
 }
