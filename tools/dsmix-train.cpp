@@ -14,6 +14,7 @@
 #include "training/dsmix/demo.h"
 #include "training/dsmix/trainer.h"
 #include "training/run_log.h"
+#include "tools/tool_error.h"
 
 using namespace iqa::training;
 
@@ -103,7 +104,6 @@ int main(int argc, char** argv) {
     const StageResult r = run_dsmix_stage(c);
     return r.interrupted ? 130 : 0;
   } catch (const std::exception& e) {
-    std::cerr << "dsmix-train: " << e.what() << std::endl;
-    return 1;
+    return iqa::tools::report_error("dsmix-train", e);
   }
 }

@@ -17,6 +17,7 @@
 #include "training/metrics.h"
 #include "training/sind/eval.h"
 #include "training/sind/model.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 using namespace iqa::training;
@@ -115,7 +116,6 @@ int main(int argc, char** argv) {
     if (!p.skipped.empty()) std::cerr << "sind-score: " << p.skipped.size() << " image(s) could not be read\n";
     return p.skipped.empty() ? 0 : 2;
   } catch (const std::exception& e) {
-    std::cerr << "sind-score: " << e.what() << std::endl;
-    return 1;
+    return iqa::tools::report_error("sind-score", e);
   }
 }
