@@ -3,6 +3,7 @@
 // of {label}"), the softmax of the image-text logits, its argmax; domain_id = base + label index.
 // tools/iqa-scenes is the front end (files, preprocessing, output); this is the part a test can call.
 #pragma once
+#include <array>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,10 @@
 #include "models/clip_tokenizer.h"
 
 namespace iqa::models {
+
+// The per-channel mean and std CLIP's image preprocessing normalises with (OpenAI's).
+constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
+constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
 
 // SPAQ's nine scene categories in its id order (sind.md §5.3): iqa-scenes' default labels.
 const std::vector<std::string>& spaq_scene_labels();

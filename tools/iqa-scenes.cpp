@@ -31,8 +31,6 @@ using namespace iqa::models;
 namespace fs = std::filesystem;
 
 namespace {
-constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
-constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
