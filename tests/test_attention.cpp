@@ -3,6 +3,7 @@
 // (forward and gradients), finite-difference gradient checks, dispatch and layouts; on a GPU the CUDA
 // kernels against the CPU reference under FlashAttention's rule (error at most twice that of an
 // unfused computation in the same precision).
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -252,28 +253,28 @@ TEST_CASE("CUDA fused attention: FlashAttention's error rule against the f64 CPU
 // Query and key counts that differ (a mix-up of seq_q and seq_kv in an index goes unseen when they
 // are equal), and lengths that are exact multiples of the 64-row tiles (no masked keys, no partial
 // query tile: the other side of every boundary branch).
-TEST_CASE("CUDA fused attention: Sq != Skv and tile-multiple lengths", "[attention][cuda]") {
-  IQA_REQUIRE_CUDA_OR_SKIP();
-  const int64_t shapes[][2] = {{1, 197}, {197, 1}, {65, 200}, {197, 50}, {64, 64}, {128, 128}, {32, 96}};
+namespace {
+// check_cuda_error_rule at every (Sq, Skv) of `shapes`, in bf16 and f16, at head dims 32, 64, 128.
+void check_shapes_every_dim(const std::vector<std::array<int64_t, 2>>& shapes, uint64_t seed, bool causal) {
   for (DType dt : {DType::BF16, DType::F16})
     for (int64_t D : {32, 64, 128})
       for (const auto& s : shapes) {
-        INFO(dtype_name(dt) << " Sq " << s[0] << " Skv " << s[1] << " D " << D);
-        check_cuda_error_rule(dt, 2, 3, s[0], s[1], D, uint64_t(5000 + s[0] * 13 + s[1] * 7 + D));
+        INFO(dtype_name(dt) << (causal ? " causal" : "") << " Sq " << s[0] << " Skv " << s[1] << " D " << D);
+        check_cuda_error_rule(dt, 2, 3, s[0], s[1], D, uint64_t(seed + s[0] * 13 + s[1] * 7 + D), causal);
       }
+}
+}  // namespace
+
+TEST_CASE("CUDA fused attention: Sq != Skv and tile-multiple lengths", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  check_shapes_every_dim({{1, 197}, {197, 1}, {65, 200}, {197, 50}, {64, 64}, {128, 128}, {32, 96}}, 5000, false);
 }
 
 // Causal (top-left aligned): CLIP's 77 tokens, odd lengths, one and several tiles, and Sq != Skv both
 // ways (key tiles the forward skips, query tiles the backward skips, keys no query sees).
 TEST_CASE("CUDA fused causal attention: FlashAttention's error rule against the f64 CPU reference", "[attention][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
-  const int64_t shapes[][2] = {{1, 1}, {7, 7}, {77, 77}, {197, 197}, {128, 128}, {65, 200}, {200, 65}};
-  for (DType dt : {DType::BF16, DType::F16})
-    for (int64_t D : {32, 64, 128})
-      for (const auto& s : shapes) {
-        INFO(dtype_name(dt) << " causal Sq " << s[0] << " Skv " << s[1] << " D " << D);
-        check_cuda_error_rule(dt, 2, 3, s[0], s[1], D, uint64_t(7000 + s[0] * 13 + s[1] * 7 + D), true);
-      }
+  check_shapes_every_dim({{1, 1}, {7, 7}, {77, 77}, {197, 197}, {128, 128}, {65, 200}, {200, 65}}, 7000, true);
 }
 
 TEST_CASE("CUDA fused attention: strided qkv views, dispatch, and the f32 fallback", "[attention][cuda]") {
