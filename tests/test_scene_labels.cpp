@@ -4,10 +4,12 @@
 // writes its CSV and JSON, and tools/make-splits --scene_labels turns them into listings whose domain
 // ids are the labels. The reader's errors are checked on small files.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "engine/optim.h"
 #include "engine/random.h"
@@ -50,13 +52,14 @@ Tensor clip_inputs(const std::string& root, const std::vector<DatasetEntry>& ent
 // variant changes a pattern's frequency and phase (1.0x, 1.35x, 1.7x), more than a tiny model sees from
 // two or three examples per scene, so that is no test of the labeller.
 struct SceneSet {
-  std::string root;
+  std::string root;  // per process: ctest runs this file's cases in parallel processes
   std::vector<DatasetEntry> train, held_out;
+  ~SceneSet() { fs::remove_all(root); }
 };
 const SceneSet& scene_set() {
   static const SceneSet set = [] {
     SceneSet s;
-    s.root = (fs::temp_directory_path() / "iqa_scene_labels_test").string();
+    s.root = (fs::temp_directory_path() / cat("iqa_scene_labels_test_", getpid())).string();
     fs::remove_all(s.root);
     training::DemoSetOptions o;
     o.scenes = 4, o.references_per_scene = 3, o.width = 48, o.height = 40, o.contrast = 1.0, o.seed = 3;
@@ -72,14 +75,14 @@ const SceneSet& scene_set() {
 // counts follow from the widths as CLIPConfig::from_state_dict infers them, so the saved weights
 // load into iqa-scenes unchanged.
 CLIPModel& trained_clip() {
-  static CLIPModel* model = [] {
+  static const std::unique_ptr<CLIPModel> model = [] {
     CLIPConfig cfg;
     cfg.vision = VisionTransformerConfig::tiny(8, kImageSize);
     cfg.vision.heads = 1;
     cfg.text.width = 32, cfg.text.heads = 1, cfg.text.layers = 1, cfg.text.output_dim = 32;
     cfg.text.context_length = 16;
     manual_seed(11);
-    auto* m = new CLIPModel(cfg);
+    auto m = std::make_unique<CLIPModel>(cfg);
     const SceneSet& set = scene_set();
     const Tensor images = clip_inputs(set.root, set.train);
     std::vector<int64_t> ids;
