@@ -107,7 +107,7 @@ BenchFactory op_table_bench(const std::string& name) {
 std::vector<std::string> bench_op_names() {
   std::vector<std::string> names = {"copy",        "copy_large", "copy_permute", "add",         "gelu",
                                     "softmax",     "layer_norm", "linear_qkv",   "linear_mlp",  "conv2d_stem",
-                                    "sdpa"};
+                                    "sdpa",        "attention_causal_fwd"};
   for (const auto& [name, factory] : registered()) names.push_back(name);
   return names;
 }

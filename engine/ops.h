@@ -96,32 +96,36 @@ AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const
                                   double eps = 1e-5);
 
 // ---- attention (engine/ops_attention.cpp) ----
-// Scaled dot-product attention: q [B, H, Sq, D], k [B, H, Skv, D], v [B, H, Skv, Dv], non-causal,
-// scale 1/sqrt(D) unless given. softmax(q k^T * scale) v.
+// Scaled dot-product attention: q [B, H, Sq, D], k [B, H, Skv, D], v [B, H, Skv, Dv],
+// scale 1/sqrt(D) unless given. softmax(q k^T * scale) v. `causal`: query i sees keys j <= i only
+// (top-left aligned, as torch's is_causal=True; the same as bottom-right when Sq == Skv).
 // Fused (no Sq x Skv matrix, logsumexp saved for the backward) on CUDA for bf16/f16 with
 // D = Dv in {32, 64, 128} and a positive scale, and on the CPU for f32/f64 with D = Dv; otherwise the
 // unfused composite below. The fused path reads any view whose last dim is contiguous in place (e.g.
 // q, k, v sliced out of a fused qkv projection [B, S, 3, H, D]), and its output is stored
 // [B, Sq, H, D] and returned as a [B, H, Sq, D] view: the layout the output projection reads.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    std::optional<double> scale = std::nullopt);
-// The same from matmul and softmax (any dtype those take); the S x S scores are materialised.
+                                    std::optional<double> scale = std::nullopt, bool causal = false);
+// The same from matmul and softmax (any dtype those take); the S x S scores are materialised, and
+// causal adds a -inf upper triangle to them.
 Tensor scaled_dot_product_attention_unfused(const Tensor& q, const Tensor& k, const Tensor& v,
-                                            std::optional<double> scale = std::nullopt);
+                                            std::optional<double> scale = std::nullopt, bool causal = false);
 // The fused op's two halves without autograd, for benchmarks and callers that keep their own graph.
 // Throw when the fused path does not apply (see above). logsumexp: [B, H, Sq], f32 (f64 for f64 data).
 struct AttentionForwardResult {
   Tensor out, logsumexp;
 };
 AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                                  std::optional<double> scale = std::nullopt);
+                                                                  std::optional<double> scale = std::nullopt,
+                                                                  bool causal = false);
 struct AttentionGrads {
   Tensor dq, dk, dv;
 };
 AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                                            const Tensor& out, const Tensor& logsumexp,
                                                            const Tensor& grad_out,
-                                                           std::optional<double> scale = std::nullopt);
+                                                           std::optional<double> scale = std::nullopt,
+                                                           bool causal = false);
 
 // ---- convolution, pooling, batch norm (engine/ops_conv.cpp); NCHW ----
 // weight [Cout, Cin/groups, kh, kw]; bias [Cout] or undefined.

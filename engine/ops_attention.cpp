@@ -1,7 +1,10 @@
 // scaled_dot_product_attention: the fused kernels (kernels/attention.h) where they apply, the
 // unfused matmul + softmax composite everywhere else. The fused op records one backward node that
-// runs the fused backward from the saved output and logsumexp.
+// runs the fused backward from the saved output and logsumexp. Causal masking is the kernels'
+// (kernels/attention.h: top-left aligned, query i sees keys j <= i); the composite adds the same mask
+// as -inf scores.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "engine/amp.h"
@@ -66,19 +69,28 @@ Tensor kernel_operand(const Tensor& x) {
   return in_place ? t : t.contiguous();
 }
 
+// [Sq, Skv]: 0 where query i sees key j (j <= i), -inf elsewhere; in `like`'s dtype and device.
+Tensor causal_mask(int64_t sq, int64_t skv, const Tensor& like) {
+  std::vector<float> m(size_t(sq * skv), 0.f);
+  for (int64_t i = 0; i < sq; ++i)
+    for (int64_t j = i + 1; j < skv; ++j) m[size_t(i * skv + j)] = -std::numeric_limits<float>::infinity();
+  return Tensor::from_vector(m, {sq, skv}).to(like.device(), like.dtype());
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention_unfused(const Tensor& q, const Tensor& k, const Tensor& v,
-                                            std::optional<double> scale) {
+                                            std::optional<double> scale, bool causal) {
   check_attention_shapes("scaled_dot_product_attention_unfused", q, k, v);
   const double s = default_scale(q, scale);
   // Scaling q (S x D) is cheaper than scaling the S x S scores whenever D < S.
   Tensor scores = matmul(mul(q, s), k.transpose(-2, -1));
+  if (causal) scores = add(scores, causal_mask(q.shape()[2], k.shape()[2], scores));
   return matmul(softmax(scores, -1), v);
 }
 
 AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                                  std::optional<double> scale) {
+                                                                  std::optional<double> scale, bool causal) {
   const char* op = "scaled_dot_product_attention_fused_forward";
   check_attention_shapes(op, q, k, v);
   const double s = default_scale(q, scale);
@@ -92,6 +104,7 @@ AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& 
   Tensor lse = Tensor::empty({B, H, Sq}, lse_dtype, q.device());
   const kernels::AttentionForwardArgs args{.dtype = q.dtype(),
                                            .scale = s,
+                                           .causal = causal,
                                            .q = in_operand<4>(qo),
                                            .k = in_operand<4>(ko),
                                            .v = in_operand<4>(vo),
@@ -109,7 +122,8 @@ AttentionForwardResult scaled_dot_product_attention_fused_forward(const Tensor& 
 
 AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                                            const Tensor& out, const Tensor& logsumexp,
-                                                           const Tensor& grad_out, std::optional<double> scale) {
+                                                           const Tensor& grad_out, std::optional<double> scale,
+                                                           bool causal) {
   const char* op = "scaled_dot_product_attention_fused_backward";
   check_attention_shapes(op, q, k, v);
   check_same_device(op, {q, out, logsumexp, grad_out});
@@ -130,6 +144,7 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, cons
                        Tensor::empty({B, H, Skv, D}, q.dtype(), q.device())};
   const kernels::AttentionBackwardArgs args{.dtype = q.dtype(),
                                             .scale = s,
+                                            .causal = causal,
                                             .q = in_operand<4>(qo),
                                             .k = in_operand<4>(ko),
                                             .v = in_operand<4>(vo),
@@ -153,19 +168,20 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& q, cons
   return grads;
 }
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale,
+                                    bool causal) {
   if (amp::autocast_active())  // the autocast table (engine/amp.cpp): lowered
-    return amp::dispatch1(amp::Op::Attention, {q, k, v}, [scale](const std::vector<Tensor>& in) {
-      return scaled_dot_product_attention(in[0], in[1], in[2], scale);
+    return amp::dispatch1(amp::Op::Attention, {q, k, v}, [scale, causal](const std::vector<Tensor>& in) {
+      return scaled_dot_product_attention(in[0], in[1], in[2], scale, causal);
     });
   check_attention_shapes("scaled_dot_product_attention", q, k, v);
   const double s = default_scale(q, scale);
-  if (!fused_unsupported_reason(q, k, v, s).empty()) return scaled_dot_product_attention_unfused(q, k, v, s);
-  AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(q, k, v, s);
+  if (!fused_unsupported_reason(q, k, v, s).empty()) return scaled_dot_product_attention_unfused(q, k, v, s, causal);
+  AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(q, k, v, s, causal);
   Tensor out = fwd.out;
   Tensor qd = q.detach(), kd = k.detach(), vd = v.detach(), od = out.detach(), lse = fwd.logsumexp;
-  record("scaled_dot_product_attention", out, {q, k, v}, [qd, kd, vd, od, lse, s](const Tensor& g) {
-    AttentionGrads grads = scaled_dot_product_attention_fused_backward(qd, kd, vd, od, lse, g, s);
+  record("scaled_dot_product_attention", out, {q, k, v}, [qd, kd, vd, od, lse, s, causal](const Tensor& g) {
+    AttentionGrads grads = scaled_dot_product_attention_fused_backward(qd, kd, vd, od, lse, g, s, causal);
     return std::vector<Tensor>{grads.dq, grads.dk, grads.dv};
   });
   return out;

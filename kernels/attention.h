@@ -11,8 +11,16 @@
 //
 // Operands (kernels/operand.h) are [B, H, S, D] views whose last dim is contiguous; batch, head and
 // sequence strides are free, so Q, K and V can be read straight out of a fused qkv projection laid out
-// [B, S, 3, H, D] without a permute copy. Non-causal, no mask, no dropout. The CPU and CUDA entry points
-// take the same argument structs; CUDA adds its scratch buffer and stream.
+// [B, S, 3, H, D] without a permute copy. No dropout and no arbitrary mask; the one mask is causal:
+//
+// Causal mask convention: top-left aligned, as torch's scaled_dot_product_attention(is_causal=True)
+// and torch.ones(Sq, Skv).tril(): query i sees keys j <= i, whatever Sq and Skv are. Every query row
+// then sees at least key 0 (no empty softmax row), and when Skv > Sq the keys past Sq - 1 are seen by
+// no query (their dK and dV are 0). CLIP's text tower has Sq == Skv, where top-left and bottom-right
+// (FlashAttention >= 2.1's convention for Sq != Skv) coincide. The fused kernels skip the key tiles
+// (CUDA forward) or query tiles (CUDA backward) that lie wholly above the diagonal and mask the
+// diagonal tile element by element, in the backward's recomputation of P too.
+// The CPU and CUDA entry points take the same argument structs; CUDA adds its scratch buffer and stream.
 #pragma once
 #include <cstdint>
 
@@ -25,6 +33,7 @@ namespace iqa::kernels {
 struct AttentionForwardArgs {
   DType dtype = DType::F32;  // of q, k, v and out
   double scale = 1.0;        // usually 1 / sqrt(head_dim)
+  bool causal = false;       // query i sees keys j <= i (see the convention above)
   InOperand<4> q;            // [B, H, Sq, D]
   InOperand<4> k, v;         // [B, H, Skv, D]
   OutOperand<4> out;         // [B, H, Sq, D]
@@ -36,6 +45,7 @@ struct AttentionForwardArgs {
 struct AttentionBackwardArgs {
   DType dtype = DType::F32;
   double scale = 1.0;
+  bool causal = false;        // as in the forward
   InOperand<4> q, k, v;       // as in the forward
   InOperand<4> out;           // the forward's output
   InOperand<4> grad_out;      // [B, H, Sq, D]
@@ -49,6 +59,11 @@ struct AttentionShape {
   int64_t seq_q = 0, seq_kv = 0;  // query rows, key/value rows
   int64_t head_dim = 0;           // D of Q, K and V alike
   double scale = 1.0;
+  bool causal = false;
+  // Whether query i sees key j.
+  IQA_HD bool visible(int64_t i, int64_t j) const { return !causal || j <= i; }
+  // Keys query i sees: [0, keys_seen(i)).
+  IQA_HD int64_t keys_seen(int64_t i) const { return causal ? (i + 1 < seq_kv ? i + 1 : seq_kv) : seq_kv; }
 };
 
 // Element strides of one [B, H, S, D] operand (its D stride is 1): what the kernels index rows with.
@@ -76,10 +91,10 @@ void check_rows(const char* who, const char* name, const BasicOperand<Ptr, 4>& o
 }
 // The checks both directions share: out and logsumexp agree with q, v with k.
 template <class OutPtr, class LsePtr>
-AttentionShape check_operands(const char* who, double scale, const InOperand<4>& q, const InOperand<4>& k,
+AttentionShape check_operands(const char* who, double scale, bool causal, const InOperand<4>& q, const InOperand<4>& k,
                               const InOperand<4>& v, const BasicOperand<OutPtr, 4>& out,
                               const BasicOperand<LsePtr, 3>& logsumexp) {
-  const AttentionShape s{q.shape[0], q.shape[1], q.shape[2], k.shape[2], q.shape[3], scale};
+  const AttentionShape s{q.shape[0], q.shape[1], q.shape[2], k.shape[2], q.shape[3], scale, causal};
   IQA_CHECK(s.batch >= 0 && s.heads >= 0 && s.seq_q >= 0 && s.seq_kv > 0 && s.head_dim > 0, who, ": bad shape B=",
             s.batch, " H=", s.heads, " Sq=", s.seq_q, " Skv=", s.seq_kv, " D=", s.head_dim,
             " (Skv and D must be positive)");
@@ -96,11 +111,11 @@ AttentionShape check_operands(const char* who, double scale, const InOperand<4>&
 
 // Check that the operands agree with one another and return the sizes.
 inline AttentionShape attention_shape(const AttentionForwardArgs& a, const char* who) {
-  return attention_detail::check_operands(who, a.scale, a.q, a.k, a.v, a.out, a.logsumexp);
+  return attention_detail::check_operands(who, a.scale, a.causal, a.q, a.k, a.v, a.out, a.logsumexp);
 }
 inline AttentionShape attention_shape(const AttentionBackwardArgs& a, const char* who) {
   using namespace attention_detail;
-  const AttentionShape s = check_operands(who, a.scale, a.q, a.k, a.v, a.out, a.logsumexp);
+  const AttentionShape s = check_operands(who, a.scale, a.causal, a.q, a.k, a.v, a.out, a.logsumexp);
   check_operand_shape(who, "grad_out", a.grad_out, {s.batch, s.heads, s.seq_q, s.head_dim});
   check_rows(who, "grad_out", a.grad_out);
   check_operand_shape(who, "dq", a.dq, {s.batch, s.heads, s.seq_q, s.head_dim});

@@ -2,7 +2,6 @@
 #include "models/clip_text.h"
 
 #include <cmath>
-#include <limits>
 
 #include "engine/amp.h"
 #include "engine/autograd.h"
@@ -14,24 +13,14 @@ std::string CLIPTextConfig::str() const {
              ", heads ", heads, ", out ", output_dim, ")");
 }
 
-namespace {
-// [S, S]: 0 on and below the diagonal, -inf above (open_clip's build_causal_mask), in `like`'s dtype/device.
-Tensor causal_mask(int64_t S, const Tensor& like) {
-  std::vector<float> m(size_t(S * S), 0.f);
-  for (int64_t i = 0; i < S; ++i)
-    for (int64_t j = i + 1; j < S; ++j) m[size_t(i * S + j)] = -std::numeric_limits<float>::infinity();
-  return Tensor::from_vector(m, {S, S}).to(like.device(), like.dtype());
-}
-}  // namespace
-
 Tensor CausalSelfAttention::forward(const Tensor& x) {
   IQA_CHECK(x.dim() == 3 && x.size(2) == width, "CausalSelfAttention: input ", x.str(), " must be [B, S, ", width, "]");
   const int64_t B = x.size(0), S = x.size(1), D = width / heads;
   Tensor qkv = linear(amp::autocast(x), amp::autocast(in_proj_weight), amp::autocast(in_proj_bias));
   Tensor split = qkv.view({B, S, 3, heads, D}).permute({2, 0, 3, 1, 4});  // [3, B, H, S, D]
-  Tensor q = split.select(0, 0), k = split.select(0, 1), v = split.select(0, 2);
-  Tensor scores = add(mul(matmul(q, k.transpose(2, 3)), 1.0 / std::sqrt(double(D))), causal_mask(S, q));
-  Tensor o = matmul(softmax(scores, -1), v);  // [B, H, S, D]
+  // open_clip's build_causal_mask (an additive -inf upper triangle) is the fused op's causal flag.
+  Tensor o = scaled_dot_product_attention(split.select(0, 0), split.select(0, 1), split.select(0, 2),
+                                          1.0 / std::sqrt(double(D)), /*causal=*/true);  // [B, H, S, D]
   return out_proj->forward(o.permute({0, 2, 1, 3}).reshape({B, S, width}));
 }
 

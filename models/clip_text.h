@@ -30,9 +30,7 @@ struct CLIPTextConfig {
 };
 
 // nn.MultiheadAttention self-attention (fused biased qkv, out_proj) with CLIP's causal mask: position i
-// attends to positions <= i. The fused attention op has no causal flag yet, so the scores are
-// materialised (q k^T * scale + a -inf upper triangle, softmax, times v) from engine/ops.h; the fused
-// kernels get the causal flag later (issue 21), and this forward then calls them.
+// attends to positions <= i, through the fused attention op's causal flag (no S x S mask tensor).
 class CausalSelfAttention : public CLIPAttention {
  public:
   using CLIPAttention::CLIPAttention;

@@ -3,6 +3,7 @@
 // (forward and gradients), finite-difference gradient checks, dispatch and layouts; on a GPU the CUDA
 // kernels against the CPU reference under FlashAttention's rule (error at most twice that of an
 // unfused computation in the same precision).
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -191,8 +192,9 @@ double max_abs(const std::vector<double>& a) {
 
 // The fused CUDA kernels against the f64 CPU reference (truth) under FlashAttention's rule: the
 // fused error is at most twice that of the unfused composite on CUDA in the same precision, plus a
-// small absolute slack. Sq and Skv may differ.
-void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t D, uint64_t seed) {
+// small absolute slack. Sq and Skv may differ; causal masks every computation alike.
+void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t D, uint64_t seed,
+                           bool causal = false) {
   const Device gpu = cuda_device();
   manual_seed(seed);
   // Inputs rounded to dt first, so every computation sees the same values.
@@ -201,19 +203,20 @@ void check_cuda_error_rule(DType dt, int64_t B, int64_t H, int64_t Sq, int64_t S
 
   // Truth: the CPU reference in f64 (the f32 CPU op takes the GEMM path, which sums in f32).
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64);
-  AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q64, k64, v64);
-  AttentionGrads ref_g =
-      scaled_dot_product_attention_fused_backward(q64, k64, v64, ref.out, ref.logsumexp, gout.to(DType::F64));
+  AttentionForwardResult ref = scaled_dot_product_attention_fused_forward(q64, k64, v64, std::nullopt, causal);
+  AttentionGrads ref_g = scaled_dot_product_attention_fused_backward(q64, k64, v64, ref.out, ref.logsumexp,
+                                                                     gout.to(DType::F64), std::nullopt, causal);
 
   // The fused CUDA kernels.
   Tensor qg = q.to(gpu, dt), kg = k.to(gpu, dt), vg = v.to(gpu, dt), gg = gout.to(gpu, dt);
-  AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(qg, kg, vg);
-  AttentionGrads grads = scaled_dot_product_attention_fused_backward(qg, kg, vg, fwd.out, fwd.logsumexp, gg);
+  AttentionForwardResult fwd = scaled_dot_product_attention_fused_forward(qg, kg, vg, std::nullopt, causal);
+  AttentionGrads grads =
+      scaled_dot_product_attention_fused_backward(qg, kg, vg, fwd.out, fwd.logsumexp, gg, std::nullopt, causal);
 
   // The baseline: the unfused composite on CUDA in the same precision, through autograd.
   Tensor qb = qg.detach().set_requires_grad(true), kb = kg.detach().set_requires_grad(true);
   Tensor vb = vg.detach().set_requires_grad(true);
-  Tensor ob = scaled_dot_product_attention_unfused(qb, kb, vb);
+  Tensor ob = scaled_dot_product_attention_unfused(qb, kb, vb, std::nullopt, causal);
   ob.backward(gg);
 
   struct Check {
@@ -250,15 +253,28 @@ TEST_CASE("CUDA fused attention: FlashAttention's error rule against the f64 CPU
 // Query and key counts that differ (a mix-up of seq_q and seq_kv in an index goes unseen when they
 // are equal), and lengths that are exact multiples of the 64-row tiles (no masked keys, no partial
 // query tile: the other side of every boundary branch).
-TEST_CASE("CUDA fused attention: Sq != Skv and tile-multiple lengths", "[attention][cuda]") {
-  IQA_REQUIRE_CUDA_OR_SKIP();
-  const int64_t shapes[][2] = {{1, 197}, {197, 1}, {65, 200}, {197, 50}, {64, 64}, {128, 128}, {32, 96}};
+namespace {
+// check_cuda_error_rule at every (Sq, Skv) of `shapes`, in bf16 and f16, at head dims 32, 64, 128.
+void check_shapes_every_dim(const std::vector<std::array<int64_t, 2>>& shapes, uint64_t seed, bool causal) {
   for (DType dt : {DType::BF16, DType::F16})
     for (int64_t D : {32, 64, 128})
       for (const auto& s : shapes) {
-        INFO(dtype_name(dt) << " Sq " << s[0] << " Skv " << s[1] << " D " << D);
-        check_cuda_error_rule(dt, 2, 3, s[0], s[1], D, uint64_t(5000 + s[0] * 13 + s[1] * 7 + D));
+        INFO(dtype_name(dt) << (causal ? " causal" : "") << " Sq " << s[0] << " Skv " << s[1] << " D " << D);
+        check_cuda_error_rule(dt, 2, 3, s[0], s[1], D, uint64_t(seed + s[0] * 13 + s[1] * 7 + D), causal);
       }
+}
+}  // namespace
+
+TEST_CASE("CUDA fused attention: Sq != Skv and tile-multiple lengths", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  check_shapes_every_dim({{1, 197}, {197, 1}, {65, 200}, {197, 50}, {64, 64}, {128, 128}, {32, 96}}, 5000, false);
+}
+
+// Causal (top-left aligned): CLIP's 77 tokens, odd lengths, one and several tiles, and Sq != Skv both
+// ways (key tiles the forward skips, query tiles the backward skips, keys no query sees).
+TEST_CASE("CUDA fused causal attention: FlashAttention's error rule against the f64 CPU reference", "[attention][cuda]") {
+  IQA_REQUIRE_CUDA_OR_SKIP();
+  check_shapes_every_dim({{1, 1}, {7, 7}, {77, 77}, {197, 197}, {128, 128}, {65, 200}, {200, 65}}, 7000, true);
 }
 
 TEST_CASE("CUDA fused attention: strided qkv views, dispatch, and the f32 fallback", "[attention][cuda]") {

@@ -20,6 +20,7 @@
 #include "engine/safetensors.h"
 #include "models/checkpoint_names.h"
 #include "models/clip.h"
+#include "models/clip_scenes.h"
 #include "models/clip_tokenizer.h"
 #include "training/data/dataset.h"
 #include "training/image/augment.h"
@@ -31,11 +32,6 @@ using namespace iqa::models;
 namespace fs = std::filesystem;
 
 namespace {
-// SPAQ's nine scene categories in its id order (sind.md §5.3).
-const std::vector<std::string> kSpaqScenes = {"Animal",      "Cityscape", "Human",      "Indoor scene", "Landscape",
-                                              "Night scene", "Plant",     "Still-life", "Others"};
-constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
-constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -107,7 +103,7 @@ int main(int argc, char** argv) {
     IQA_CHECK(format == "csv" || format == "json", "iqa-scenes: --format must be csv or json, got ", format);
     IQA_CHECK(batch > 0, "iqa-scenes: --batch must be positive");
     IQA_CHECK(prompt.find("{label}") != std::string::npos, "iqa-scenes: --prompt must contain {label}");
-    std::vector<std::string> labels = labels_arg.empty() ? kSpaqScenes : split_commas(labels_arg);
+    std::vector<std::string> labels = labels_arg.empty() ? spaq_scene_labels() : split_commas(labels_arg);
     int base = 0;
     if (!dataset.empty()) {
       base = dataset_info(dataset).domain_base;
@@ -139,14 +135,8 @@ int main(int argc, char** argv) {
     NoGradGuard ng;
 
     const ClipTokenizer tok(vocab.empty() ? ClipTokenizer::default_vocab_path() : vocab);
-    const int64_t C = model.config.text.context_length, S = model.config.vision.image_size;
-    std::vector<int64_t> ids;
-    for (const auto& label : labels) {
-      std::string p = prompt;
-      p.replace(p.find("{label}"), 7, label);
-      for (int32_t id : tok.tokenize(p, C)) ids.push_back(id);
-    }
-    const Tensor text = model.encode_text(Tensor::from_vector_i64(ids, {int64_t(labels.size()), C}).to(device));
+    const int64_t S = model.config.vision.image_size;
+    SceneLabeller labeller(model, tok, labels, prompt, base);
 
     std::string csv = "image,scene,domain_id";
     for (const auto& l : labels) csv += ",p_" + l;
@@ -167,19 +157,18 @@ int main(int argc, char** argv) {
         }
       }
       if (!ok.empty()) {
-        const Tensor x = Tensor::from_vector(pixels, {int64_t(ok.size()), 3, S, S}).to(device);
-        const Tensor probs = softmax(model.logits_per_image(model.encode_image(x), text), -1).cpu();
-        const std::vector<float> p = probs.to_vector();
+        const std::vector<SceneLabel> got =
+            labeller.label(Tensor::from_vector(pixels, {int64_t(ok.size()), 3, S, S}));
         for (size_t r = 0; r < ok.size(); ++r) {
-          const float* row = p.data() + r * labels.size();
-          const size_t best = size_t(std::max_element(row, row + labels.size()) - row);
-          nlohmann::json item = {{"image", names[ok[r]]}, {"scene", labels[best]}, {"domain_id", base + int(best)}};
-          csv += names[ok[r]] + "," + labels[best] + "," + std::to_string(base + int(best));
+          const SceneLabel& g = got[r];
+          const std::string& scene = labels[size_t(g.index)];
+          nlohmann::json item = {{"image", names[ok[r]]}, {"scene", scene}, {"domain_id", g.domain_id}};
+          csv += names[ok[r]] + "," + scene + "," + std::to_string(g.domain_id);
           for (size_t l = 0; l < labels.size(); ++l) {
             char num[32];
-            std::snprintf(num, sizeof num, ",%.6f", row[l]);
+            std::snprintf(num, sizeof num, ",%.6f", g.probs[l]);
             csv += num;
-            item["probs"][labels[l]] = row[l];
+            item["probs"][labels[l]] = g.probs[l];
           }
           csv += "\n";
           js.push_back(item);

@@ -10,12 +10,14 @@
 //   make-splits --dataset para --scores PARA-GiaaTrain.csv --scores PARA-GiaaTest.csv
 //   make-splits --dataset live --scores data_json/all/live_all.json --protocols random-split \
 //               --liqe_splits sota/LIQE/IQA_Database/databaserelease2/splits2
+//   make-splits --dataset livec --scores livec_mos.csv --scene_labels livec_scenes.csv   (iqa-scenes' output)
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdio>
 
 #include "training/data/csv.h"
+#include "training/data/scene_labels.h"
 #include "training/data/splits.h"
 #include "tools/tool_error.h"
 
@@ -24,7 +26,7 @@ using namespace iqa;
 int main(int argc, char** argv) {
   CLI::App app{"make-splits: SIND data_json listings (all, leave-one-out, cross-set, random 70/10/20) from a "
                "dataset's score files"};
-  std::string dataset, out = "data_json", test_list, validate_root;
+  std::string dataset, out = "data_json", test_list, validate_root, scene_labels;
   SourceFiles files;
   SplitOptions opts;
   std::vector<std::string> protocols = {"leave-one-out", "cross-set", "random-split"};
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--scenes", files.scenes, "scene labels (required: spaq's Scene category labels.xlsx, eva's "
                                            "image_content_category.csv; optional for koniq10k/livec/bid: a CSV "
                                            "image,scene with the nine SPAQ scene names)");
+  app.add_option("--scene_labels,--scene-labels", scene_labels,
+                 "iqa-scenes' output (CSV or JSON): its domain_id and scene replace every image's domain");
   app.add_option("--out", out, "output folder (default data_json)");
   app.add_option("--protocols", protocols, "any of leave-one-out, cross-set, random-split (default: all)")
       ->delimiter(',')
@@ -69,7 +73,8 @@ int main(int argc, char** argv) {
     opts.layout = files.path_style;
     if (!test_list.empty()) opts.test_images = split_lines(read_text(test_list));
 
-    const SourceData source = load_source(dataset, files, opts.seed);
+    SourceData source = load_source(dataset, files, opts.seed);
+    if (!scene_labels.empty()) apply_scene_labels(source.list, read_scene_label_file(scene_labels));
     std::printf("%s: %s", dataset.c_str(), format_summary(summarize_dataset(source.list)).c_str());
     if (!validate_root.empty()) validate_dataset(source.list, validate_root, dataset);
     if (opts.cross_set && opts.test_images.empty() && source.official_split.empty() &&

@@ -3,6 +3,7 @@
 // carried in f64, which keeps this reference far below the error of the GPU kernels it checks.
 // The backward follows FlashAttention-2: P is rebuilt from the saved logsumexp, and
 // dS = P o (dP - Dvec) with Dvec_i = rowsum(dO o O)_i (see kernels/attention.h).
+// Causal: query i walks only the keys it sees, [0, keys_seen(i)); the others have P = 0 exactly.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -52,14 +53,15 @@ void forward_typed(const AttentionShape& sh, const T* q, AttentionStrides qs, co
     gather_head(k, ks, b, h, skv, d, kh);
     gather_head(v, vs, b, h, skv, d, vh);
     for (int64_t i = 0; i < sq; ++i) {
+      const int64_t seen = sh.keys_seen(i);
       double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < skv; ++j) {
+      for (int64_t j = 0; j < seen; ++j) {
         scores[size_t(j)] = sh.scale * dot(&qh[size_t(i * d)], &kh[size_t(j * d)], d);
         mx = std::max(mx, scores[size_t(j)]);
       }
       double total = 0;
       std::fill(o.begin(), o.end(), 0.0);
-      for (int64_t j = 0; j < skv; ++j) {
+      for (int64_t j = 0; j < seen; ++j) {
         double p = std::exp(scores[size_t(j)] - mx);  // unnormalised: divided by the total below
         total += p;
         for (int64_t c = 0; c < d; ++c) o[size_t(c)] += p * vh[size_t(j * d + c)];
@@ -92,7 +94,7 @@ void backward_typed(const AttentionShape& sh, const T* q, AttentionStrides qs, c
       const double* gi = &gh[size_t(i * d)];
       const double dvec = dot(gi, &oh[size_t(i * d)], d);  // rowsum(dO o O)
       const double lse_i = double(lse[bh * sq + i]);
-      for (int64_t j = 0; j < skv; ++j) {
+      for (int64_t j = 0; j < sh.keys_seen(i); ++j) {
         const double* kj = &kh[size_t(j * d)];
         const double p = std::exp(sh.scale * dot(qi, kj, d) - lse_i);
         const double dp = dot(gi, &vh[size_t(j * d)], d);

@@ -5,6 +5,8 @@
 // training and the demos do not spend half their time in exp and dot products.
 // Heads run in parallel (OpenMP); each GEMM is then single-threaded: nested regions run serially,
 // and OpenBLAS's OpenMP flavour does not start threads of its own inside a parallel region.
+// Causal: the full score block is still computed (a GEMM cannot skip a triangle cheaply at these
+// sizes); the scores above the diagonal become -inf before the softmax, and P = 0 there in the backward.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -65,6 +67,7 @@ void attention_forward_gemm(const AttentionForwardArgs& a) {
       float* lse = static_cast<float*>(a.logsumexp.data) + bh * sq;
       for (int64_t i = 0; i < sq; ++i) {
         float* row = p.data() + i * skv;
+        std::fill(row + sh.keys_seen(i), row + skv, -std::numeric_limits<float>::infinity());
         const float mx = *std::max_element(row, row + skv);
         double total = 0;
         for (int64_t j = 0; j < skv; ++j) total += (row[j] = std::exp(row[j] - mx));
@@ -108,8 +111,9 @@ void attention_backward_gemm(const AttentionBackwardArgs& a) {
         for (int64_t c = 0; c < d; ++c) dvec += double(gi[c]) * double(oi[c]);
         float* prow = p.data() + i * skv;
         float* dsrow = dp.data() + i * skv;
+        const int64_t seen = sh.keys_seen(i);
         for (int64_t j = 0; j < skv; ++j) {
-          prow[j] = std::exp(prow[j] - lse[i]);
+          prow[j] = j < seen ? std::exp(prow[j] - lse[i]) : 0.f;
           dsrow[j] = prow[j] * (dsrow[j] - float(dvec));  // dS, in place of dP
         }
       }

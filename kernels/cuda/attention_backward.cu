@@ -20,6 +20,11 @@
 // forward: warps whose keys lie past the sequence skip the math, and 16-query pairs past the end are
 // skipped in every product, so S = 197 costs about 208 x 208 instead of 256 x 256.
 //
+// Causal (query i sees keys j <= i): the CTA's keys kv0.. are seen only by queries i >= kv0, so its
+// walk starts at the query tile holding row kv0 (the tiles before lie wholly above the diagonal) and
+// P^T is masked to 0 where key > query while it is rebuilt; dS^T is then 0 there too. No warp skips
+// its math for causality: every warp writes its dS^T rows, which the dQ product reads.
+//
 // Expected, not yet measured (written without a GPU): at B=256, H=12, S=197, D=64 the backward does
 // 10 S^2 D flops per head (76 GFLOP, ~150 us at ~500 TFLOP/s of mma.sync) and moves ~9 x 77.5 MB of
 // bf16 (Q, K, V, O, dO twice; dQ, dK, dV) plus ~0.3 GB for the f32 dQ accumulator (zeroing, reading
@@ -59,6 +64,7 @@ struct BackwardParams {
   void *dk, *dv;     // contiguous [B, H, Skv, D]
   int heads, seq_q, seq_kv;
   float scale, scale_log2;
+  bool causal;
 };
 
 // Dvec_i = sum_d dO_id O_id. D / 8 threads per row, each reading 16 bytes of dO and of O.
@@ -137,17 +143,19 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
     load_row_stats_async(lse_smem + buf * kBlockQ, lse_head + q0, kBlockQ, valid);
     load_row_stats_async(dvec_smem + buf * kBlockQ, dvec_head + q0, kBlockQ, valid);
   };
+  const int n_qtiles = (p.seq_q + kBlockQ - 1) / kBlockQ;
+  // Causal: query tiles whose rows all precede kv0 see none of this CTA's keys.
+  const int first_qtile = p.causal ? kv0 / kBlockQ : 0;
   load_tile_async<kBwdBlockKV, D>(k_smem, k_head, p.ks.seq, kv0, p.seq_kv);
   load_tile_async<kBwdBlockKV, D>(v_smem, v_head, p.vs.seq, kv0, p.seq_kv);
-  load_query_tile(0, 0);
+  if (first_qtile < n_qtiles) load_query_tile(first_qtile, first_qtile & 1);
   cp_async_commit();
 
   float dk_acc[D / 8][4], dv_acc[D / 8][4];  // this warp's 16 keys x D
   zero_accumulators(dk_acc);
   zero_accumulators(dv_acc);
 
-  const int n_qtiles = (p.seq_q + kBlockQ - 1) / kBlockQ;
-  for (int i = 0; i < n_qtiles; ++i) {
+  for (int i = first_qtile; i < n_qtiles; ++i) {
     const int buf = i & 1;
     cp_async_wait<0>();
     __syncthreads();  // query tile i has landed for every thread; every warp is done with tile i-1
@@ -167,13 +175,14 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
       zero_accumulators(pt);
       warp_mma_b_rows_n<T, QTile, kBlockQ / 8, D / 16>(
           pt, [&](uint32_t(&a)[4], int kk) { load_a<KVTile>(a, k_smem, warp_key0, kk * 16); }, q_tile, q_valid);
-      // P^T = exp2(S^T * scale * log2e - lse * log2e); exactly 0 for keys or queries past the end.
+      // P^T = exp2(S^T * scale * log2e - lse * log2e); exactly 0 for keys or queries past the end, and
+      // (causal) for keys after the query.
 #pragma unroll
       for (int n = 0; n < kBlockQ / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int qc = n * 8 + 2 * t + (e & 1), key = kv0 + warp_key0 + g + (e >> 1) * 8;
-          const bool inside = qc < q_valid && key < p.seq_kv;
+          const bool inside = qc < q_valid && key < p.seq_kv && (!p.causal || key <= q0 + qc);
           pt[n][e] = inside ? exp2f(fmaf(pt[n][e], p.scale_log2, -lse_tile[qc] * kLog2e)) : 0.f;
         }
       // dV += P^T dO (P^T rounded to T, as in the forward's P V).
@@ -222,6 +231,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(BackwardPa
     }
   }
 
+  cp_async_wait<0>();  // a causal CTA whose keys no query sees never waited on its K and V copies
   if (!warp_has_keys) return;
   T* dk_head = static_cast<T*>(p.dk) + bh * p.seq_kv * D;
   T* dv_head = static_cast<T*>(p.dv) + bh * p.seq_kv * D;
@@ -330,7 +340,8 @@ void attention_backward(const AttentionBackwardArgs& args, float* workspace, cud
                          int(shape.seq_q),
                          int(shape.seq_kv),
                          float(shape.scale),
-                         float(shape.scale * double(kLog2e))};
+                         float(shape.scale * double(kLog2e)),
+                         shape.causal};
   void* dq = args.dq.data;
   if (args.dtype == DType::BF16) launch_backward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, dq, stream);
   else launch_backward_dim<__half>(shape.head_dim, p, batch_heads, dq, stream);

@@ -8,6 +8,12 @@
 // K and V tiles are double-buffered in shared memory with cp.async, so tile j+1 loads while tile j is
 // multiplied; one __syncthreads per tile. At the end O /= l and lse = (m + log2 l) * ln 2 is saved.
 //
+// Causal (kernels/attention.h: query i sees keys j <= i): the CTA stops at the last key tile its
+// last row sees, so tiles wholly above the diagonal are never loaded; within a tile a warp skips the
+// 16-key pairs past its own last row (the same warp-uniform skip as past the sequence) and masks the
+// diagonal elements key > row to -inf. Key 0 lies in tile 0 and every row sees it, so no row's
+// running max stays -inf.
+//
 // Tile shape and the 197-token case (ViT-B/16). A 64-row query tile computes 197 rows as 256, and a
 // 64-key tile computes 197 keys as 256 as well: 1.69x the useful work if nothing were skipped. Two
 // skips bring that to ~1.1x without smaller tiles:
@@ -39,6 +45,7 @@ struct ForwardParams {
   float* lse;  // [B, H, Sq]
   int heads, seq_q, seq_kv;
   float scale_log2;  // scale * log2(e): scores go straight into exp2f
+  bool causal;
 };
 
 template <int D>
@@ -79,7 +86,9 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
   // share of the running sum (its 2 columns per block; the 4 threads of a row add up at the end).
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
 
-  const int n_kvtiles = (p.seq_kv + kFwdBlockKV - 1) / kFwdBlockKV;
+  // Causal: the CTA's last row, q0 + 63, sees keys up to itself; later key tiles are never loaded.
+  const int kv_end = p.causal ? min(p.seq_kv, q0 + kFwdBlockQ) : p.seq_kv;
+  const int n_kvtiles = (kv_end + kFwdBlockKV - 1) / kFwdBlockKV;
   for (int j = 0; j < n_kvtiles; ++j) {
     cp_async_wait<0>();
     __syncthreads();  // tile j is in shared memory for every thread, and every warp is done with tile j-1
@@ -97,19 +106,26 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
     const T* k_tile = k_smem + (j & 1) * KVTile::kElems;
     const T* v_tile = v_smem + (j & 1) * KVTile::kElems;
     const int kv_valid = min(kFwdBlockKV, p.seq_kv - j * kFwdBlockKV);  // keys of this tile inside the sequence
+    // Keys of this tile the warp's rows may see: causal cuts them at its last row. Warp-uniform.
+    const int warp_last_row = q0 + warp_row0 + 15;
+    const int kv_seen = p.causal ? min(kv_valid, warp_last_row + 1 - j * kFwdBlockKV) : kv_valid;
+    if (kv_seen <= 0) continue;  // the whole tile lies above this warp's diagonal (never tile 0)
+    const bool on_diagonal = p.causal && j * kFwdBlockKV + kv_seen - 1 > q0 + warp_row0;
 
     // S = Q K^T for this warp's 16 rows and the tile's 64 keys (block n: keys 8n..8n+7).
     float s[kFwdBlockKV / 8][4];
     zero_accumulators(s);
     warp_mma_b_rows_n<T, KVTile, kFwdBlockKV / 8, D / 16>(
         s, [&](uint32_t(&a)[4], int kk) { copy_fragment(a, q_frag[kk]); },
-        k_tile, kv_valid);
-    if (kv_valid < kFwdBlockKV) {  // keys past the end get probability 0
+        k_tile, kv_seen);
+    if (kv_valid < kFwdBlockKV || on_diagonal) {  // keys past the end, or after the row, get probability 0
 #pragma unroll
       for (int n = 0; n < kFwdBlockKV / 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-          if (n * 8 + 2 * t + (e & 1) >= kv_valid) s[n][e] = -INFINITY;
+        for (int e = 0; e < 4; ++e) {
+          const int key = n * 8 + 2 * t + (e & 1), row = q0 + warp_row0 + g + 8 * (e >> 1);
+          if (key >= kv_valid || (on_diagonal && j * kFwdBlockKV + key > row)) s[n][e] = -INFINITY;
+        }
     }
 
     // Online softmax: rescale what was accumulated under the old max, then P = exp2(S*c - m).
@@ -141,7 +157,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(ForwardPara
     // O += P V: P (16 x 64, rounded to T like FlashAttention does) against the V tile.
     warp_mma_b_rows_k<T, KVTile, D / 8, kFwdBlockKV / 16>(
         o_acc, [&](uint32_t(&a)[4], int kc) { accumulators_to_a<T>(a, s[2 * kc], s[2 * kc + 1]); }, v_tile, 0,
-        kv_valid);
+        kv_seen);
   }
 
   if (!warp_has_rows) return;
@@ -215,7 +231,8 @@ void attention_forward(const AttentionForwardArgs& args, cudaStream_t stream) {
                         int(shape.heads),
                         int(shape.seq_q),
                         int(shape.seq_kv),
-                        float(shape.scale * double(kLog2e))};
+                        float(shape.scale * double(kLog2e)),
+                        shape.causal};
   if (args.dtype == DType::BF16) launch_forward_dim<__nv_bfloat16>(shape.head_dim, p, batch_heads, stream);
   else launch_forward_dim<__half>(shape.head_dim, p, batch_heads, stream);
 }

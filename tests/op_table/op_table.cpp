@@ -13,6 +13,7 @@ const std::vector<OpCase>& op_cases() {
     add_norm_and_matmul_rows(t);
     add_conv_rows(t);
     add_index_and_loss_rows(t);
+    add_attention_rows(t);
     return t;
   }();
   return table;

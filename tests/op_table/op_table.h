@@ -127,6 +127,7 @@ void add_elementwise_rows(std::vector<OpCase>& table);
 void add_norm_and_matmul_rows(std::vector<OpCase>& table);
 void add_conv_rows(std::vector<OpCase>& table);
 void add_index_and_loss_rows(std::vector<OpCase>& table);
+void add_attention_rows(std::vector<OpCase>& table);
 
 // Helpers for rows.
 Operand op(Shape shape, double lo = -1, double hi = 1, Layout layout = Layout::Contiguous);
