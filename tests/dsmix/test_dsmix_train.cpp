@@ -133,8 +133,15 @@ TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][c
   REQUIRE_THROWS_WITH(parse_choice<QepOptimizer>("adam"), "--qep_optimizer must be sgd or adamw, got 'adam'");
   r.qep_optimizer = QepOptimizer::AdamW;
   r.validate();
-  r.images_per_reference = 4;  // 110 % 4 != 0
-  REQUIRE_THROWS_WITH(r.validate(), Contains("divisible"));
+  r.images_per_reference = 4;  // chunks need not divide the batch: QepBatchSampler pads nothing
+  r.validate();
+  r.images_per_reference = 0;
+  REQUIRE_THROWS_WITH(r.validate(), Contains("--images_per_reference must be >= 1"));
+  r.images_per_reference = 6;
+  r.holdout = 0;  // allowed: no held-out references, no evaluation
+  r.validate();
+  r.holdout = 1;
+  REQUIRE_THROWS_WITH(r.validate(), Contains("--holdout must be in [0, 1)"));
   c.stage = "lp";
   c.dataset = "tid2013";
   r = c.resolved();
@@ -419,6 +426,7 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   CHECK(fit_score_norm(three, ScoreNormMode::ZScore).apply(3.0) == Approx(0.0));
   CHECK(fit_score_norm(three, ScoreNormMode::ZScore).scale == Approx(std::sqrt(14.0 / 3.0)));
   CHECK(fit_score_norm(three, ScoreNormMode::MinMax).apply(6.0) == Approx(1.0));
+  CHECK(fit_score_norm(three, ScoreNormMode::None).apply(6.0) == 6.0);  // --score_norm none: raw MOS
 
   DsmixConfig c = tiny_config("lp", fresh_dir("lp"));
   c.references.clear();
@@ -434,6 +442,11 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   CHECK(r.history.epoch_loss.back().second < r.history.epoch_loss.front().second);
   CHECK(std::isfinite(r.metrics.at("median_srcc")));
   CHECK(r.metrics.at("median_srcc") == Approx((r.metrics.at("srcc_1") + r.metrics.at("srcc_2")) / 2));
+  // The best epoch (selected on the test set) is at least the last one, and reported labelled.
+  for (const char* k : {"1", "2"}) CHECK(r.metrics.at(std::string("best_srcc_") + k) >= r.metrics.at(std::string("srcc_") + k));
+  CHECK(r.metrics.at("best_median_srcc") >= r.metrics.at("median_srcc"));
+  CHECK_THAT(r.lines.front(), Contains("(best epoch per split, selected on the test set: optimistic)"));
+  CHECK_THAT(read_text(c.project_dir + "/split_1/result.json"), Contains("\"best_epoch\""));
   for (const char* f : {"summary.txt", "split_1/result.json", "split_2/result.json", "split_2/curves.svg",
                         "split_2/checkpoints/last.safetensors"})
     CHECK(fs::exists(c.project_dir + "/" + f));
