@@ -460,7 +460,9 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
 
 // The demo's claim at a reduced size (fewer epochs, a smaller IQA set, 2 probe splits): the linear
 // probe on the stage-2 encoder predicts the synthetic MOS clearly better than the same probe on a
-// randomly initialised encoder. Measured at this size for seed 0 (SRCC 0.40 against 0.17). The
+// randomly initialised encoder. Measured at this size for seed 0: SRCC 0.597 against 0.167 with
+// stage 2's batches of distinct samples (0.488 against 0.167 when each reference was padded with
+// duplicates; the best epoch, selected on the test set, gives 0.600 against 0.268). The
 // full demo's outcome depends on the seed (the README's demo notes: seed 2 fails), so this pins one
 // that works and guards against the pipeline breaking, not against that fragility.
 TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the linear probe", "[dsmix][demo]") {
@@ -484,8 +486,8 @@ TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the li
   // predictor that learns nothing lands at 0.97-1.05x (the plain tiny ViT, measured); seeds leave the
   // initial plateau at different steps (seed 1: 0.91x after these 800 steps), hence the margin.
   CHECK(r.dsm.metrics.at("map_mse") < 0.93 * r.dsm.metrics.at("mean_map_mse"));
-  CHECK(pre > rnd + 0.15);
-  CHECK(pre > 0.3);
+  CHECK(pre > rnd + 0.3);
+  CHECK(pre > 0.5);
   CHECK(r.qep.metrics.at("type_acc") > 1.0 / 7.0);
 }
 
