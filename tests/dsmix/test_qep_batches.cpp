@@ -17,6 +17,11 @@ using Catch::Matchers::Contains;
 namespace {
 
 // 20 references x 6 samples; sample i belongs to reference i / 6.
+std::vector<int64_t> order_of(const QepBatchSampler& s, uint64_t epoch) {
+  SeededIndexRandom rng(7, epoch);  // the samplers' seed below
+  return s.epoch_order(rng);
+}
+
 std::vector<int> kadis_like_references() {
   std::vector<int> refs;
   for (int r = 0; r < 20; ++r)
@@ -28,10 +33,10 @@ std::vector<int> kadis_like_references() {
 
 TEST_CASE("QEP batches: distinct samples, whole references side by side, spec-length epoch", "[dsmix][qep]") {
   const std::vector<int> refs = kadis_like_references();
-  const QepBatchSampler sampler(refs, QepBatchOptions{6, 30, 1, 0, 7});
+  const QepBatchSampler sampler(refs, 6, ShuffledSamplerOptions{30, 1, 0, 7});
   CHECK(sampler.batches_per_rank() == 4);  // 120 / 30; SceneSampler's chunk-5 padding gave 240 / 30 = 8
   for (uint64_t epoch : {0u, 1u}) {
-    const std::vector<int64_t> order = sampler.epoch_order(epoch);
+    const std::vector<int64_t> order = order_of(sampler, epoch);
     REQUIRE(order.size() == 120);
     CHECK(std::set<int64_t>(order.begin(), order.end()).size() == 120);  // each sample exactly once
     // Chunk 6 = all of a reference: the order is 20 runs of 6 same-reference samples.
@@ -48,12 +53,14 @@ TEST_CASE("QEP batches: distinct samples, whole references side by side, spec-le
       for (const auto& [r, n] : per_ref) CHECK(n == 6);
     }
   }
-  CHECK(sampler.epoch_order(0) != sampler.epoch_order(1));
-  CHECK(sampler.epoch_order(0) == QepBatchSampler(refs, QepBatchOptions{6, 30, 1, 0, 7}).epoch_order(0));
+  CHECK(order_of(sampler, 0) != order_of(sampler, 1));
+  CHECK(sampler.epoch_batches(1) == QepBatchSampler(refs, 6, ShuffledSamplerOptions{30, 1, 0, 7}).epoch_batches(1));
+  const std::vector<int64_t> first = order_of(sampler, 0);
+  CHECK(sampler.epoch_batches(0)[0].indices == std::vector<int64_t>(first.begin(), first.begin() + 30));
 
   // Chunks of 4: a reference's six samples become runs of 4 and 2; still every sample once.
-  const QepBatchSampler fours(refs, QepBatchOptions{4, 24, 1, 0, 7});
-  const std::vector<int64_t> order = fours.epoch_order(0);
+  const QepBatchSampler fours(refs, 4, ShuffledSamplerOptions{24, 1, 0, 7});
+  const std::vector<int64_t> order = order_of(fours, 0);
   CHECK(std::set<int64_t>(order.begin(), order.end()).size() == 120);
   std::map<int, std::vector<int>> runs;  // reference -> its run lengths
   for (size_t i = 0; i < order.size();) {
@@ -70,12 +77,12 @@ TEST_CASE("QEP batches: distinct samples, whole references side by side, spec-le
   CHECK(fours.batches_per_rank() == 5);
 
   // Two ranks share the epoch's batches without overlap.
-  const QepBatchSampler r0(refs, QepBatchOptions{6, 30, 2, 0, 7}), r1(refs, QepBatchOptions{6, 30, 2, 1, 7});
+  const QepBatchSampler r0(refs, 6, ShuffledSamplerOptions{30, 2, 0, 7}), r1(refs, 6, ShuffledSamplerOptions{30, 2, 1, 7});
   std::set<int64_t> seen;
   for (const auto* s : {&r0, &r1})
     for (const SampledBatch& b : s->epoch_batches(0)) seen.insert(b.indices.begin(), b.indices.end());
   CHECK(seen.size() == 120);
-  REQUIRE_THROWS_WITH(QepBatchSampler(refs, QepBatchOptions{0, 30, 1, 0, 7}), Contains("chunk size 0"));
+  REQUIRE_THROWS_WITH(QepBatchSampler(refs, 0, ShuffledSamplerOptions{30, 1, 0, 7}), Contains("chunk size 0"));
 }
 
 TEST_CASE("--holdout 0 keeps every reference for training; > 0 holds at least one out", "[dsmix][config]") {

@@ -7,9 +7,9 @@
 
 namespace iqa::training {
 
-QepBatchSampler::QepBatchSampler(const std::vector<int>& references, const QepBatchOptions& opts)
-    : opts_(opts), samples_(int64_t(references.size())) {
-  IQA_CHECK(opts.chunk_size >= 1 && opts.batch_size >= 1, "QepBatchSampler: chunk size ", opts.chunk_size,
+QepBatchSampler::QepBatchSampler(const std::vector<int>& references, int chunk_size, const ShuffledSamplerOptions& opts)
+    : chunk_size_(chunk_size), opts_(opts), samples_(int64_t(references.size())) {
+  IQA_CHECK(chunk_size >= 1 && opts.batch_size >= 1, "QepBatchSampler: chunk size ", chunk_size,
             " and batch size ", opts.batch_size, " must be positive");
   IQA_CHECK(opts.world_size >= 1 && opts.rank >= 0 && opts.rank < opts.world_size, "QepBatchSampler: rank ", opts.rank,
             " of world size ", opts.world_size);
@@ -20,7 +20,7 @@ QepBatchSampler::QepBatchSampler(const std::vector<int>& references, const QepBa
 }
 
 std::vector<int64_t> QepBatchSampler::epoch_order(IndexRandom& rng) const {
-  const size_t n = size_t(opts_.chunk_size);
+  const size_t n = size_t(chunk_size_);
   std::vector<std::vector<int64_t>> chunks;
   for (const auto& members : by_reference_) {
     std::vector<int64_t> idx = members;
@@ -37,15 +37,9 @@ std::vector<int64_t> QepBatchSampler::epoch_order(IndexRandom& rng) const {
   return order;
 }
 
-std::vector<int64_t> QepBatchSampler::epoch_order(uint64_t epoch) const {
-  SeededIndexRandom rng(opts_.seed, epoch);
-  return epoch_order(rng);
-}
-
 std::vector<SampledBatch> QepBatchSampler::epoch_batches(uint64_t epoch) const {
-  return shard_batches(epoch_order(epoch), opts_.batch_size, opts_.world_size, opts_.rank);
+  SeededIndexRandom rng(opts_.seed, epoch);  // the same (seed, epoch) stream on every rank
+  return shard_batches(epoch_order(rng), opts_.batch_size, opts_.world_size, opts_.rank);
 }
-
-int64_t QepBatchSampler::batches_per_rank() const { return samples_ / opts_.batch_size / opts_.world_size; }
 
 }  // namespace iqa::training

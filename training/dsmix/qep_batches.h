@@ -11,29 +11,24 @@
 
 namespace iqa::training {
 
-struct QepBatchOptions {
-  int chunk_size = 6;   // at most this many samples of one reference side by side (6: all of a KADIS reference)
-  int batch_size = 110;
-  int world_size = 1;
-  int rank = 0;
-  uint64_t seed = 0;
-};
-
 class QepBatchSampler {
  public:
-  // references[i]: the reference content of training sample i.
-  QepBatchSampler(const std::vector<int>& references, const QepBatchOptions& opts);
+  // references[i]: the reference content of training sample i; at most chunk_size samples of one
+  // reference side by side (6: all of a KADIS reference); batches of opts.batch_size per rank.
+  QepBatchSampler(const std::vector<int>& references, int chunk_size, const ShuffledSamplerOptions& opts);
 
   // Per reference (increasing id) its samples shuffled and cut into chunks of chunk_size (the last
   // one shorter); the chunks shuffled together and flattened. Draws in that sequence from `rng`.
   std::vector<int64_t> epoch_order(IndexRandom& rng) const;
-  std::vector<int64_t> epoch_order(uint64_t epoch) const;  // SeededIndexRandom(seed, epoch)
-  // This rank's drop_last batches of batch_size (shard_batches).
+  // This rank's drop_last batches of batch_size (shard_batches) of the order SeededIndexRandom(seed,
+  // epoch) draws.
   std::vector<SampledBatch> epoch_batches(uint64_t epoch) const;
-  int64_t batches_per_rank() const;  // floor(floor(samples / batch_size) / world_size)
+  // floor(floor(samples / batch_size) / world_size)
+  int64_t batches_per_rank() const { return samples_ / opts_.batch_size / opts_.world_size; }
 
  private:
-  QepBatchOptions opts_;
+  int chunk_size_;
+  ShuffledSamplerOptions opts_;
   int64_t samples_ = 0;
   std::vector<std::vector<int64_t>> by_reference_;  // sample indices of each reference, increasing
 };

@@ -101,7 +101,8 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
 
   std::vector<int> train_refs;
   for (int64_t i : split.train) train_refs.push_back(int(set.samples[size_t(i)].reference));
-  const QepBatchSampler sampler(train_refs, QepBatchOptions{cfg.images_per_reference, cfg.batch_size, env.world, env.rank, cfg.seed});
+  const QepBatchSampler sampler(train_refs, cfg.images_per_reference,
+                                ShuffledSamplerOptions{cfg.batch_size, env.world, env.rank, cfg.seed});
   const StepDecay schedule(cfg.lr_step, cfg.lr_gamma);
   DsmixOptions dopts;
   dopts.mix = cfg.mix;
