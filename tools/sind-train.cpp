@@ -57,8 +57,8 @@ void add_flags(CLI::App& app, SindConfig& c) {
              throw CLI::ValidationError("--local_view", e.what());
            }
          },
-         "mosaic | same-crop, for training and testing (the paper: mosaic; the reference's code at HEAD: "
-         "--train_local_view same-crop, mosaic only in its test script)")
+         "mosaic | same-crop, for training and testing (the paper: mosaic; the reference's code at HEAD: same-crop for "
+         "both, the mosaic only in its test script)")
       ->default_str(choice_name(c.local_view));
   add_choice(app, "--train_local_view", c.local_view, "the training batches' local view: mosaic | same-crop");
   add_choice(app, "--test_local_view", c.test_local_view, "the evaluations' (test, val) local view: mosaic | same-crop");
