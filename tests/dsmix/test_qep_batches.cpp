@@ -31,7 +31,7 @@ std::vector<int> kadis_like_references() {
 
 }  // namespace
 
-TEST_CASE("QEP batches: distinct samples, whole references side by side, spec-length epoch", "[dsmix][qep]") {
+TEST_CASE("QEP batches: distinct samples with whole references side by side and a spec-length epoch", "[dsmix][qep]") {
   const std::vector<int> refs = kadis_like_references();
   const QepBatchSampler sampler(refs, 6, ShuffledSamplerOptions{30, 1, 0, 7});
   CHECK(sampler.batches_per_rank() == 4);  // 120 / 30; SceneSampler's chunk-5 padding gave 240 / 30 = 8
@@ -85,7 +85,7 @@ TEST_CASE("QEP batches: distinct samples, whole references side by side, spec-le
   REQUIRE_THROWS_WITH(QepBatchSampler(refs, 0, ShuffledSamplerOptions{30, 1, 0, 7}), Contains("chunk size 0"));
 }
 
-TEST_CASE("--holdout 0 keeps every reference for training; > 0 holds at least one out", "[dsmix][config]") {
+TEST_CASE("dsmix-train --holdout 0 keeps every reference for training and > 0 holds at least one out", "[dsmix][config]") {
   KadisSet set;
   for (int r = 0; r < 4; ++r) {
     set.references.push_back("r" + std::to_string(r) + ".png");

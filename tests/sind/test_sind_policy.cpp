@@ -102,7 +102,7 @@ TEST_CASE("evaluation cadence: every 5 epochs for leave-one-out and random-split
   CHECK(evals == 2);
 }
 
-TEST_CASE("kept weights: best.safetensors holds the EMA weights of the reported epoch; views and calibration",
+TEST_CASE("kept weights: best.safetensors holds the EMA weights of the reported epoch with its views and calibration",
           "[train][policy]") {
   const CadenceRun& r = cadence_run();
   const EvalPoint best = r.result.sets.at(0).best_on_test();
@@ -140,7 +140,7 @@ TEST_CASE("kept weights: best.safetensors holds the EMA weights of the reported 
   CHECK(calibration_subset(small_set().list, 20).entries.size() == 17);  // every 3rd of 50
 }
 
-TEST_CASE("kept weights: val-best per validation split, and a resumed run keeps the same files bit for bit",
+TEST_CASE("kept weights: val-best per validation split and a resumed run keeps the same files bit for bit",
           "[train][policy]") {
   TrainData data = tiny_data();
   DatasetList val;
@@ -174,7 +174,7 @@ TEST_CASE("kept weights: val-best per validation split, and a resumed run keeps 
   CHECK(kept_weights_path("run", "val-best", "spaq", false) == "run/checkpoints/val-best.safetensors");
 }
 
-TEST_CASE("sind-score: a folder of good, corrupt and non-image files; --calibrate; JSON; both listing formats",
+TEST_CASE("sind-score: a folder of good and corrupt and non-image files with --calibrate and JSON and both listing formats",
           "[train][policy]") {
   const CadenceRun& r = cadence_run();
   const std::string dir = fresh_dir("iqa_policy_folder"), out = dir + "/../policy_out.txt", err = dir + "/../policy_err.txt";
