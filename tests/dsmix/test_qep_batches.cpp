@@ -8,6 +8,7 @@
 
 #include "tests/testing.h"
 #include "training/dsmix/common.h"
+#include "training/dsmix/config.h"
 #include "training/dsmix/qep_batches.h"
 
 using namespace iqa;
@@ -102,4 +103,18 @@ TEST_CASE("dsmix-train --holdout 0 keeps every reference for training and > 0 ho
   one.samples.resize(5);
   CHECK(split_by_reference(one, 0.0, 0).train.size() == 5);
   REQUIRE_THROWS_WITH(split_by_reference(one, 0.2, 0), Contains("--holdout 0"));
+
+  DsmixConfig c;
+  c.stage = "qep";
+  c.references = "refs";
+  c.dsm_checkpoint = "x";
+  DsmixConfig r = c.resolved();
+  r.holdout = 0;  // allowed: no held-out references, no evaluation
+  r.images_per_reference = 4;  // chunks need not divide the batch (110): QepBatchSampler pads nothing
+  r.validate();
+  r.holdout = 1;
+  REQUIRE_THROWS_WITH(r.validate(), Contains("--holdout must be in [0, 1)"));
+  r.holdout = 0.05;
+  r.images_per_reference = 0;
+  REQUIRE_THROWS_WITH(r.validate(), Contains("--images_per_reference must be >= 1"));
 }
