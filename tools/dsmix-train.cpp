@@ -15,6 +15,7 @@
 #include "training/dsmix/trainer.h"
 #include "training/run_log.h"
 #include "training/sind/config.h"  // --decode's spellings
+#include "tools/tool_error.h"
 
 using namespace iqa::training;
 
@@ -111,7 +112,6 @@ int main(int argc, char** argv) {
     const StageResult r = run_dsmix_stage(c);
     return r.interrupted ? 130 : 0;
   } catch (const std::exception& e) {
-    std::cerr << "dsmix-train: " << e.what() << std::endl;
-    return 1;
+    return iqa::tools::report_error("dsmix-train", e);
   }
 }

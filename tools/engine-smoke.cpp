@@ -13,6 +13,7 @@
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "training/synthetic_regression.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 
@@ -72,8 +73,7 @@ int main(int argc, char** argv) {
     std::printf("final loss %.5f after %d steps in %.2f s (%.2f ms/step)\n", loss_value, steps, seconds,
                 1e3 * seconds / steps);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return iqa::tools::report_error("engine-smoke", e);
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "training/distort/distort.h"
 #include "training/distort/set.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 
@@ -104,7 +105,6 @@ int main(int argc, char** argv) {
                 r.skipped, r.csv_path.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return iqa::tools::report_error("iqa-distort", e);
   }
 }

@@ -24,6 +24,7 @@
 #include "training/data/dataset.h"
 #include "training/image/augment.h"
 #include "training/image/decode.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 using namespace iqa::models;
@@ -196,7 +197,6 @@ int main(int argc, char** argv) {
     if (bad) std::cerr << "iqa-scenes: " << bad << " image(s) could not be read\n";
     return bad ? 2 : 0;
   } catch (const std::exception& e) {
-    std::cerr << "iqa-scenes: " << e.what() << std::endl;
-    return 1;
+    return iqa::tools::report_error("iqa-scenes", e);
   }
 }

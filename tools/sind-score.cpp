@@ -17,6 +17,7 @@
 #include "training/sind/eval.h"
 #include "training/sind/kept_weights.h"
 #include "training/sind/score_inputs.h"
+#include "tools/tool_error.h"
 
 using namespace iqa;
 using namespace iqa::training;
@@ -116,7 +117,6 @@ int main(int argc, char** argv) {
       std::cerr << "sind-score: " << p.skipped.size() << " of " << total << " image(s) could not be read (listed above)\n";
     return p.skipped.empty() ? 0 : 2;
   } catch (const std::exception& e) {
-    std::cerr << "sind-score: " << e.what() << std::endl;
-    return 1;
+    return iqa::tools::report_error("sind-score", e);
   }
 }

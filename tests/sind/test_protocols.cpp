@@ -65,3 +65,21 @@ TEST_CASE("plan_protocol: a random split without val.json runs without validatio
   CHECK(runs[1].data.vals[0].list.entries.size() == 1);
   CHECK(runs[0].data.tests[0].list.entries.size() == 2);
 }
+
+TEST_CASE("plan_protocol: leave-one-out ignores --dataset_domain as the reference does", "[protocols]") {
+  fixtures::FixtureDir dir("protocols_loo");
+  for (int d = 0; d < 2; ++d) {
+    const std::string fold = "for_leave_one_out/spaq/test_for_10" + std::to_string(d) + "_scene/";
+    dir.write(fold + "train.json", listing(3, 105 + d));
+    dir.write(fold + "test.json", listing(2, 100 + d));
+  }
+  SindConfig cfg;
+  cfg.json_root = dir.str();
+  cfg.exp_type = Protocol::LeaveOneOut;
+  cfg.train_dataset = {"spaq"};
+  cfg.dataset_domain = true;
+  const auto runs = plan_protocol(cfg);
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0].data.train.entries.at(0).domain_id == 105);  // not 1
+  CHECK(runs[1].data.train.entries.at(0).domain_id == 106);
+}

@@ -133,6 +133,30 @@ TEST_CASE("trainer: the l1 loss falls on a tiny synthetic run", "[train]") {
   REQUIRE(evals == 6);  // one evaluation per epoch, epochs 0..5
 }
 
+TEST_CASE("trainer: --clip_freeze trains the head and leaves the backbone as initialised", "[train]") {
+  SindConfig c = tiny_config(fresh_dir("iqa_train_freeze"));
+  c.clip_freeze = true;
+  c.epochs = 1;
+  c.warmup_epoch = 0;
+  train_sind(c, tiny_data(), c.project_dir, quiet());
+  manual_seed(c.seed);  // the trainer's initialisation, redone
+  const auto initial = make_sind_model(c);
+  CHECK(split_sind_parameters(*initial).backbone.empty());
+  const auto saved = load_safetensors(c.project_dir + "/checkpoints/last.safetensors");
+  int backbone = 0, head_changed = 0;
+  for (const auto& [name, p] : initial->named_parameters()) {
+    const std::vector<float> before = p.to_vector(), after = saved.at("model." + name).to_vector();
+    if (name.rfind("clip_model.", 0) == 0) {
+      ++backbone;
+      REQUIRE(before == after);
+    } else {
+      head_changed += before != after;
+    }
+  }
+  CHECK(backbone > 10);
+  CHECK(head_changed == 2);  // head.quality_predictor.0.{weight,bias}
+}
+
 TEST_CASE("trainer: stop mid-epoch and resume is bit-exact", "[train]") {
   const TrainData data = tiny_data();
   SindConfig full = tiny_config(fresh_dir("iqa_train_full"));

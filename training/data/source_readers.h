@@ -1,5 +1,6 @@
 // Internal to make-splits' readers (split_sources*.cpp): the helpers they share and the per-dataset
 // readers, grouped by file: split_sources.cpp (the protocols' authentic sets and load_source),
+// split_sources_official.cpp (the .mat containers),
 // split_sources_synthetic.cpp, split_sources_extra.cpp (sets the reference uses for extra tests).
 #pragma once
 #include <string>
@@ -19,6 +20,12 @@ const std::string& single_scores_file(const std::string& dataset, const SourceFi
 void name_domains(DatasetList& list, int base, const std::vector<std::string>& names);
 // The folder prefix of a dataset's images for files.path_style (or files.image_prefix when set).
 std::string prefix_of(const std::string& dataset, const SourceFiles& files);
+
+// split_sources_official.cpp: the .mat files as tables (image, mos / image, reference, dmos); the
+// table's name and row numbers locate a bad value (file + element index).
+bool mat_sources(const SourceFiles& f);  // any --scores file is a .mat
+CsvTable livec_table(const SourceFiles& f);
+CsvTable live_table(const SourceFiles& f);
 
 // split_sources_synthetic.cpp
 SourceData load_kadid(const SourceFiles& f);

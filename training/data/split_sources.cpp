@@ -8,6 +8,7 @@
 
 #include "training/data/scene_sampler.h"
 #include "training/data/source_readers.h"
+#include "training/data/xlsx_reader.h"
 
 namespace iqa {
 namespace source {
@@ -134,9 +135,16 @@ void label_scene(DatasetEntry& e, const std::map<std::string, int>& scenes, cons
 SourceData load_image_mos(const std::string& dataset, const SourceFiles& f) {
   const int base = dataset_info(dataset).domain_base;
   const std::string prefix = prefix_of(dataset, f);
-  CsvTable t = read_csv(single_scores_file(dataset, f));
-  const size_t img = t.column({"image", "image_name", "image name", "name", "source_id"});
-  const size_t mos = t.column({"mos", "realigned mos", "realigned_mos", "score"});
+  CsvTable t = dataset == "livec" && mat_sources(f) ? livec_table(f)
+                                                    : read_score_table(single_scores_file(dataset, f), {"CID2013 MOS"});
+  const std::vector<std::string> image_names = {"image", "image_name", "image name", "name", "source_id"};
+  const std::vector<std::string> mos_names = {"mos", "realigned mos", "realigned_mos", "score"};
+  // BID's DatabaseGrades.xlsx: the reference reads its first two columns (image number, grade) whatever
+  // their titles say.
+  const bool bid_sheet = dataset == "bid" && t.name.find(" [sheet '") != std::string::npos && t.header.size() >= 2 &&
+                         t.find_column(image_names) < 0 && t.find_column(mos_names) < 0;
+  const size_t img = bid_sheet ? 0 : t.column(image_names);
+  const size_t mos = bid_sheet ? 1 : t.column(mos_names);
   const std::map<std::string, int> scenes = read_scene_labels(f.scenes);
   SourceData s{dataset, {}, {}};
   for (size_t r = 0; r < t.rows.size(); ++r) {
@@ -178,7 +186,7 @@ SourceData load_koniq(const SourceFiles& f) {
 
 // SPAQ's scene sheet: either one 0/1 column per scene or one column listing them. Image -> candidates.
 std::map<std::string, std::vector<int>> spaq_scene_candidates(const std::string& path) {
-  CsvTable labels = read_csv(path);
+  CsvTable labels = read_score_table(path);
   const size_t limg = labels.column({"Image name", "image_name", "image"});
   std::vector<long> flag_cols(spaq_scene_names().size(), -1);
   bool any_flag = false;
@@ -214,8 +222,8 @@ std::map<std::string, std::vector<int>> spaq_scene_candidates(const std::string&
 // so its committed spaq_all.json is the canonical choice: f.scene_choice (that listing, or any data_json
 // naming SPAQ/TestImage/<name>) gives it; otherwise one is drawn once from the seed.
 SourceData load_spaq(const SourceFiles& f, uint64_t seed) {
-  IQA_CHECK(!f.scenes.empty(), "spaq: --scenes (the scene category labels sheet as CSV) is required");
-  CsvTable scores = read_csv(single_scores_file("spaq", f));
+  IQA_CHECK(!f.scenes.empty(), "spaq: --scenes (\"Scene category labels.xlsx\" or a CSV export) is required");
+  CsvTable scores = read_score_table(single_scores_file("spaq", f));
   const size_t img = scores.column({"Image name", "image_name", "image"});
   const size_t mos = scores.column({"MOS"});
   const std::map<std::string, std::vector<int>> candidates = spaq_scene_candidates(f.scenes);

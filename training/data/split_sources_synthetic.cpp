@@ -98,7 +98,7 @@ SourceData load_csiq(const SourceFiles& f) {
 SourceData load_live(const SourceFiles& f) {
   static const std::vector<std::string> folders = {"jp2k", "jpeg", "wn", "gblur", "fastfading"};
   const std::string prefix = prefix_of("live", f);
-  CsvTable t = read_csv(single_scores_file("live", f));
+  CsvTable t = mat_sources(f) ? live_table(f) : read_csv(single_scores_file("live", f));
   const size_t img = t.column({"image"}), ref = t.column({"reference", "refname"});
   const size_t dmos = t.column({"dmos", "dmos_realigned", "dmos_new"});
   SourceData s{"live", {}, {}};

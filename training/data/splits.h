@@ -6,26 +6,31 @@
 // By default the output equals what the reference (github.com/ZachL1/SIND) committed under data_json/:
 // its image paths (path_style "reference"; "iqa" gives iqa.cu's earlier paths, image_prefix any
 // other folder), domain ids, folder and file names. Score files, per dataset (--scores, --scenes of
-// tools/make-splits). Where a dataset ships .xlsx or .mat files, a CSV export of the named
-// sheet/variables is expected (column names below, matched case-insensitively). Any dataset also
-// takes a data_json listing as its one --scores file (e.g. the reference's all/<ds>_all.json).
+// tools/make-splits): the files as their authors ship them, .xlsx sheets (training/data/xlsx_reader.h)
+// and MATLAB .mat variables (training/data/mat_reader.h) included, or a CSV export of the named
+// sheet/variables (column names below, matched case-insensitively). Any dataset also takes a
+// data_json listing as its one --scores file (e.g. the reference's all/<ds>_all.json).
 //   koniq10k  koniq10k_scores_and_distributions.csv or koniq10k_distributions_sets.csv: image_name,
 //             MOS_zscore [, set: training|validation|test -> official split].   -> koniq10k/1024x768/<image>
-//   spaq      CSV of "MOS and Image attribute scores.xlsx": Image name, MOS.   -> SPAQ/TestImage/<image>
-//             --scenes: CSV of "Scene category labels.xlsx": Image name + one 0/1 column per scene
+//   spaq      "MOS and Image attribute scores.xlsx" (or its CSV): Image name, MOS. -> SPAQ/TestImage/<image>
+//             --scenes: "Scene category labels.xlsx" (or its CSV): Image name + one 0/1 column per scene
 //             (Animal, Cityscape, Human, Indoor scene, Landscape, Night scene, Plant, Still-life,
 //             Others), or one column "Scene category" listing 1-based numbers or names. Multi-label
 //             images: the reference drew one with an unseeded random.choice, so its committed
 //             spaq_all.json is the canonical choice (--scene-choice); without it one is drawn from the seed.
-//   livec     CSV of AllImages_release.mat + AllMOS_release.mat: image, mos. -> LIVEChallenge/Images/<image>
-//   bid       CSV of DatabaseGrades.xlsx: image (or its number: 1 -> DatabaseImage0001.JPG), mos. -> BID/<image>
-//   cid2013   CSV of the "CID2013 MOS" sheet: Source_ID (".jpg" added) or image, Realigned MOS. -> CID2013/<image>
+//   livec     Data/AllImages_release.mat + Data/AllMOS_release.mat (variables AllImages_release,
+//             AllMOS_release; either order), or a CSV image, mos.            -> LIVEChallenge/Images/<image>
+//   bid       DatabaseGrades.xlsx (its first two columns, as the reference), or a CSV image (or its
+//             number: 1 -> DatabaseImage0001.JPG), mos.                    -> BID/<image>
+//   cid2013   the workbook's "CID2013 MOS" sheet (else its first), or its CSV: Source_ID (".jpg" added)
+//             or image, Realigned MOS.                                      -> CID2013/<image>
 //   kadid10k  dmos.csv: dist_img, ref_img, dmos[, var]. Domain 600 + type.     -> kadid10k/images/<dist_img>
 //   csiq      hyperIQA's csiq_label.txt ("<content>.<TAG>.<level>.png <dmos>", as the reference reads), or a
 //             CSV of csiq.DMOS.xlsx: image, dst_type, dst_lev, dmos. Domain 800 + folder in alphabetical
 //             order (800 awgn, 801 blur, 802 contrast, 803 fnoise, 804 jpeg, 805 jpeg2000).
 //             -> CSIQ/dst_imgs/<folder>/<content>.<AWGN|BLUR|contrast|fnoise|JPEG|jpeg2000>.<lev>.png
-//   live      CSV of LIVE release 2 (dmos_realigned.mat + refnames_all.mat + the folders' info.txt):
+//   live      LIVE release 2's dmos_realigned.mat (dmos_new) + refnames_all.mat (refnames_all), images
+//             in hyperIQA's order (jp2k img1..227, jpeg 1..233, wn, gblur, fastfading 1..174); or a CSV
 //             image (e.g. jp2k/img1.bmp), reference, dmos. Domain 700 + type (0 jp2k, 1 jpeg, 2 wn,
 //             3 gblur, 4 fastfading); references (DMOS 0) included as listed.  -> LIVE/<image>
 //   tid2013   mos_with_names.txt: "<mos> <name>" per line. Domain 900 + reference number (iXX).

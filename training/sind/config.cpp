@@ -1,6 +1,7 @@
 #include "training/sind/config.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "engine/error.h"
 #include "training/config_json.h"
@@ -13,6 +14,10 @@ template <class F>
 void for_each_field(SindConfig& c, F&& f) {
   f("clip_model", c.clip_model);
   f("pretrained", c.pretrained);
+  f("from_scratch", c.from_scratch);
+  f("clip_freeze", c.clip_freeze);
+  f("ema_decay", c.ema_decay);
+  f("input_size", c.input_size);
   f("epochs", c.epochs);
   f("lr", c.lr);
   f("lr_ratio", c.lr_ratio);
@@ -47,7 +52,44 @@ void for_each_field(SindConfig& c, F&& f) {
   f("demo", c.demo);
 }
 
+// The reference's spellings: open_clip's "<pretrained>/<tag>" (only the openai tag exists for B/16),
+// the bare tag, and its QuickGELU variant (OpenAI's weights use QuickGELU either way, as ours do).
+struct ModelSpelling {
+  const char* spelling;
+  const char* model;
+};
+constexpr ModelSpelling kSpellings[] = {
+    {"openai/ViT-B-16", "ViT-B-16"},  {"openai/ViT-B-16-quickgelu", "ViT-B-16"}, {"ViT-B-16-quickgelu", "ViT-B-16"},
+    {"ViT-B-16", "ViT-B-16"},         {"ViT-B-8", "ViT-B-8"},                    {"resnet50", "resnet50"},
+    {"tiny", "tiny"},                 {"tiny16", "tiny16"}};
+
+bool needs_pretrained(const std::string& model) { return one_of(model, {"ViT-B-16", "ViT-B-8", "resnet50"}); }
+
 }  // namespace
+
+std::string clip_model_spellings() {
+  std::string s;
+  for (const auto& m : kSpellings) s += (s.empty() ? "" : " | ") + std::string(m.spelling);
+  return s;
+}
+
+std::string canonical_clip_model(const std::string& name) {
+  for (const auto& m : kSpellings)
+    if (name == m.spelling) return m.model;
+  throw Error("--clip_model must be one of " + clip_model_spellings() + ", got '" + name + "'");
+}
+
+std::string default_weights_file(const std::string& clip_model, const std::string& weights_dir) {
+  if (clip_model == "ViT-B-16") return weights_dir + "/clip_vit_b16.safetensors";
+  if (clip_model == "ViT-B-8") return weights_dir + "/clip_vit_b8.safetensors";
+  if (clip_model == "resnet50") return weights_dir + "/resnet50.safetensors";
+  return "";
+}
+
+void use_default_weights(SindConfig& cfg, const std::string& weights_dir) {
+  const std::string f = default_weights_file(cfg.clip_model, weights_dir);
+  if (cfg.pretrained.empty() && !cfg.from_scratch && !f.empty() && std::filesystem::exists(f)) cfg.pretrained = f;
+}
 
 void SindConfig::validate() const {
   std::vector<std::string> problems;
@@ -75,6 +117,19 @@ void SindConfig::validate() const {
   need(!(all_global && clip_model == "ViT-B-8"), "--all_global needs a model with a CLS token (not ViT-B-8)");
   if (!demo) need(!train_dataset.empty(), "--train_dataset is required (or --demo)");
   need(!project_dir.empty(), "--project_dir must not be empty");
+  need(ema_decay >= 0 && ema_decay <= 1, "--ema_decay must be in [0, 1]");
+  // Every model here takes 224x224 crops (ViT-B/16's position table, the mosaic's 7x7 grid of 32s).
+  need(input_size == 224, "--input_size must be 224 (the crop size of " + clip_model + "), got " + std::to_string(input_size));
+  // The reference never trains these from random weights (open_clip / torchvision download them), so a
+  // missing file is an error, not a silent random init. An explicit --resume file carries the weights.
+  const bool resumes_a_file = !resume.empty() && resume != "auto";
+  if (needs_pretrained(clip_model) && pretrained.empty() && !from_scratch && !resumes_a_file)
+    problems.push_back("--clip_model " + clip_model + " needs pretrained weights: pass --pretrained FILE or put the file at " +
+                       default_weights_file(clip_model, "./weights") +
+                       "; make it with tools/export_weights.py from an OpenCLIP / OpenAI checkpoint (ViT-B-16.pt, "
+                       "--visual-only), a Hugging Face openai/clip-vit-base-patch16 pytorch_model.bin or torchvision's "
+                       "resnet50-0676ba61.pth; --from_scratch trains from random weights on purpose");
+  need(pretrained.empty() || std::filesystem::exists(pretrained), "--pretrained " + pretrained + " does not exist");
   throw_config_problems("sind-train", problems);
 }
 

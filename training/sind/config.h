@@ -48,8 +48,14 @@ struct ChoiceSpellings<BadImagePolicy> {
 };
 
 struct SindConfig {
-  std::string clip_model = "ViT-B-16";  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16
+  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16; the CLI maps the reference's spellings onto these
+  // (canonical_clip_model).
+  std::string clip_model = "ViT-B-16";
   std::string pretrained;               // safetensors of the backbone (CLIP / torchvision naming) or a whole model
+  bool from_scratch = false;            // ViT-B-16 / ViT-B-8 / resnet50 without --pretrained: random init on purpose
+  bool clip_freeze = false;             // the reference's --clip_freeze: the backbone is fixed, only the head trains
+  double ema_decay = 0.99;              // the reference's --ema_decay (torch_ema, warm-up on the update count)
+  int input_size = 224;                 // the reference's --input_size: crop size; must be the model's (224)
   int epochs = 35;                      // the loop runs epochs + 1 times, as the reference's range(0, epochs + 1)
   double lr = 1e-5;
   double lr_ratio = 1.0;                // backbone lr = lr / lr_ratio; head lr = lr
@@ -66,7 +72,7 @@ struct SindConfig {
   Protocol exp_type = Protocol::CrossSet;  // leave-one-out | cross-set | random-split
   bool dataset_domain = false;          // domain = dataset (domain_id / 100) instead of scene (SPAQ kept in cross-set)
   std::string data_root = "./data";
-  std::string json_root = "./data_json";  // the layout tools/make-splits writes
+  std::string json_root = "./data_json";  // the layout tools/make-splits writes (the reference's --json_dir)
   int eval_every = 0;                   // evaluate after epoch t when t % eval_every == 0; 0: the reference's cadence (eval_cadence)
   uint64_t seed = 0;
   std::string resume;                   // checkpoint to continue from ("auto": <project_dir>/checkpoints/last.safetensors)
@@ -86,7 +92,8 @@ struct SindConfig {
   bool demo = false;
 
   // Throws iqa::Error listing every invalid value (unknown model, non-positive sizes, batch not
-  // divisible by scene_sampling, scale_shift without scene sampling, missing datasets). The choices
+  // divisible by scene_sampling, scale_shift without scene sampling, missing datasets, a full-size
+  // model without --pretrained or --from_scratch, an --input_size the model cannot take). The choices
   // are enums, checked where they are parsed (CLI, from_json: parse_choice lists the allowed values).
   void validate() const;
   // One JSON object (choices by their CLI spellings); from_json(to_json()) == *this. Unknown keys
@@ -97,5 +104,22 @@ struct SindConfig {
   std::map<std::string, std::string> to_string_map() const;
   bool operator==(const SindConfig&) const = default;
 };
+
+// The reference's --clip_model spellings (open_clip "<pretrained>/<model tag>": openai/ViT-B-16,
+// ViT-B-16-quickgelu, ...; resnet50) mapped to this project's model names; a name that is already one
+// is returned as it is. Throws listing the accepted spellings for anything else (ViT-L-14 among them:
+// the reference maps it, but no reported run uses it and this project has no such model).
+std::string canonical_clip_model(const std::string& name);
+// The accepted spellings, for --help.
+std::string clip_model_spellings();
+
+// Where --pretrained is looked for when it is not given (the reference downloads the weights through
+// open_clip / torchvision; this project reads a file tools/export_weights.py made):
+// <weights_dir>/clip_vit_b16.safetensors, clip_vit_b8.safetensors, resnet50.safetensors. "" for the
+// tiny models, which have no pretrained weights.
+std::string default_weights_file(const std::string& clip_model, const std::string& weights_dir);
+// Sets cfg.pretrained to default_weights_file when that is not given, the model wants weights,
+// --from_scratch is off and the file exists.
+void use_default_weights(SindConfig& cfg, const std::string& weights_dir);
 
 }  // namespace iqa::training

@@ -26,7 +26,8 @@ VisionTransformerConfig vit_config(const std::string& name) {
 
 }  // namespace
 
-std::shared_ptr<QualityModel> make_sind_model(const SindConfig& cfg) {
+namespace {
+std::shared_ptr<QualityModel> build_sind_model(const SindConfig& cfg) {
   if (cfg.clip_model == "resnet50") {
     IQA_CHECK(!cfg.local_global, "make_sind_model: --local_global needs a CLIP ViT, not resnet50 (SimpleResNet)");
     return std::make_shared<SimpleResNetIQA>(ResNetConfig::resnet50(0));
@@ -34,6 +35,17 @@ std::shared_ptr<QualityModel> make_sind_model(const SindConfig& cfg) {
   const VisionTransformerConfig vc = vit_config(cfg.clip_model);
   if (cfg.local_global) return std::make_shared<LocalGlobalIQA>(vc, cfg.all_global);
   return std::make_shared<SimpleClipIQA>(vc);
+}
+}  // namespace
+
+std::shared_ptr<QualityModel> make_sind_model(const SindConfig& cfg) {
+  std::shared_ptr<QualityModel> model = build_sind_model(cfg);
+  // --clip_freeze, as the reference's load_clip_model: the backbone's parameters stop requiring
+  // gradients, so they drop out of the optimizer and the EMA and only the head trains.
+  if (cfg.clip_freeze)
+    for (auto& [name, p] : model->named_parameters())
+      if (name.rfind("clip_model.", 0) == 0) p.set_requires_grad(false);
+  return model;
 }
 
 std::string load_sind_pretrained(QualityModel& model, const SindConfig& cfg) {
@@ -65,8 +77,8 @@ ParamSplit split_sind_parameters(const QualityModel& model) {
     if (!p.requires_grad()) continue;
     (name.rfind("clip_model.", 0) == 0 ? s.backbone : s.head).push_back(p);
   }
-  IQA_CHECK(!s.backbone.empty() && !s.head.empty(), "split_sind_parameters: expected clip_model.* and head.* parameters in ",
-            model.type_name());
+  // The backbone group is empty under --clip_freeze (the reference's filter on requires_grad).
+  IQA_CHECK(!s.head.empty(), "split_sind_parameters: expected head.* parameters in ", model.type_name());
   return s;
 }
 

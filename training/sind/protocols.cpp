@@ -90,9 +90,13 @@ std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
     }
     std::sort(folds.begin(), folds.end());
     IQA_CHECK(!folds.empty(), "sind-train: no test_for_* folds in ", dir);
+    if (cfg.dataset_domain)
+      std::cerr << "note: --dataset_domain has no effect in leave-one-out (the reference ignores it there too)\n";
     for (const auto& [id, n] : folds) {
       ProtocolRun r{n, {}};
-      r.data.train = relabel(read_or_throw(dir + "/" + n + "/train.json", "fold train"), cfg, false);
+      // --dataset_domain is not applied here: the reference's leave_one_out_exp never reads it (and
+      // one dataset's folds would collapse into a single domain).
+      r.data.train = read_or_throw(dir + "/" + n + "/train.json", "fold train");
       r.data.tests.push_back({n, read_or_throw(dir + "/" + n + "/test.json", "fold test")});
       runs.push_back(std::move(r));
     }

@@ -24,7 +24,8 @@ struct ProtocolRun {
   TrainData data;
 };
 
-// The runs a configuration asks for, with listings read and --dataset_domain applied.
+// The runs a configuration asks for, with listings read and --dataset_domain applied (to the training
+// sets of cross-set and random-split only: leave-one-out ignores it, as the reference does).
 std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg);
 
 struct ProtocolSummary {

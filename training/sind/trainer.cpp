@@ -103,7 +103,7 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
             ParamGroup{split.head, cfg.lr, cfg.weight_decay}});
   std::vector<Tensor> params = split.backbone;
   params.insert(params.end(), split.head.begin(), split.head.end());
-  ExponentialMovingAverage ema(params, 0.99, true);
+  ExponentialMovingAverage ema(params, cfg.ema_decay, true);
   amp::GradScaler scaler(amp::GradScaler::Options{.enabled = cfg.precision == Precision::FP16});
   const bool autocast_on = device.is_cuda() && cfg.precision != Precision::FP32;
   if (!device.is_cuda() && cfg.precision != Precision::FP32)
