@@ -14,6 +14,7 @@
 #include "training/dsmix/demo.h"
 #include "training/dsmix/trainer.h"
 #include "training/run_log.h"
+#include "training/sind/config.h"  // --decode's spellings
 #include "tools/tool_error.h"
 
 using namespace iqa::training;
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--types", c.types, "on the fly: distortion types to draw from (default all 25)");
   app.add_option("--types_per_image", c.types_per_image, "on the fly: types per reference, each at 5 levels (KADIS: 1)")
       ->capture_default_str();
-  app.add_option("--holdout", c.holdout, "fraction of references held out for map error / accuracy")->capture_default_str();
+  app.add_option("--holdout", c.holdout, "fraction of references held out for map error / accuracy (0: none, no evaluation)")->capture_default_str();
   // models
   app.add_option("--dsm_model", c.dsm_model, "vit-b8 (ViT-B/8 without CLS, random init [unknown]) | tiny")->capture_default_str();
   app.add_option("--qe_model", c.qe_model, "resnet50 (random init [unknown]) | tiny")->capture_default_str();
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
                  "[unknown] weight of sum over layer1..4 of cosine distance (cosine along channels per location, averaged)")
       ->capture_default_str();
   app.add_option("--images_per_reference", c.images_per_reference,
-                 "[unknown batch composition] same-reference images per batch chunk (mixing partners share a reference)")
+                 "[unknown batch composition] at most this many same-reference samples side by side in a batch (mixing partners share a reference); every sample once per epoch, no padding")
       ->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD momentum (stage qep)")->capture_default_str();
   add_choice(app, "--qep_optimizer", c.qep_optimizer,
@@ -86,10 +87,17 @@ int main(int argc, char** argv) {
   app.add_option("--splits", c.splits, "random train/test splits (medians reported)")->capture_default_str();
   app.add_option("--train_fraction", c.train_fraction)->capture_default_str();
   add_choice(app, "--score_norm", c.score_norm,
-                 "[unknown] regression targets from the training split: zscore (default) | minmax | none");
+                 "[unknown] regression targets from the training split: zscore (default) | minmax | none (Smooth-L1 on "
+                 "the raw MOS, as the paper's setting implies)");
+  // Every stage crops at the image's own resolution (no resize), so each image is decoded fully: the
+  // reference's pixels. A DCT-scaled decode would change the crops' scale, hence no "fast" here.
+  iqa::DecodeMode decode = iqa::DecodeMode::Exact;
+  add_choice(app, "--decode", decode, "exact (full decode, the only mode: crops are taken at native resolution)");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    IQA_CHECK(decode == iqa::DecodeMode::Exact, "--decode fast: dsmix-train crops at the image's own resolution, so a "
+              "DCT-scaled decode would change what a crop shows; every stage decodes fully (--decode exact)");
     if (app.count("--channels_last")) c.channels_last = parse_choice<ChannelsLast>(channels_last);
     install_stop_handlers();
     if (c.demo) {

@@ -1,119 +1,120 @@
-// sind-score: predicts quality with a checkpoint written by sind-train, by SIND's 9-crop test
-// procedure (or the centre view only), for image files, folders, or a data_json listing. Prints
-// "path,score" lines (or writes CSV / JSON); on a listing with scores also prints SRCC / PLCC.
-// Unreadable images are reported by name; with --bad-image skip the rest are still scored.
+// sind-score: predicts quality with weights written by sind-train (checkpoints/last.safetensors,
+// best.safetensors or val-best.safetensors; which one and whether EMA or raw is printed), by SIND's
+// 9-crop test procedure (or the centre view only), for image files, folders, or a listing (data_json
+// with scores: SRCC / PLCC are printed; or image paths only, as the reference's test script takes).
+// Every readable image is scored; each unreadable one is named with its reason and the exit status is
+// 2 (--bad-image fail stops at the first instead). --calibrate adds the score on the training set's
+// MOS scale (training/sind/kept_weights.h). Scores go to stdout or --out, as CSV or JSON.
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "engine/error.h"
 #include "tools/cli_choice.h"
-#include "training/checkpoint.h"
 #include "training/epoch_loop.h"  // pick_training_device
-#include "training/image/decode.h"
 #include "training/metrics.h"
+#include "training/run_log.h"
 #include "training/sind/eval.h"
-#include "training/sind/model.h"
+#include "training/sind/kept_weights.h"
+#include "training/sind/score_inputs.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
 using namespace iqa::training;
-namespace fs = std::filesystem;
+
+namespace {
+
+enum class OutputFormat { Auto, Csv, Json };
+
+}  // namespace
+
+template <>
+struct iqa::training::ChoiceSpellings<OutputFormat> {
+  static constexpr const char* flag = "--format";
+  static constexpr Spelling<OutputFormat> all[] = {
+      {OutputFormat::Auto, "auto"}, {OutputFormat::Csv, "csv"}, {OutputFormat::Json, "json"}};
+};
 
 int main(int argc, char** argv) {
   CLI::App app{"sind-score: score images with a trained SIND checkpoint"};
   std::string checkpoint, data_json, data_root = ".", out;
   DeviceChoice device = DeviceChoice::Auto;
-  BadImagePolicy bad = BadImagePolicy::Fail;
+  BadImagePolicy bad = BadImagePolicy::Skip;
+  DecodeMode decode = DecodeMode::Exact;
+  OutputFormat format = OutputFormat::Auto;
+  LocalViewMode local_view = LocalViewMode::Mosaic;
   std::vector<std::string> inputs;
-  bool single_view = false, raw_weights = false;
-  app.add_option("--checkpoint", checkpoint, "a sind-train checkpoint (checkpoints/last.safetensors)")->required();
+  bool single_view = false, raw_weights = false, calibrate = false, no_progress = false;
+  app.add_option("--checkpoint", checkpoint,
+                 "checkpoints/last.safetensors, best.safetensors or val-best.safetensors of a sind-train run")
+      ->required();
   app.add_option("inputs", inputs, "image files or folders");
-  app.add_option("--data_json", data_json, "a data_json listing (its scores give SRCC/PLCC)");
+  app.add_option("--data_json", data_json, "a listing: data_json (its scores give SRCC/PLCC) or image paths only");
   app.add_option("--data_root", data_root, "root of the listing's image paths")->capture_default_str();
-  app.add_option("--out", out, "write scores to this .csv or .json file");
+  app.add_option("--out", out, "write the scores to this file (default: stdout)");
+  add_choice(app, "--format", format, "auto (json for an --out ending in .json, else csv) | csv | json");
   app.add_flag("--single-view", single_view, "score the centre view pair only (default: 9-crop mean)");
-  app.add_flag("--raw-weights", raw_weights, "use the trained weights instead of their EMA");
+  app.add_flag("--raw-weights", raw_weights, "last.safetensors' trained weights instead of their EMA");
+  app.add_flag("--calibrate", calibrate, "also print each score on the training set's MOS scale");
+  add_choice(app, "--local_view", local_view, "mosaic | same-crop (default: the run's --test_local_view)");
   add_choice(app, "--device", device, "auto | cpu | cuda");
-  add_choice(app, "--bad-image", bad, "fail | skip");
+  add_choice(app, "--bad-image", bad, "skip (score the rest, name each unreadable image, exit 2) | fail (stop at the first)");
+  add_choice(app, "--decode", decode, "exact (full decode, the reference's pixels) | fast (DCT-scaled big JPEGs)");
+  app.add_flag("--no-progress", no_progress, "no progress bar on stderr");
   CLI11_PARSE(app, argc, argv);
 
   try {
     IQA_CHECK(!inputs.empty() || !data_json.empty(), "sind-score: give image files/folders or --data_json");
-    // The run's configuration travels in the checkpoint: it says which model to build.
-    const auto stored = read_checkpoint_config(checkpoint);
-    SindConfig cfg;
-    cfg.clip_model = stored.at("clip_model");
-    cfg.local_global = stored.at("local_global") == "true";
-    cfg.all_global = stored.at("all_global") == "true";
-    cfg.resize = std::stoi(stored.at("resize"));
-    cfg.local_view = parse_choice<LocalViewMode>(stored.at("local_view"));
-    auto model = make_sind_model(cfg);
-    const auto params = split_sind_parameters(*model);
-    std::vector<Tensor> all = params.backbone;
-    all.insert(all.end(), params.head.begin(), params.head.end());
-    ExponentialMovingAverage ema(all, 0.99);
-    TrainingState st;
-    st.model = model.get();
-    st.ema = &ema;
-    load_checkpoint(checkpoint, st);
-    if (!raw_weights) ema.copy_to();  // evaluation uses the EMA weights, as in training
+    const ScoringWeights w = load_scoring_weights(checkpoint, raw_weights);
+    std::cerr << "sind-score: weights " << w.description << " from " << checkpoint << "\n";
+    const std::optional<Calibration> cal = calibrate ? std::optional<Calibration>(w.calibration()) : std::nullopt;
 
-    DatasetList list;
-    std::string root = data_root;
-    if (!data_json.empty()) {
-      list = read_data_json(data_json);
-    } else {
-      root = "";
-      for (const auto& in : inputs) {
-        if (fs::is_directory(in)) {
-          std::vector<std::string> files;
-          for (const auto& e : fs::recursive_directory_iterator(in))
-            if (e.is_regular_file() && image_format_from_extension(e.path().string()) != ImageFormat::Unknown)
-              files.push_back(e.path().string());
-          std::sort(files.begin(), files.end());
-          for (const auto& f : files) list.entries.push_back(DatasetEntry{f});
-        } else {
-          list.entries.push_back(DatasetEntry{in});
-        }
-      }
-    }
-    IQA_CHECK(!list.entries.empty(), "sind-score: no images found");
+    const ScoreInputs in = data_json.empty() ? list_score_inputs(inputs) : read_score_listing(data_json);
+    if (!in.ignored.empty())
+      std::cerr << "sind-score: ignored " << in.ignored.size() << " file(s) that are not images, e.g. " << in.ignored[0]
+                << "\n";
+    IQA_CHECK(!in.list.entries.empty(), "sind-score: no images found");
     EvalOptions eo;
-    eo.data_root = root;
-    eo.resize = cfg.resize;
-    eo.local_view = cfg.local_view;
+    eo.data_root = data_json.empty() ? "" : data_root;
+    eo.resize = w.config.resize;
+    eo.local_view = app.count("--local_view") ? local_view : w.config.test_local_view;
     eo.nine_crop = !single_view;
     eo.bad_image = bad;
+    eo.decode = decode;
     eo.device = pick_training_device(device, 0, "sind-score");
-    model->to(eo.device);
-    const Predictions p = predict_dataset(*model, list, eo);
-    for (const auto& s : p.skipped) std::cerr << "sind-score: skipped " << s << "\n";
+    const int64_t total = int64_t(in.list.entries.size());
+    Progress progress("scoring", total, !no_progress && total >= 50);  // a bar for long folders only
+    eo.progress = [&](int64_t done, int64_t) { progress.update(done, done, std::nan("")); };
+    w.model->to(eo.device);
+    const Predictions p = predict_dataset(*w.model, in.list, eo);
+    progress.finish();
+    for (const auto& s : p.skipped) std::cerr << "sind-score: unreadable: " << s << "\n";
 
+    std::vector<ScoreRow> rows;
     std::vector<double> pred, score;
-    std::string csv = "image,score\n";
-    nlohmann::json js = nlohmann::json::array();
     for (size_t i = 0; i < p.index.size(); ++i) {
-      const DatasetEntry& e = list.entries[size_t(p.index[i])];
-      char line[64];
-      std::snprintf(line, sizeof line, "%.6f", p.pred[i]);
-      csv += e.image + "," + line + "\n";
-      js.push_back({{"image", e.image}, {"score", p.pred[i]}});
+      const DatasetEntry& e = in.list.entries[size_t(p.index[i])];
+      rows.push_back(ScoreRow{e.image, p.pred[i], cal ? cal->apply(p.pred[i]) : 0.0});
       pred.push_back(p.pred[i]);
       score.push_back(e.score);
     }
-    if (out.empty()) std::cout << csv;
-    else if (out.size() > 5 && out.substr(out.size() - 5) == ".json") std::ofstream(out) << js.dump(2) << "\n";
-    else std::ofstream(out) << csv;
-    if (!data_json.empty() && pred.size() >= 2) {
-      const Correlation c = correlate(pred, score);
-      std::printf("SRCC %.4f  PLCC %.4f  (%lld images%s)\n", c.srcc, c.plcc, (long long)c.count,
-                  single_view ? ", centre view" : ", 9-crop");
+    const bool json = format == OutputFormat::Json ||
+                      (format == OutputFormat::Auto && out.size() > 5 && out.substr(out.size() - 5) == ".json");
+    const std::string text = json ? scores_json(rows, cal.has_value()) : scores_csv(rows, cal.has_value());
+    if (out.empty()) {
+      std::cout << text;
+    } else {
+      std::ofstream f(out);
+      f << text;
+      IQA_CHECK(f.good(), "sind-score: could not write ", out);
     }
-    if (!p.skipped.empty()) std::cerr << "sind-score: " << p.skipped.size() << " image(s) could not be read\n";
+    if (in.labelled && pred.size() >= 2) {
+      const Correlation c = correlate(pred, score);
+      std::fprintf(out.empty() ? stderr : stdout, "SRCC %.4f  PLCC %.4f  (%lld images%s)\n", c.srcc, c.plcc,
+                   (long long)c.count, single_view ? ", centre view" : ", 9-crop");
+    }
+    if (!p.skipped.empty())
+      std::cerr << "sind-score: " << p.skipped.size() << " of " << total << " image(s) could not be read (listed above)\n";
     return p.skipped.empty() ? 0 : 2;
   } catch (const std::exception& e) {
     return iqa::tools::report_error("sind-score", e);

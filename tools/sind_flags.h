@@ -54,7 +54,9 @@ inline void add_sind_flags(CLI::App& app, SindConfig& c) {
   app.add_option("--data_root", c.data_root)->capture_default_str();
   app.add_option("--json_root,--json_dir", c.json_root, "tools/make-splits output (--json_dir: the reference's name)")
       ->capture_default_str();
-  app.add_option("--eval_every", c.eval_every)->capture_default_str();
+  app.add_option("--eval_every", c.eval_every,
+                 "epochs between evaluations; 0: the reference's (5 for leave-one-out and random-split, 1 for cross-set)")
+      ->capture_default_str();
   app.add_option("--seed", c.seed)->capture_default_str();
   app.add_option("--resume", c.resume, "checkpoint path, or 'auto' (<project_dir>/.../checkpoints/last.safetensors)");
   CLI::Option* precision = add_choice(app, "--precision", c.precision, "fp32 | bf16 | fp16");
@@ -63,7 +65,22 @@ inline void add_sind_flags(CLI::App& app, SindConfig& c) {
          "the reference's name: no (fp32) | fp16 | bf16")
       ->excludes(precision);
   app.add_option("--num_workers", c.num_workers)->capture_default_str();
-  add_choice(app, "--local_view", c.local_view, "mosaic | same-crop");
+  // --local_view sets both; the specific flags, registered after it, override it (CLI11 runs option
+  // callbacks in registration order).
+  app.add_option_function<std::string>(
+         "--local_view",
+         [&c](const std::string& text) {
+           try {
+             c.local_view = c.test_local_view = parse_choice<LocalViewMode>(text);
+           } catch (const Error& e) {
+             throw CLI::ValidationError("--local_view", e.what());
+           }
+         },
+         "mosaic | same-crop, for training and testing (the paper: mosaic; the reference's code at HEAD: same-crop for "
+         "both, the mosaic only in its test script)")
+      ->default_str(choice_name(c.local_view));
+  add_choice(app, "--train_local_view", c.local_view, "the training batches' local view: mosaic | same-crop");
+  add_choice(app, "--test_local_view", c.test_local_view, "the evaluations' (test, val) local view: mosaic | same-crop");
   app.add_option("--resize", c.resize, "256 | 244")->capture_default_str();
   add_choice(app, "--bad-image", c.bad_image, "fail | skip");
   add_choice(app, "--decode", c.decode, "exact (full decode, the reference's pixels) | fast (DCT-scaled big JPEGs)");

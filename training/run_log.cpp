@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -37,6 +38,14 @@ Progress::Progress(std::string label, int64_t total_steps, bool enabled)
     : label_(std::move(label)), total_(total_steps), enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
+// " loss 0.1234" after `gap`; nothing for a NaN loss (a pass without one, e.g. sind-score's).
+static std::string loss_text(double loss, const char* gap) {
+  if (std::isnan(loss)) return "";
+  char b[48];
+  std::snprintf(b, sizeof b, "%sloss %.4f", gap, loss);
+  return b;
+}
+
 void Progress::update(int64_t done, int64_t images, double loss) {
   if (!enabled_ || total_ <= 0) return;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -47,8 +56,8 @@ void Progress::update(int64_t done, int64_t images, double loss) {
     const int width = 30, filled = int(width * done / total_);
     std::string bar(size_t(filled), '#');
     bar.resize(size_t(width), '.');
-    std::snprintf(buf, sizeof buf, "\r%s [%s] %lld/%lld  loss %.4f  %.1f img/s  ETA %.0fs   ", label_.c_str(),
-                  bar.c_str(), (long long)done, (long long)total_, loss, rate, eta);
+    std::snprintf(buf, sizeof buf, "\r%s [%s] %lld/%lld%s  %.1f img/s  ETA %.0fs   ", label_.c_str(), bar.c_str(),
+                  (long long)done, (long long)total_, loss_text(loss, "  ").c_str(), rate, eta);
     std::cerr << buf << std::flush;
     return;
   }
@@ -56,8 +65,8 @@ void Progress::update(int64_t done, int64_t images, double loss) {
   const int64_t every = std::max<int64_t>(1, total_ / 10);
   if (done != total_ && done / every == last_plain_ / every && last_plain_ >= 0) return;
   last_plain_ = done;
-  std::snprintf(buf, sizeof buf, "%s %lld/%lld loss %.4f %.1f img/s ETA %.0fs", label_.c_str(), (long long)done,
-                (long long)total_, loss, rate, eta);
+  std::snprintf(buf, sizeof buf, "%s %lld/%lld%s %.1f img/s ETA %.0fs", label_.c_str(), (long long)done,
+                (long long)total_, loss_text(loss, " ").c_str(), rate, eta);
   std::cerr << buf << std::endl;
 }
 

@@ -26,7 +26,7 @@ class RunLog {
 class Progress {
  public:
   Progress(std::string label, int64_t total_steps, bool enabled);
-  // After each step: steps done in this pass, images processed so far, the latest loss.
+  // After each step: steps done in this pass, images processed so far, the latest loss (NaN: not shown).
   void update(int64_t done, int64_t images, double loss);
   void finish();
 

@@ -133,8 +133,6 @@ TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][c
   REQUIRE_THROWS_WITH(parse_choice<QepOptimizer>("adam"), "--qep_optimizer must be sgd or adamw, got 'adam'");
   r.qep_optimizer = QepOptimizer::AdamW;
   r.validate();
-  r.images_per_reference = 4;  // 110 % 4 != 0
-  REQUIRE_THROWS_WITH(r.validate(), Contains("divisible"));
   c.stage = "lp";
   c.dataset = "tid2013";
   r = c.resolved();
@@ -419,6 +417,7 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   CHECK(fit_score_norm(three, ScoreNormMode::ZScore).apply(3.0) == Approx(0.0));
   CHECK(fit_score_norm(three, ScoreNormMode::ZScore).scale == Approx(std::sqrt(14.0 / 3.0)));
   CHECK(fit_score_norm(three, ScoreNormMode::MinMax).apply(6.0) == Approx(1.0));
+  CHECK(fit_score_norm(three, ScoreNormMode::None).apply(6.0) == 6.0);  // --score_norm none: raw MOS
 
   DsmixConfig c = tiny_config("lp", fresh_dir("lp"));
   c.references.clear();
@@ -434,6 +433,11 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   CHECK(r.history.epoch_loss.back().second < r.history.epoch_loss.front().second);
   CHECK(std::isfinite(r.metrics.at("median_srcc")));
   CHECK(r.metrics.at("median_srcc") == Approx((r.metrics.at("srcc_1") + r.metrics.at("srcc_2")) / 2));
+  // The best epoch (selected on the test set) is at least the last one, and reported labelled.
+  for (const char* k : {"1", "2"}) CHECK(r.metrics.at(std::string("best_srcc_") + k) >= r.metrics.at(std::string("srcc_") + k));
+  CHECK(r.metrics.at("best_median_srcc") >= r.metrics.at("median_srcc"));
+  CHECK_THAT(r.lines.front(), Contains("(best epoch per split, selected on the test set: optimistic)"));
+  CHECK_THAT(read_text(c.project_dir + "/split_1/result.json"), Contains("\"best_epoch\""));
   for (const char* f : {"summary.txt", "split_1/result.json", "split_2/result.json", "split_2/curves.svg",
                         "split_2/checkpoints/last.safetensors"})
     CHECK(fs::exists(c.project_dir + "/" + f));
@@ -447,7 +451,9 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
 
 // The demo's claim at a reduced size (fewer epochs, a smaller IQA set, 2 probe splits): the linear
 // probe on the stage-2 encoder predicts the synthetic MOS clearly better than the same probe on a
-// randomly initialised encoder. Measured at this size for seed 0 (SRCC 0.40 against 0.17). The
+// randomly initialised encoder. Measured at this size for seed 0: SRCC 0.597 against 0.167 with
+// stage 2's batches of distinct samples (0.488 against 0.167 when each reference was padded with
+// duplicates; the best epoch, selected on the test set, gives 0.600 against 0.268). The
 // full demo's outcome depends on the seed (the README's demo notes: seed 2 fails), so this pins one
 // that works and guards against the pipeline breaking, not against that fragility.
 TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the linear probe", "[dsmix][demo]") {
@@ -471,8 +477,8 @@ TEST_CASE("dsmix demo, reduced: pre-training beats a random encoder under the li
   // predictor that learns nothing lands at 0.97-1.05x (the plain tiny ViT, measured); seeds leave the
   // initial plateau at different steps (seed 1: 0.91x after these 800 steps), hence the margin.
   CHECK(r.dsm.metrics.at("map_mse") < 0.93 * r.dsm.metrics.at("mean_map_mse"));
-  CHECK(pre > rnd + 0.15);
-  CHECK(pre > 0.3);
+  CHECK(pre > rnd + 0.3);
+  CHECK(pre > 0.5);
   CHECK(r.qep.metrics.at("type_acc") > 1.0 / 7.0);
 }
 

@@ -181,3 +181,15 @@ TEST_CASE("the SIND README's example commands parse and plan unchanged", "[train
     CHECK(domains.size() == 5);  // koniq10k as one dataset domain (3), SPAQ's 4 scenes kept
   });
 }
+
+TEST_CASE("sind-train flags: --local_view sets both views and --train_local_view / --test_local_view override it",
+          "[train][cli][policy]") {
+  SindConfig c = parse({"sind-train", "--local_view", "same-crop"});
+  CHECK((c.local_view == LocalViewMode::SameAsGlobal && c.test_local_view == LocalViewMode::SameAsGlobal));
+  c = parse({"sind-train", "--test_local_view", "same-crop", "--local_view", "mosaic"});  // order on the line is irrelevant
+  CHECK((c.local_view == LocalViewMode::Mosaic && c.test_local_view == LocalViewMode::SameAsGlobal));
+  c = parse({"sind-train", "--train_local_view", "same-crop"});
+  CHECK((c.local_view == LocalViewMode::SameAsGlobal && c.test_local_view == LocalViewMode::Mosaic));
+  CHECK(parse({"sind-train"}).eval_every == 0);  // the reference's cadence per protocol
+  CHECK(parse({"sind-train", "--eval_every", "3"}).eval_every == 3);
+}

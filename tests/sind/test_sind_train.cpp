@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>  // getpid: ctest runs test cases as parallel processes
 
 #include "engine/ema.h"
 #include "engine/lr_schedule.h"
 #include "engine/safetensors.h"
+#include "tests/sind/tiny_run.h"
 #include "tests/testing.h"
 #include "training/checkpoint.h"
 #include "training/image/decode.h"
@@ -24,64 +24,13 @@
 
 using namespace iqa;
 using namespace iqa::training;
+using namespace iqa::training::tiny_run;
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::vector<double> kX = {3.1, 1.2, 5.5, 2.2, 2.2, 9.0, 4.4, 1.2, 7.7, 3.3};
 const std::vector<double> kY = {2.0, 1.0, 4.0, 3.0, 3.0, 8.0, 4.0, 0.5, 6.0, 5.0};
-
-// A small synthetic set shared by the end-to-end tests (2 scenes x 25 images, 128x96).
-struct SmallSet {
-  std::string dir;
-  DatasetList list;
-  SmallSet() {
-    dir = (fs::temp_directory_path() / ("iqa_test_train_set_" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir);
-    list = make_demo_dataset(dir, DemoSetOptions{.scenes = 2, .references_per_scene = 1, .width = 128, .height = 96});
-  }
-};
-const SmallSet& small_set() {
-  static SmallSet s;
-  return s;
-}
-
-SindConfig tiny_config(const std::string& project) {
-  SindConfig c = demo_config(project);
-  // The trainer's mechanics, not learning: the cheaper 32-pixel-patch tiny ViT, with warm-up.
-  c.clip_model = "tiny";
-  c.warmup_epoch = 1;
-  c.lr = 1e-3;
-  c.data_root = small_set().dir;
-  c.batch_size = 10;
-  c.scene_sampling = 2;
-  c.epochs = 2;
-  c.num_workers = 2;
-  c.device = DeviceChoice::CPU;
-  c.log_every = 1;
-  return c;
-}
-
-TrainData tiny_data() {
-  TrainData d;
-  d.train = small_set().list;
-  DatasetList test;
-  for (size_t i = 0; i < d.train.entries.size(); i += 3) test.entries.push_back(d.train.entries[i]);
-  d.tests.push_back({"subset", test});
-  return d;
-}
-
-std::string fresh_dir(const std::string& name) {
-  const std::string d = (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
-  fs::remove_all(d);
-  return d;
-}
-
-TrainHooks quiet() {
-  TrainHooks h;
-  h.progress = false;
-  return h;
-}
 
 }  // namespace
 

@@ -31,12 +31,14 @@ KadisSet load_kadis_set(const DsmixConfig& cfg, bool include_references) {
 
 ReferenceSplit split_by_reference(const KadisSet& set, double holdout, uint64_t seed) {
   const int64_t refs = int64_t(set.references.size());
-  IQA_CHECK(refs >= 2, "dsmix-train: need at least 2 references to hold some out, got ", refs);
+  IQA_CHECK(refs >= (holdout > 0 ? 2 : 1), "dsmix-train: need at least 2 references to hold some out (or --holdout 0), got ",
+            refs);
   std::vector<int64_t> order(static_cast<size_t>(refs));
   for (int64_t i = 0; i < refs; ++i) order[size_t(i)] = i;
   SeededIndexRandom rng(seed, 0xd5a1);  // its own stream, apart from the samplers' epochs
   shuffle_indices(order, rng);
-  const int64_t held = std::clamp<int64_t>(int64_t(std::llround(holdout * double(refs))), 1, refs - 1);
+  const int64_t held =
+      holdout > 0 ? std::clamp<int64_t>(int64_t(std::llround(holdout * double(refs))), 1, refs - 1) : 0;
   std::vector<bool> is_held(static_cast<size_t>(refs), false);
   for (int64_t i = 0; i < held; ++i) is_held[size_t(order[size_t(i)])] = true;
   ReferenceSplit s;

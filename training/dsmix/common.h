@@ -22,7 +22,8 @@ namespace iqa::training {
 KadisSet load_kadis_set(const DsmixConfig& cfg, bool include_references);
 
 // Samples split by reference content: a fraction `holdout` of the references (at least one, and at
-// least one left for training) is held out, chosen by a seeded shuffle. Indices into set.samples.
+// least one left for training; none when holdout is 0) is held out, chosen by a seeded shuffle.
+// Indices into set.samples.
 struct ReferenceSplit {
   std::vector<int64_t> train, held_out;
 };

@@ -119,17 +119,13 @@ void DsmixConfig::validate() const {
     need(distorted_csv.empty() || !reference_dir.empty(), "--distorted_csv needs --reference_dir (iqa-distort's --input)");
     for (int t : types) need(t >= 1 && t <= 25, "--types: " + std::to_string(t) + " is not a KADID type (1..25)");
     need(types_per_image >= 1, "--types_per_image must be >= 1");
-    need(holdout > 0 && holdout < 1, "--holdout must be in (0, 1)");
+    need(holdout >= 0 && holdout < 1, "--holdout must be in [0, 1)");
   }
   if (stage == "qep") {
     need(!dsm_checkpoint.empty() || mix == 1, "--stage qep needs --dsm_checkpoint (the stage-1 predictor), unless --mix 1");
     need(mix >= 1, "--mix must be >= 1");
     need(kd_alpha >= 0 && kd_beta >= 0, "--kd_alpha and --kd_beta must be >= 0");
     need(images_per_reference >= 1, "--images_per_reference must be >= 1");
-    if (images_per_reference >= 1 && batch_size >= 1)
-      need(batch_size % images_per_reference == 0, "--batch_size " + std::to_string(batch_size) +
-                                                      " must be divisible by --images_per_reference " +
-                                                      std::to_string(images_per_reference));
     need(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
     need(lr_step >= 1 && lr_gamma > 0, "--lr_step must be >= 1 and --lr_gamma positive");
   }

@@ -81,7 +81,7 @@ struct DsmixConfig {
   std::string references;                // a folder of reference images, distorted on the fly
   std::vector<int> types;                // on the fly: distortion types drawn from (empty: all 25)
   int types_per_image = 1;               // on the fly: types per reference (KADIS: 1), each at all 5 levels
-  double holdout = 0.05;                 // fraction of references held out for map error / accuracy
+  double holdout = 0.05;                 // fraction of references held out for map error / accuracy (0: none, no evaluation)
 
   // ---- models ---------------------------------------------------------------------------------------
   std::string dsm_model = "vit-b8";      // vit-b8 | tiny   (the stage-1 predictor)
@@ -95,7 +95,7 @@ struct DsmixConfig {
   LabelSpace label_space = LabelSpace::TwoHeads;  // two-heads (26 types + 6 levels) | joint (one 126-way head)
   std::string teacher;                   // torchvision ResNet-50 safetensors; empty: no distillation
   double kd_alpha = 1.0, kd_beta = 1.0;  // weights of the MAE and the cosine-distance terms
-  int images_per_reference = 5;          // same-reference images per batch chunk (SceneSampler chunk)
+  int images_per_reference = 6;          // at most this many same-reference samples side by side (QepBatchSampler chunk; 6: all of a KADIS reference)
   double momentum = 0.9;
   // sgd (the paper's recipe) | adamw (betas 0.9/0.999, the same --lr and --weight_decay): a demo /
   // small-model option; from scratch, small ResNets learn the labels faster with AdamW.

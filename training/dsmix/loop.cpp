@@ -113,7 +113,9 @@ StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<E
   };
   result.interrupted = run_epoch_loop(loop, hooks).interrupted;
   for (const std::string& k : metric_keys) result.metrics[k] = history.last_eval(k);
-  if (summary_format) {
+  if (summary_format && !evaluate) {
+    result.lines.push_back("stage " + cfg.stage + ": trained without held-out references (--holdout 0), no evaluation");
+  } else if (summary_format) {
     IQA_CHECK(metric_keys.size() == 3, "run_stage_loop: a summary formats exactly three metrics");
     char line[256];
     std::snprintf(line, sizeof line, summary_format, result.metrics[metric_keys[0]], result.metrics[metric_keys[1]],

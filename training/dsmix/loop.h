@@ -68,7 +68,8 @@ struct StageResult {
 // Runs epochs 0 .. cfg.epochs - 1 of `loop` (the stage fills in the model, optimizer, params, loader,
 // batches, schedule, loss and plot_title; the rest comes from env) in env's run directory. Resumes
 // from cfg.resume ("auto": the run's last.safetensors if present; a checkpoint of another stage is
-// an error). `evaluate` runs after epoch e when (e + 1) % eval_every == 0 and after the last epoch.
+// an error). `evaluate` runs after epoch e when (e + 1) % eval_every == 0 and after the last epoch;
+// an empty one (nothing held out) evaluates nothing and the summary line says so.
 // The result holds the history and, for each of metric_keys, its latest evaluated value; with a
 // summary_format (printf of three doubles), its first line formats the three metrics in key order.
 StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<EpochEval(int epoch)>& evaluate,

@@ -110,8 +110,11 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
     return ev;
   };
 
+  // --holdout 0: nothing to evaluate on.
+  const std::function<EpochEval(int)> held_out_eval =
+      split.held_out.empty() ? std::function<EpochEval(int)>() : std::function<EpochEval(int)>(evaluate);
   StageResult r = run_stage_loop(
-      env, loop, evaluate, hooks, {"map_mse", "map_mae", "mean_map_mse"},
+      env, loop, held_out_eval, hooks, {"map_mse", "map_mae", "mean_map_mse"},
       "stage 1 (dsm): held-out map MSE %.6f, MAE %.5f; predicting the training maps' mean value: MSE %.6f");
   r.lines.push_back("  checkpoint: " + env.ckpt_path + " (the --dsm_checkpoint of stage qep)");
   if (!r.interrupted)

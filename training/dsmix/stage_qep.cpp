@@ -1,6 +1,7 @@
 // Stage 2 (spec §7-§8): quality-encoder pre-training with DSMix and semantic distillation.
-// Batches come from SceneSampler with domain = reference, in chunks of --images_per_reference, so a
-// sample's mixing partners (same reference, other distortions) are in its batch. The StepLR schedule
+// Batches come from QepBatchSampler: every sample once per epoch, a reference's samples side by side
+// in chunks of --images_per_reference, so a sample's mixing partners (same reference, other
+// distortions) are mostly in its batch. The StepLR schedule
 // is applied per epoch (lr x lr_gamma every lr_step epochs), as torch's StepLR stepped per epoch.
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "engine/random.h"
 #include "models/checkpoint_names.h"
 #include "training/dsmix/common.h"
+#include "training/dsmix/qep_batches.h"
 #include "training/dsmix/qep_loss.h"
 #include "training/dsmix/trainer.h"
 
@@ -99,8 +101,8 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
 
   std::vector<int> train_refs;
   for (int64_t i : split.train) train_refs.push_back(int(set.samples[size_t(i)].reference));
-  SceneSampler sampler(train_refs, SceneSamplerOptions{cfg.images_per_reference, cfg.batch_size / cfg.images_per_reference,
-                                                       env.world, env.rank, cfg.seed});
+  const QepBatchSampler sampler(train_refs, cfg.images_per_reference,
+                                ShuffledSamplerOptions{cfg.batch_size, env.world, env.rank, cfg.seed});
   const StepDecay schedule(cfg.lr_step, cfg.lr_gamma);
   DsmixOptions dopts;
   dopts.mix = cfg.mix;
@@ -212,7 +214,10 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
     return ev;
   };
 
-  StageResult r = run_stage_loop(env, loop, evaluate, hooks, {"type_acc", "level_acc", "joint_acc"},
+  // --holdout 0: nothing to evaluate on.
+  const std::function<EpochEval(int)> held_out_eval =
+      split.held_out.empty() ? std::function<EpochEval(int)>() : std::function<EpochEval(int)>(evaluate);
+  StageResult r = run_stage_loop(env, loop, held_out_eval, hooks, {"type_acc", "level_acc", "joint_acc"},
                                  "stage 2 (qep): held-out accuracy type %.4f, level %.4f, both %.4f");
   const std::string line = r.lines.front();
   if (!r.interrupted) {

@@ -41,6 +41,7 @@ void for_each_field(SindConfig& c, F&& f) {
   f("precision", c.precision);
   f("num_workers", c.num_workers);
   f("local_view", c.local_view);
+  f("test_local_view", c.test_local_view);
   f("resize", c.resize);
   f("bad_image", c.bad_image);
   f("decode", c.decode);
@@ -108,7 +109,7 @@ void SindConfig::validate() const {
                                                " must be divisible by --scene_sampling " + std::to_string(scene_sampling));
   // The reference raises NotImplementedError here: the loss needs scene groups.
   need(!(loss_type == LossType::ScaleShift && scene_sampling == 0), "--loss_type scale_shift needs --scene_sampling > 0");
-  need(eval_every > 0, "--eval_every must be positive");
+  need(eval_every >= 0, "--eval_every must be >= 0 (0: every 5 epochs for leave-one-out and random-split, every epoch for cross-set)");
   need(num_workers > 0, "--num_workers must be positive");
   need(resize == 256 || resize == 244, "--resize must be 256 or 244, got " + std::to_string(resize));
   need(log_every > 0 && splits > 0, "--log_every and --splits must be positive");

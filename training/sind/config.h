@@ -73,12 +73,13 @@ struct SindConfig {
   bool dataset_domain = false;          // domain = dataset (domain_id / 100) instead of scene (SPAQ kept in cross-set)
   std::string data_root = "./data";
   std::string json_root = "./data_json";  // the layout tools/make-splits writes (the reference's --json_dir)
-  int eval_every = 1;                   // evaluate after epoch t when t % eval_every == 0
+  int eval_every = 0;                   // evaluate after epoch t when t % eval_every == 0; 0: the reference's cadence (eval_cadence)
   uint64_t seed = 0;
   std::string resume;                   // checkpoint to continue from ("auto": <project_dir>/checkpoints/last.safetensors)
   Precision precision = Precision::FP32;  // fp32 | bf16 | fp16 (autocast on CUDA; fp16 adds a GradScaler)
   int num_workers = 4;
-  LocalViewMode local_view = LocalViewMode::Mosaic;  // mosaic | same-crop
+  LocalViewMode local_view = LocalViewMode::Mosaic;  // training batches' local view: mosaic | same-crop (--train_local_view)
+  LocalViewMode test_local_view = LocalViewMode::Mosaic;  // evaluation's (test and val) local view (--test_local_view)
   int resize = 256;                     // 256 (SIND HEAD) | 244 (2024 experiments)
   BadImagePolicy bad_image = BadImagePolicy::Fail;  // fail | skip
   // exact: full decode then resize, Pillow's pixels (the reference's); fast: DCT-scaled decode of big

@@ -53,6 +53,7 @@ Predictions predict_dataset(models::QualityModel& model, const DatasetList& list
   Predictions out;
   const int first = opts.nine_crop ? 0 : 4, count = opts.nine_crop ? 9 : 1;
   for (size_t start = 0; start < mine.size(); start += size_t(opts.images_per_batch)) {
+    if (opts.progress) opts.progress(int64_t(start), int64_t(mine.size()));
     const size_t end = std::min(mine.size(), start + size_t(opts.images_per_batch));
     std::vector<Decoded> chunk =
         decode_chunk(list, std::vector<int64_t>(mine.begin() + int64_t(start), mine.begin() + int64_t(end)), opts);
@@ -88,6 +89,7 @@ Predictions predict_dataset(models::QualityModel& model, const DatasetList& list
       out.pred.push_back(sum / count);
     }
   }
+  if (opts.progress) opts.progress(int64_t(mine.size()), int64_t(mine.size()));
   model.train(was_training);
   return out;
 }

@@ -4,6 +4,7 @@
 // A single-view mode scores the centre pair only. Used by the trainer and by tools/sind-score.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct EvalOptions {
   Device device = kCPU;
   Precision precision = Precision::FP32;  // bf16 / fp16: autocast on CUDA
   int rank = 0, world_size = 1;      // entries i with i % world_size == rank are scored here
+  std::function<void(int64_t done, int64_t total)> progress;  // after each chunk (optional)
 };
 
 struct Predictions {

@@ -37,6 +37,11 @@ EvalPoint SetResult::best_on_test() const {
   return b ? *b : EvalPoint{};
 }
 
+EvalPoint SetResult::best_on_val() const {
+  const EvalPoint* b = best_of(val_history);
+  return b ? *b : EvalPoint{};
+}
+
 EvalPoint SetResult::val_selected() const {
   const EvalPoint* v = best_of(val_history);
   if (!v) return EvalPoint{};

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "engine/amp.h"
@@ -13,10 +14,12 @@
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "training/data/loader.h"
+#include "training/checkpoint.h"
 #include "training/metrics.h"
 #include "training/run_log.h"
 #include "training/data/scene_sampler.h"
 #include "training/sind/eval.h"
+#include "training/sind/kept_weights.h"
 #include "training/sind/model.h"
 
 namespace iqa::training {
@@ -62,7 +65,22 @@ EvalPoint evaluate_set(models::QualityModel& model, const DatasetList& list, con
   return EvalPoint{-1, m.overall.srcc, m.overall.plcc, m.mean_scene_srcc, m.overall.count};
 }
 
+// The robust scale of the model's current predictions on `list` (all ranks take part).
+RobustScale prediction_scale(models::QualityModel& model, const DatasetList& list, const EvalOptions& eo,
+                             dist::Communicator& comm, Device device) {
+  std::vector<double> finite;
+  for (double v : predict_all(model, list, eo, comm, device))
+    if (!std::isnan(v)) finite.push_back(v);
+  IQA_CHECK(!finite.empty(), "sind-train: no training image could be scored for the calibration statistics");
+  return robust_scale(finite);
+}
+
 }  // namespace
+
+int eval_cadence(const SindConfig& cfg) {
+  if (cfg.eval_every > 0) return cfg.eval_every;
+  return cfg.exp_type == Protocol::CrossSet ? 1 : 5;
+}
 
 RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::string& run_dir, const TrainHooks& hooks) {
   cfg.validate();
@@ -128,7 +146,7 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   EvalOptions eo;
   eo.data_root = cfg.data_root;
   eo.resize = cfg.resize;
-  eo.local_view = lo.local_view;
+  eo.local_view = cfg.test_local_view;
   eo.bad_image = lo.bad_image;
   eo.decode = cfg.decode;
   eo.device = device;
@@ -147,6 +165,36 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   loop.comm = comm.get();
   loop.resume = cfg.resume;
   loop.config = cfg.to_string_map();
+  {
+    std::vector<double> mos;
+    for (const auto& e : data.train.entries) mos.push_back(e.score);
+    store_mos_scale(loop.config, robust_scale(mos));  // for sind-score --calibrate
+  }
+  const DatasetList calibration_images = calibration_subset(data.train);
+  const int cadence = eval_cadence(cfg);
+  const bool several_sets = data.tests.size() > 1;
+  // The EMA weights now in the model, kept as `kind` (inside the EMA scope; every rank computes the
+  // prediction scale, rank 0 writes).
+  auto keep = [&](const std::string& kind, const std::string& set, const EvalPoint& p) {
+    TrainingState st{model.get()};
+    st.epoch = p.epoch;
+    st.config = loop.config;
+    st.config["kept"] = kind;
+    st.config["kept_epoch"] = std::to_string(p.epoch);
+    st.config["kept_set"] = set;
+    st.config["kept_srcc"] = fmt("%.17g", p.srcc);
+    store_prediction_scale(st.config, prediction_scale(*model, calibration_images, eo, *comm, device));
+    const std::string path = kept_weights_path(run_dir, kind, set, several_sets);
+    if (main_rank) {
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+      save_checkpoint(path, st);
+    }
+    log.line("kept the EMA weights of epoch " + std::to_string(p.epoch) + " as " + path);
+  };
+  // A new best: finite, and above every earlier one (the earliest epoch wins ties, as best_on_test).
+  auto improves = [](const EvalPoint& p, const EvalPoint& best) {
+    return std::isfinite(p.srcc) && (best.epoch < 0 || p.srcc > best.srcc);
+  };
   loop.log_every = cfg.log_every;
   loop.model = model.get();
   loop.optimizer = &opt;
@@ -175,13 +223,20 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   };
   loop.epoch_loss = &result.epoch_loss;
   loop.evaluate = [&](int epoch) -> std::optional<EpochEvaluation> {
-    if (epoch % cfg.eval_every != 0) return std::nullopt;
+    const bool final_pass = epoch == cfg.epochs;
+    if (epoch % cadence != 0 && !final_pass) return std::nullopt;
     auto scope = ema.average_parameters();  // evaluation uses the EMA weights
+    // The last checkpoint of the run carries the calibration of its EMA weights.
+    if (final_pass)
+      store_prediction_scale(loop.config, prediction_scale(*model, calibration_images, eo, *comm, device));
+    if (epoch % cadence != 0) return std::nullopt;
     EpochEvaluation ev;
     for (size_t i = 0; i < data.tests.size(); ++i) {
       EvalPoint p = evaluate_set(*model, data.tests[i].list, eo, *comm, device);
       p.epoch = epoch;
+      const bool new_best = improves(p, result.sets[i].best_on_test());
       result.sets[i].history.push_back(p);
+      if (new_best) keep("best", data.tests[i].name, p);
       ev.line += (i ? "  " : "") + data.tests[i].name + fmt(" SRCC %.4f PLCC %.4f", p.srcc, p.plcc);
       nlohmann::json j{{"set", data.tests[i].name}, {"split", "test"}, {"srcc", p.srcc}, {"plcc", p.plcc}, {"count", p.count}};
       if (std::isfinite(p.mean_scene_srcc)) j["mean_scene_srcc"] = p.mean_scene_srcc;
@@ -190,7 +245,9 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
         if (v.name != data.tests[i].name) continue;
         EvalPoint vp = evaluate_set(*model, v.list, eo, *comm, device);
         vp.epoch = epoch;
+        const bool new_val_best = improves(vp, result.sets[i].best_on_val());
         result.sets[i].val_history.push_back(vp);
+        if (new_val_best) keep("val-best", v.name, vp);
         ev.line += fmt(" (val SRCC %.4f)", vp.srcc);
         ev.records.push_back({{"set", v.name}, {"split", "val"}, {"srcc", vp.srcc}, {"plcc", vp.plcc}, {"count", vp.count}});
       }

@@ -2,9 +2,10 @@
 // (backbone lr/lr_ratio, head lr), WarmupCosine stepped per optimizer step over the global batch
 // count with the reference's quirks (T = epochs * E, epochs + 1 loops, lr 0 at step 0), EMA 0.99 with
 // its warm-up ramp, scale_shift or l1 loss over SceneSampler batches, and evaluation of the EMA
-// weights with the 9-crop test procedure after every eval_every-th epoch. The epoch loop (data
+// weights with the 9-crop test procedure after every eval_cadence-th epoch. The epoch loop (data
 // parallel, resume, checkpoints, logs, stops) is training/epoch_loop.h's, with run_dir as its run
-// directory.
+// directory; the best and validation-selected EMA weights are kept beside its last.safetensors
+// (training/sind/kept_weights.h).
 #pragma once
 #include <functional>
 #include <string>
@@ -40,6 +41,7 @@ struct SetResult {
   std::vector<EvalPoint> history;
   std::vector<EvalPoint> val_history;  // empty without a validation split
   EvalPoint best_on_test() const;      // the reference's selection (optimistic): best test SRCC
+  EvalPoint best_on_val() const;       // the validation point with the best SRCC (epoch -1 if none)
   EvalPoint val_selected() const;      // test values at the epoch of the best validation SRCC (epoch -1 if none)
   EvalPoint last() const;
 };
@@ -52,6 +54,11 @@ struct RunResult {
   std::string to_json() const;
   static RunResult from_json(const std::string& text);
 };
+
+// Epochs between evaluations: cfg.eval_every, or when it is 0 the reference's cadence: every epoch for
+// cross-set, every 5 for leave-one-out and random-split (epochs 0, 5, ..., 35). The final pass also
+// computes the calibration statistics of last.safetensors.
+int eval_cadence(const SindConfig& cfg);
 
 // Trains from cfg (cfg.resume: a checkpoint path, or "auto" for run_dir/checkpoints/last.safetensors
 // when it exists) and returns every evaluation. A non-finite loss throws iqa::Error naming the step,
