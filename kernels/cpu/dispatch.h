@@ -1,5 +1,7 @@
 // Type dispatch shared by the CPU reference kernels.
 #pragma once
+#include <type_traits>
+
 #include "kernels/common.h"
 #include "kernels/error.h"
 
@@ -12,5 +14,24 @@ void with_cpu_float(DType dtype, const char* op, F&& f) {
   else if (dtype == DType::F64) f(double{});
   else fail(cat(op, ": the CPU backend computes in f32/f64, got ", dtype_name(dtype)));
 }
+
+// The typed view of a type-erased buffer inside with_cpu_float's callback: typed(tag, p), constness kept.
+template <class T>
+const T* typed(T, const void* p) {
+  return static_cast<const T*>(p);
+}
+template <class T>
+T* typed(T, void* p) {
+  return static_cast<T*>(p);
+}
+
+// with_cpu_float for kernels over type-erased buffers: calls f(typed(tag, buffers)...), each buffer
+// as const T* or T*, so a kernel casts nothing itself; it names T as elem_t<decltype(any buffer)>.
+template <class F, class... Buffers>
+void with_cpu_float_buffers(DType dtype, const char* op, F&& f, Buffers... buffers) {
+  with_cpu_float(dtype, op, [&](auto tag) { f(typed(tag, buffers)...); });
+}
+template <class Ptr>
+using elem_t = std::remove_const_t<std::remove_pointer_t<Ptr>>;
 
 }  // namespace iqa::kernels::cpu

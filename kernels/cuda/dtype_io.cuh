@@ -60,3 +60,17 @@ inline unsigned grid_for(int64_t n, int block) {
     case ::iqa::DType::F16: { using T = __half; __VA_ARGS__; break; }            \
     default: ::iqa::fail(::iqa::cat("CUDA kernel: unsupported dtype ", ::iqa::dtype_name(dtype))); \
   }
+
+// One thread per element, grid-stride: for n > 0 launches KERNEL<T>(args..., n) in blocks of 256 on
+// `stream`, T dispatched from dtype by DISPATCH (IQA_DISPATCH_FLOAT_CUDA or a file's own; the args may
+// name T), then checks the launch. Written once for the many per-element kernels.
+#define IQA_LAUNCH_PER_ELEMENT(DISPATCH, dtype, KERNEL, n, stream, ...)                                     \
+  do {                                                                                                     \
+    const int64_t iqa_n_ = (n);                                                                            \
+    if (iqa_n_ > 0) {                                                                                      \
+      DISPATCH(dtype, T, {                                                                                 \
+        KERNEL<T><<<::iqa::kernels::cuda_detail::grid_for(iqa_n_, 256), 256, 0, stream>>>(__VA_ARGS__, iqa_n_); \
+      });                                                                                                  \
+      IQA_CUDA_CHECK_LAUNCH();                                                                             \
+    }                                                                                                      \
+  } while (0)

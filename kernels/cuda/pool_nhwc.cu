@@ -15,7 +15,6 @@ using namespace cuda_detail;
 
 namespace {
 
-constexpr int kBlock = 256;
 constexpr int kChannelsPerBlock = 32;
 constexpr int kRowThreads = 8;
 
@@ -82,24 +81,14 @@ void max_pool2d_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const voi
                              cudaStream_t stream) {
   IQA_CHECK(g.kernel <= kMaxPoolNhwcMaxKernel, "max_pool2d_nhwc: kernel ", g.kernel, " exceeds ",
             kMaxPoolNhwcMaxKernel);
-  const int64_t total = g.n * g.out_h * g.out_w * g.c;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    max_forward_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x),
-                                                                          static_cast<T*>(y), argmax, total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, max_forward_kernel, g.n * g.out_h * g.out_w * g.c, stream,
+                         g, static_cast<const T*>(x), static_cast<T*>(y), argmax);
 }
 
 void max_pool2d_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy, const uint8_t* argmax,
                               void* dx, cudaStream_t stream) {
-  const int64_t total = g.n * g.h * g.w * g.c;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    max_backward_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy), argmax,
-                                                                           static_cast<T*>(dx), total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, max_backward_kernel, g.n * g.h * g.w * g.c, stream,
+                         g, static_cast<const T*>(dy), argmax, static_cast<T*>(dx));
 }
 
 void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const void* x, void* y,
@@ -116,13 +105,8 @@ void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, cons
 
 void global_avg_pool_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy, void* dx,
                                    cudaStream_t stream) {
-  const int64_t total = g.n * g.h * g.w * g.c;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    global_avg_backward_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy),
-                                                                                  static_cast<T*>(dx), total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, global_avg_backward_kernel, g.n * g.h * g.w * g.c, stream,
+                         g, static_cast<const T*>(dy), static_cast<T*>(dx));
 }
 
 }  // namespace iqa::kernels::cuda

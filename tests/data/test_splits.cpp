@@ -14,17 +14,10 @@
 
 using namespace iqa;
 using iqa::testing::TempDir;
+using iqa::testing::error_of;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const iqa::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<std::string> images_of(const DatasetList& l) {
   std::vector<std::string> out;
