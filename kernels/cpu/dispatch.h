@@ -1,4 +1,4 @@
-// Type dispatch shared by the CPU reference kernels.
+// Type dispatch and the row loop shared by the CPU reference kernels.
 #pragma once
 #include <type_traits>
 
@@ -33,5 +33,13 @@ void with_cpu_float_buffers(DType dtype, const char* op, F&& f, Buffers... buffe
 }
 template <class Ptr>
 using elem_t = std::remove_const_t<std::remove_pointer_t<Ptr>>;
+
+// f(r) for each of `rows` independent rows of `cols` elements, the rows spread over OpenMP threads once
+// there are more than `min_parallel` elements (below that the threads cost more than they save).
+template <class F>
+void for_each_row(int64_t rows, int64_t cols, int64_t min_parallel, F&& f) {
+#pragma omp parallel for if (rows * cols > min_parallel)
+  for (int64_t r = 0; r < rows; ++r) f(r);
+}
 
 }  // namespace iqa::kernels::cpu

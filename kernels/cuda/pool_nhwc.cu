@@ -15,9 +15,6 @@ using namespace cuda_detail;
 
 namespace {
 
-constexpr int kChannelsPerBlock = 32;
-constexpr int kRowThreads = 8;
-
 template <class T>
 __global__ void max_forward_kernel(Pool2dNhwcGeometry g, const T* x, T* y, uint8_t* argmax, int64_t total) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
@@ -49,6 +46,10 @@ __global__ void max_backward_kernel(Pool2dNhwcGeometry g, const T* dy, const uin
     dx[i] = from_f32<T>(acc);
   }
 }
+
+// The global average pool's blocks: 32 adjacent channels (one warp, coalesced) x 8 interleaved pixel rows.
+constexpr int kChannelsPerBlock = 32;
+constexpr int kRowThreads = 8;
 
 template <class T>
 __global__ void global_avg_forward_kernel(Pool2dNhwcGeometry g, const T* x, T* y) {
