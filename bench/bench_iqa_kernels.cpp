@@ -1,14 +1,15 @@
 // iqa-bench cases for SIND's kernels: the scale-shift loss, the LocalGlobal fusion head and the view
 // renderers. bench/torch_peer_iqa.py times the reference's PyTorch computations at the same shapes.
 //
-// The loss and head cases come from the op table. The view cases time only the render kernel, called
-// directly because no op renders from sources already on the device: the sources are decoded and
-// uploaded once when the case is built (the loader uploads them once per batch, outside this kernel).
+// The loss and head cases come from the op table. The view cases time only the render
+// (render_prepared_views, training/image/view_batch.h): the sources are placed on the device once when
+// the case is built (the loader uploads them once per batch, outside this kernel).
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/bench_ops.h"
-#include "engine/cuda_runtime.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/views.h"
@@ -22,44 +23,26 @@ namespace {
 BenchCase views_case(Device device, DType dtype, bool small, bool mosaic) {
   const int B = small ? 4 : 64, W = 1024, H = 768;
   manual_seed(5);
-  Tensor all_pixels = mul(Tensor::rand({int64_t(B) * H * W * 3}), 255.0).to(DType::U8);
+  const Tensor all_pixels = mul(Tensor::rand({int64_t(B) * H * W * 3}), 255.0).to(DType::U8);
+  auto images = std::make_shared<std::vector<ImageU8>>();
+  images->reserve(size_t(B));
+  std::vector<const ImageU8*> sources;
   std::vector<kernels::ViewGather> views;
   for (int i = 0; i < B; ++i) {
+    ImageU8& img = images->emplace_back(W, H, 3);
+    std::copy_n(all_pixels.data<uint8_t>() + size_t(i) * H * W * 3, img.pixels.size(), img.pixels.begin());
     const uint64_t key = sample_key(5, 0, uint64_t(i));
     views.push_back(mosaic ? mosaic_view_gather(draw_mosaic_plan(key, W, H), W, H, i)
                            : global_view_gather(draw_global_view_plan(key), i));
   }
-  std::vector<int32_t> widths(size_t(B), W), heights(size_t(B), H);
-  const std::vector<int32_t> table = kernels::build_view_tap_table(views, widths.data(), heights.data(), B, 224, 224);
+  for (const ImageU8& img : *images) sources.push_back(&img);
+  // The render alone: the tap table and the sources are placed on the device once, here.
+  const PreparedViewBatch prepared = prepare_view_batch(sources, views, device);
   Tensor out = Tensor::empty({B, 3, 224, 224}, dtype, device);
   BenchCase c;
   c.shape = std::to_string(B) + "x1024x768";
   c.bytes = double(out.nbytes());  // bytes written; the sources are read through the cache
-  if (device.is_cpu()) {
-    std::vector<const uint8_t*> pointers;
-    for (int i = 0; i < B; ++i) pointers.push_back(all_pixels.data<uint8_t>() + size_t(i) * H * W * 3);
-    c.run = [=] {
-      kernels::ViewBatch batch{pointers.data(), table.data(), B, 224, 224};
-      kernels::cpu::render_views(batch, dtype, kernels::ViewNormalization{}, out.raw_data());
-      (void)all_pixels;  // keeps the sources `pointers` points into alive
-    };
-    return c;
-  }
-#ifdef IQA_WITH_CUDA
-  Tensor pixels = all_pixels.to(device);
-  std::vector<int64_t> addresses;
-  for (int i = 0; i < B; ++i)
-    addresses.push_back(int64_t(reinterpret_cast<uintptr_t>(pixels.data<uint8_t>() + size_t(i) * H * W * 3)));
-  Tensor pointer_array = Tensor::from_vector_i64(addresses, {B}, DType::I64, device);
-  Tensor table_dev = Tensor::empty({int64_t(table.size())}, DType::I32, device);
-  cuda::copy_h2d(table_dev.raw_data(), table.data(), table.size() * sizeof(int32_t));
-  c.run = [=] {
-    kernels::ViewBatch batch{reinterpret_cast<const uint8_t* const*>(pointer_array.raw_data()),
-                             table_dev.data<int32_t>(), B, 224, 224};
-    kernels::cuda::render_views(batch, dtype, kernels::ViewNormalization{}, out.raw_data(), cuda::current_stream());
-    (void)pixels;  // keeps the sources alive
-  };
-#endif
+  c.run = [images, prepared, out]() mutable { render_prepared_views(prepared, out); };  // images: the CPU sources
   return c;
 }
 

@@ -11,6 +11,7 @@
 //   cross_entropy_soft: 64 x 1000 logits (launch bound: what matters is one launch each way).
 //   adamw_multi_tensor / adamw_per_tensor / sgd_multi_tensor: ViT-B/16's ~150 fp32 parameter tensors
 //                     (86M floats); AdamW moves 7 floats per element, SGD with momentum 5.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,9 @@
 #include "engine/cuda_runtime.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/optim.h"
 #include "kernels/layer_norm.h"
 #include "kernels/linear_quick_gelu.h"
-#include "kernels/optim.h"
 
 namespace iqa::bench {
 namespace {
@@ -107,61 +108,36 @@ std::vector<int64_t> vit_b16_param_sizes(bool small) {
 
 enum class OptimKind { AdamWMulti, AdamWPerTensor, SgdMulti };
 
-// Always fp32 (master weights), whatever --dtype says.
+// The engine's optimizers (engine/optim.h) over ViT-B/16's parameters with fixed random gradients: AdamW
+// at lr 1e-4 and weight decay 0.05, SGD with momentum 0.9 at lr 0.01; on CUDA one multi-tensor launch
+// per group unless per-tensor (the CPU always updates tensor by tensor). Always fp32 (master weights),
+// whatever --dtype says.
 BenchCase optimizer_case(Device device, bool small, OptimKind kind) {
   std::vector<int64_t> sizes = vit_b16_param_sizes(small);
-  std::vector<Tensor> keep;
-  kernels::MultiTensorRefs refs;
+  ParamGroup group;
   int64_t total = 0;
   for (int64_t n : sizes) {
-    Tensor p = Tensor::randn({n}, DType::F32, device), g = Tensor::randn({n}, DType::F32, device);
-    Tensor m = Tensor::zeros({n}, DType::F32, device), v = Tensor::zeros({n}, DType::F32, device);
-    refs.params.push_back(p.data<float>());
-    refs.grads.push_back(g.data<float>());
-    refs.state1.push_back(m.data<float>());
-    refs.state2.push_back(v.data<float>());
-    refs.numels.push_back(n);
-    keep.insert(keep.end(), {p, g, m, v});
+    Tensor p = Tensor::randn({n}, DType::F32, device);
+    p.set_grad(Tensor::randn({n}, DType::F32, device));
+    group.params.push_back(p);
     total += n;
   }
-  kernels::AdamStepArgs adam;  // AdamW at step 10, lr 1e-4, wd 0.05
-  adam.decoupled_weight_decay = true;
-  adam.decay_factor = float(1.0 - 1e-4 * 0.05);
-  adam.step_size = float(1e-4 / (1.0 - 0.6513215599));
-  adam.bias_correction2_sqrt = 0.0998f;
-  kernels::SgdStepArgs sgd;
-  sgd.lr = 0.01f;
-  sgd.momentum = 0.9f;
+  std::shared_ptr<Optimizer> opt;
+  if (kind == OptimKind::SgdMulti) {
+    group.lr = 0.01;
+    SGDOptions o;
+    o.momentum = 0.9;
+    opt = std::make_shared<SGD>(std::vector<ParamGroup>{group}, o);
+  } else {
+    group.lr = 1e-4;
+    group.weight_decay = 0.05;
+    opt = std::make_shared<AdamW>(std::vector<ParamGroup>{group});
+  }
+  opt->set_multi_tensor(kind != OptimKind::AdamWPerTensor);
   BenchCase c;
   c.shape = std::to_string(sizes.size()) + "tensors," + std::to_string(total);
   c.bytes = (kind == OptimKind::SgdMulti ? 5.0 : 7.0) * 4.0 * double(total);
-  const bool cpu = device.is_cpu();
-  c.run = [=] {
-    (void)keep;  // the buffers live as long as the case
-    const size_t count = refs.params.size();
-    if (cpu || kind == OptimKind::AdamWPerTensor) {
-      for (size_t i = 0; i < count; ++i) {
-        float* buf = refs.state1[i];
-        if (kind == OptimKind::SgdMulti) {
-          if (cpu) kernels::cpu::sgd_step(refs.params[i], refs.grads[i], buf, refs.numels[i], sgd);
-          else IQA_ON_CUDA(kernels::cuda::sgd_step(refs.params[i], refs.grads[i], buf, refs.numels[i], sgd,
-                                                   cuda::current_stream()));
-        } else {
-          if (cpu) kernels::cpu::adam_step(refs.params[i], refs.grads[i], buf, refs.state2[i], refs.numels[i], adam);
-          else IQA_ON_CUDA(kernels::cuda::adam_step(refs.params[i], refs.grads[i], buf, refs.state2[i], refs.numels[i],
-                                                    adam, cuda::current_stream()));
-        }
-      }
-      return;
-    }
-    if (kind == OptimKind::SgdMulti) {
-      kernels::MultiTensorRefs sgd_refs = refs;
-      sgd_refs.state2.clear();
-      IQA_ON_CUDA(kernels::cuda::multi_tensor_sgd_step(sgd_refs, sgd, cuda::current_stream()));
-    } else {
-      IQA_ON_CUDA(kernels::cuda::multi_tensor_adam_step(refs, adam, cuda::current_stream()));
-    }
-  };
+  c.run = [opt] { opt->step(); };
   return c;
 }
 

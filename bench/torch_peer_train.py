@@ -26,11 +26,6 @@ OPS = ["sind_step_b64", "sind_step_b256", "qep_step_b110", "qep_step_b256"]
 ITEMS = {}  # op -> images per call, filled by make_case
 
 
-class QuickGELU(nn.Module):
-    def forward(self, x):
-        return x * torch.sigmoid(1.702 * x)
-
-
 class Block(nn.Module):
     def __init__(self, width, heads):
         super().__init__()
@@ -39,14 +34,16 @@ class Block(nn.Module):
         self.in_proj = nn.Linear(width, 3 * width)
         self.out_proj = nn.Linear(width, width)
         self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), QuickGELU(), nn.Linear(4 * width, width))
+        self.c_fc = nn.Linear(width, 4 * width)
+        self.c_proj = nn.Linear(4 * width, width)
 
     def forward(self, x):
         b, s, w = x.shape
         qkv = self.in_proj(self.ln_1(x)).view(b, s, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
         o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         x = x + self.out_proj(o.transpose(1, 2).reshape(b, s, w))
-        return x + self.mlp(self.ln_2(x))
+        h = self.c_fc(self.ln_2(x))
+        return x + self.c_proj(h * torch.sigmoid(1.702 * h))  # QuickGELU MLP
 
 
 class VisionTransformer(nn.Module):

@@ -116,8 +116,7 @@ AutocastGuard::~AutocastGuard() {
   t_device = prev_device_;
 }
 
-SuspendGuard::SuspendGuard() : prev_(t_suspended) { t_suspended = true; }
-SuspendGuard::~SuspendGuard() { t_suspended = prev_; }
+SuspendGuard::SuspendGuard() : ScopedFlag(t_suspended, true) {}
 
 bool autocast_enabled() { return t_enabled; }
 bool autocast_active() { return t_enabled && !t_suspended; }

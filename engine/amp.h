@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/scoped_flag.h"
 #include "engine/optim.h"
 #include "engine/tensor.h"
 
@@ -55,15 +56,9 @@ class AutocastGuard {
 
 // RAII: autocast off in this thread until destroyed, as inside an op that has already cast its
 // inputs (nested ops run as called) and during backward (gradients keep the forward's dtypes).
-class SuspendGuard {
+class SuspendGuard : ScopedFlag {
  public:
   SuspendGuard();
-  ~SuspendGuard();
-  SuspendGuard(const SuspendGuard&) = delete;
-  SuspendGuard& operator=(const SuspendGuard&) = delete;
-
- private:
-  bool prev_;
 };
 
 bool autocast_enabled();  // an AutocastGuard is active (suspended or not)

@@ -13,10 +13,8 @@ thread_local bool t_grad_enabled = true;
 }
 
 bool grad_enabled() { return t_grad_enabled; }
-NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
-EnableGradGuard::EnableGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = true; }
-EnableGradGuard::~EnableGradGuard() { t_grad_enabled = prev_; }
+NoGradGuard::NoGradGuard() : ScopedFlag(t_grad_enabled, false) {}
+EnableGradGuard::EnableGradGuard() : ScopedFlag(t_grad_enabled, true) {}
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
   if (!t_grad_enabled) return false;

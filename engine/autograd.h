@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/scoped_flag.h"
 #include "engine/tensor.h"
 
 namespace iqa {
@@ -27,28 +28,16 @@ struct Node {
 bool grad_enabled();
 
 // RAII: disables recording in this thread for its lifetime (torch.no_grad()).
-class NoGradGuard {
+class NoGradGuard : ScopedFlag {
  public:
   NoGradGuard();
-  ~NoGradGuard();
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
-
- private:
-  bool prev_;
 };
 
 // RAII: enables recording in this thread for its lifetime (torch.enable_grad()), e.g. a training step
 // timed inside a no-grad benchmark harness.
-class EnableGradGuard {
+class EnableGradGuard : ScopedFlag {
  public:
   EnableGradGuard();
-  ~EnableGradGuard();
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool prev_;
 };
 
 // True when grad is enabled and any of the inputs requires grad.

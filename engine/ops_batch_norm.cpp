@@ -1,4 +1,4 @@
-// The body of batch_norm2d and batch_norm2d_nhwc (engine/ops_conv_shared.h): argument checks, the
+// batch_norm2d and batch_norm2d_nhwc, and their shared body (engine/ops_conv_shared.h): argument checks, the
 // CPU/CUDA branch and the backward rule, once for both layouts. An NCHW buffer is the kernels'
 // geometry {n = N, c = C, hw = H*W}; an NHWC one is {n = N*H*W, c = C, hw = 1}, for which the CPU
 // kernels and the CUDA apply / backward_input are already right. Only the CUDA per-channel reductions
@@ -122,3 +122,19 @@ Tensor batch_norm2d_run(const char* op, Layout layout, const Tensor& x, const Te
 }
 
 }  // namespace iqa::conv_family
+
+namespace iqa {
+
+// The public ops, one per layout.
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                    Tensor running_var, bool training, double momentum, double eps) {
+  return conv_family::batch_norm2d_run("batch_norm2d", conv_family::Layout::NCHW, x, weight, bias,
+                                       std::move(running_mean), std::move(running_var), training, momentum, eps);
+}
+Tensor batch_norm2d_nhwc(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                         Tensor running_var, bool training, double momentum, double eps) {
+  return conv_family::batch_norm2d_run("batch_norm2d_nhwc", conv_family::Layout::NHWC, x, weight, bias,
+                                       std::move(running_mean), std::move(running_var), training, momentum, eps);
+}
+
+}  // namespace iqa

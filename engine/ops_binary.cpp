@@ -76,86 +76,77 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   return r.reshape(shape);
 }
 
-Tensor add(const Tensor& a, const Tensor& b) {
+namespace {
+
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+
+// One differentiable binary op: under autocast the op table casts a and b and calls `self` again
+// (autocast suspended); otherwise the kernel runs and `backward` is recorded.
+Tensor binary_op(amp::Op amp_op, kernels::BinaryOp op, const char* name, BinaryFn self, const Tensor& a,
+                 const Tensor& b, BackwardFn backward) {
   if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Add, {a, b}, [](const std::vector<Tensor>& in) { return add(in[0], in[1]); });
-  Tensor out = run_binary(kernels::BinaryOp::Add, a, b, "add");
+    return amp::dispatch1(amp_op, {a, b}, [self](const std::vector<Tensor>& in) { return self(in[0], in[1]); });
+  Tensor out = run_binary(op, a, b, name);
+  record(name, out, {a, b}, std::move(backward));
+  return out;
+}
+
+// maximum / minimum: the gradient goes to b where b_wins(a, b), to a elsewhere (so ties go to a).
+BackwardFn extremum_backward(const Tensor& a, const Tensor& b, BinaryFn b_wins) {
+  Tensor ad = a.detach(), bd = b.detach();
+  return [ad, bd, b_wins](const Tensor& g) {
+    Tensor take_b = cast(b_wins(ad, bd), g.dtype());
+    Tensor ones = Tensor::full({}, 1.0, g.dtype(), g.device());
+    return std::vector<Tensor>{sum_to_shape(mul(g, sub(ones, take_b)), ad.shape()),
+                               sum_to_shape(mul(g, take_b), bd.shape())};
+  };
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
-  record("add", out, {a, b}, [sa, sb](const Tensor& g) {
+  return binary_op(amp::Op::Add, kernels::BinaryOp::Add, "add", add, a, b, [sa, sb](const Tensor& g) {
     return std::vector<Tensor>{sum_to_shape(g, sa), sum_to_shape(g, sb)};
   });
-  return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Sub, {a, b}, [](const std::vector<Tensor>& in) { return sub(in[0], in[1]); });
-  Tensor out = run_binary(kernels::BinaryOp::Sub, a, b, "sub");
   Shape sa = a.shape(), sb = b.shape();
-  record("sub", out, {a, b}, [sa, sb](const Tensor& g) {
+  return binary_op(amp::Op::Sub, kernels::BinaryOp::Sub, "sub", sub, a, b, [sa, sb](const Tensor& g) {
     return std::vector<Tensor>{sum_to_shape(g, sa), sum_to_shape(neg(g), sb)};
   });
-  return out;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Mul, {a, b}, [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); });
-  Tensor out = run_binary(kernels::BinaryOp::Mul, a, b, "mul");
   Tensor ad = a.detach(), bd = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  record("mul", out, {a, b}, [ad, bd, ga, gb](const Tensor& g) {
+  return binary_op(amp::Op::Mul, kernels::BinaryOp::Mul, "mul", mul, a, b, [ad, bd, ga, gb](const Tensor& g) {
     return std::vector<Tensor>{ga ? sum_to_shape(mul(g, bd), ad.shape()) : Tensor(),
                                gb ? sum_to_shape(mul(g, ad), bd.shape()) : Tensor()};
   });
-  return out;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Div, {a, b}, [](const std::vector<Tensor>& in) { return div(in[0], in[1]); });
-  Tensor out = run_binary(kernels::BinaryOp::Div, a, b, "div");
-  Tensor bd = b.detach(), od = out.detach();
-  Shape sa = a.shape();
+  Tensor ad = a.detach(), bd = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  record("div", out, {a, b}, [bd, od, sa, ga, gb](const Tensor& g) {
+  return binary_op(amp::Op::Div, kernels::BinaryOp::Div, "div", div, a, b, [ad, bd, ga, gb](const Tensor& g) {
     Tensor g_over_b = div(g, bd);
-    // d(a/b)/db = -(a/b)/b
-    return std::vector<Tensor>{ga ? sum_to_shape(g_over_b, sa) : Tensor(),
-                               gb ? sum_to_shape(neg(mul(g_over_b, od)), bd.shape()) : Tensor()};
+    // d(a/b)/db = -(a/b)/b; a/b recomputed here is bit-identical to the forward's output.
+    return std::vector<Tensor>{ga ? sum_to_shape(g_over_b, ad.shape()) : Tensor(),
+                               gb ? sum_to_shape(neg(mul(g_over_b, div(ad, bd))), bd.shape()) : Tensor()};
   });
-  return out;
 }
 
 Tensor add(const Tensor& a, double s) { return add(a, scalar_like(a, s)); }
 Tensor mul(const Tensor& a, double s) { return mul(a, scalar_like(a, s)); }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Maximum, {a, b}, [](const std::vector<Tensor>& in) { return maximum(in[0], in[1]); });
-  Tensor out = run_binary(kernels::BinaryOp::Max, a, b, "maximum");
-  Tensor ad = a.detach(), bd = b.detach();
-  record("maximum", out, {a, b}, [ad, bd](const Tensor& g) {
-    Tensor take_a = cast(lt(ad, bd), g.dtype());  // 1 where b wins strictly; ties go to a
-    Tensor ones = Tensor::full({}, 1.0, g.dtype(), g.device());
-    return std::vector<Tensor>{sum_to_shape(mul(g, sub(ones, take_a)), ad.shape()),
-                               sum_to_shape(mul(g, take_a), bd.shape())};
-  });
-  return out;
+  return binary_op(amp::Op::Maximum, kernels::BinaryOp::Max, "maximum", maximum, a, b, extremum_backward(a, b, lt));
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Minimum, {a, b}, [](const std::vector<Tensor>& in) { return minimum(in[0], in[1]); });
-  Tensor out = run_binary(kernels::BinaryOp::Min, a, b, "minimum");
-  Tensor ad = a.detach(), bd = b.detach();
-  record("minimum", out, {a, b}, [ad, bd](const Tensor& g) {
-    Tensor take_b = cast(gt(ad, bd), g.dtype());
-    Tensor ones = Tensor::full({}, 1.0, g.dtype(), g.device());
-    return std::vector<Tensor>{sum_to_shape(mul(g, sub(ones, take_b)), ad.shape()),
-                               sum_to_shape(mul(g, take_b), bd.shape())};
-  });
-  return out;
+  return binary_op(amp::Op::Minimum, kernels::BinaryOp::Min, "minimum", minimum, a, b, extremum_backward(a, b, gt));
 }
 
 Tensor gt(const Tensor& a, const Tensor& b) { return run_binary(kernels::BinaryOp::Gt, a, b, "gt"); }

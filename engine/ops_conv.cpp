@@ -135,14 +135,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
   return conv_family::conv2d_run("conv2d", Layout::NCHW, x, weight, bias, g);
 }
 
-// ------------------------------------------------------------------------------------ batch_norm2d
-
-Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                    Tensor running_var, bool training, double momentum, double eps) {
-  return conv_family::batch_norm2d_run("batch_norm2d", Layout::NCHW, x, weight, bias, std::move(running_mean),
-                                       std::move(running_var), training, momentum, eps);
-}
-
 // ------------------------------------------------------------------------------------------- pools
 
 namespace {
@@ -203,19 +195,23 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
       });
 }
 
+// The average pools save nothing for backward: kernels NAME_forward (x -> y) and NAME_backward (dy -> dx,
+// dx zeroed first since overlapping windows add into it).
+#define IQA_AVERAGING_POOL(op, x, g, NAME)                                                      \
+  conv_family::pool_op(                                                                         \
+      op, x, pooled_shape(x, g), false,                                                         \
+      [&, dt = x.dtype()](const Tensor& xc, Tensor& out) {                                      \
+        IQA_POOL_KERNEL(xc.device(), NAME##_forward, dt, g, xc.raw_data(), out.raw_data());     \
+      },                                                                                        \
+      [=, dt = x.dtype()](const Tensor& gy, Tensor& dx) {                                       \
+        IQA_POOL_KERNEL(gy.device(), NAME##_backward, dt, g, gy.raw_data(), dx.raw_data());     \
+      })
+
 Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "avg_pool2d";
   kernels::Pool2dGeometry g = pool_planes(x, op);
   set_window(g, x, kernel, stride, padding, op);
-  const DType dt = x.dtype();
-  return conv_family::pool_op(
-      op, x, pooled_shape(x, g), false,
-      [&](const Tensor& xc, Tensor& out) {
-        IQA_POOL_KERNEL(xc.device(), avg_pool2d_forward, dt, g, xc.raw_data(), out.raw_data());
-      },
-      [=](const Tensor& gy, Tensor& dx) {
-        IQA_POOL_KERNEL(gy.device(), avg_pool2d_backward, dt, g, gy.raw_data(), dx.raw_data());
-      });
+  return IQA_AVERAGING_POOL(op, x, g, avg_pool2d);
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w) {
@@ -224,15 +220,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w) {
   IQA_CHECK(out_h >= 1 && out_w >= 1, op, ": output size ", out_h, "x", out_w, " must be positive");
   IQA_CHECK(g.h >= 1 && g.w >= 1, op, ": empty spatial size in ", x.str());
   g.out_h = out_h, g.out_w = out_w;
-  const DType dt = x.dtype();
-  return conv_family::pool_op(
-      op, x, pooled_shape(x, g), false,
-      [&](const Tensor& xc, Tensor& out) {
-        IQA_POOL_KERNEL(xc.device(), adaptive_avg_pool2d_forward, dt, g, xc.raw_data(), out.raw_data());
-      },
-      [=](const Tensor& gy, Tensor& dx) {
-        IQA_POOL_KERNEL(gy.device(), adaptive_avg_pool2d_backward, dt, g, gy.raw_data(), dx.raw_data());
-      });
+  return IQA_AVERAGING_POOL(op, x, g, adaptive_avg_pool2d);
 }
 
 }  // namespace iqa

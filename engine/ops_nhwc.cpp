@@ -1,4 +1,4 @@
-// Channels-last (NHWC) conv2d, batch_norm2d and pools. Same numbers as the NCHW ops of
+// Channels-last (NHWC) conv2d and pools (batch_norm2d_nhwc: engine/ops_batch_norm.cpp). Same numbers as the NCHW ops of
 // engine/ops_conv.cpp on permuted data; conv and batch norm share those ops' bodies
 // (engine/ops_conv_shared.h), the pools have their own kernels (u8 argmax, a global average pool).
 // The kernels (kernels/conv.h, batch_norm.h, pool.h, NHWC sections) see contiguous buffers only.
@@ -25,14 +25,6 @@ Tensor conv2d_nhwc(const Tensor& x, const Tensor& weight, const Tensor& bias, in
   // autograd so the weight's gradient flows back through the transpose. 1x1 kernels need no copy.
   Tensor w_krsc = weight.permute({0, 2, 3, 1}).contiguous();
   return conv_family::conv2d_run(op, Layout::NHWC, x, w_krsc, bias, g);
-}
-
-// ------------------------------------------------------------------------------- batch_norm2d_nhwc
-
-Tensor batch_norm2d_nhwc(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                         Tensor running_var, bool training, double momentum, double eps) {
-  return conv_family::batch_norm2d_run("batch_norm2d_nhwc", Layout::NHWC, x, weight, bias, std::move(running_mean),
-                                       std::move(running_var), training, momentum, eps);
 }
 
 // ------------------------------------------------------------------------------------------- pools

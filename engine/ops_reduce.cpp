@@ -75,32 +75,27 @@ Tensor expand_reduced_grad(const Tensor& g, const Shape& keep, const Shape& in_s
   return make_view(c, keep, contiguous_strides(keep), c.offset()).expand(in_shape).contiguous();
 }
 
-}  // namespace
-
-Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) {
+// sum and mean: one row reduction; the mean's gradient is the sum's divided by the row length.
+Tensor sum_or_mean(const Tensor& x, std::vector<int> dims, bool keepdim, bool is_mean) {
   if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Sum, {x}, [&](const std::vector<Tensor>& in) { return sum(in[0], dims, keepdim); });
-  ReducePlan p = plan_reduce(x, std::move(dims), "sum");
-  Tensor out = reduce_impl(x, p, kernels::ReduceOp::Sum, keepdim);
-  Shape in_shape = x.shape(), keep = p.keep_shape;
-  record("sum", out, {x}, [in_shape, keep](const Tensor& g) {
-    return std::vector<Tensor>{expand_reduced_grad(g, keep, in_shape)};
-  });
-  return out;
-}
-
-Tensor mean(const Tensor& x, std::vector<int> dims, bool keepdim) {
-  if (amp::autocast_active())
-    return amp::dispatch1(amp::Op::Mean, {x}, [&](const std::vector<Tensor>& in) { return mean(in[0], dims, keepdim); });
-  ReducePlan p = plan_reduce(x, std::move(dims), "mean");
-  Tensor out = reduce_impl(x, p, kernels::ReduceOp::Mean, keepdim);
+    return amp::dispatch1(is_mean ? amp::Op::Mean : amp::Op::Sum, {x}, [&](const std::vector<Tensor>& in) {
+      return sum_or_mean(in[0], dims, keepdim, is_mean);
+    });
+  const char* name = is_mean ? "mean" : "sum";
+  ReducePlan p = plan_reduce(x, std::move(dims), name);
+  Tensor out = reduce_impl(x, p, is_mean ? kernels::ReduceOp::Mean : kernels::ReduceOp::Sum, keepdim);
   Shape in_shape = x.shape(), keep = p.keep_shape;
   double inv = 1.0 / double(std::max<int64_t>(p.inner, 1));
-  record("mean", out, {x}, [in_shape, keep, inv](const Tensor& g) {
-    return std::vector<Tensor>{expand_reduced_grad(mul(g, inv), keep, in_shape)};
+  record(name, out, {x}, [in_shape, keep, inv, is_mean](const Tensor& g) {
+    return std::vector<Tensor>{expand_reduced_grad(is_mean ? mul(g, inv) : g, keep, in_shape)};
   });
   return out;
 }
+
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int> dims, bool keepdim) { return sum_or_mean(x, std::move(dims), keepdim, false); }
+Tensor mean(const Tensor& x, std::vector<int> dims, bool keepdim) { return sum_or_mean(x, std::move(dims), keepdim, true); }
 
 Tensor argmax(const Tensor& x, int dim, bool keepdim) {
   ReducePlan p = plan_reduce(x, {dim}, "argmax");

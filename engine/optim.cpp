@@ -184,14 +184,21 @@ std::vector<std::string> SGD::buffer_names() const {
   return {"momentum_buffer"};
 }
 
-void SGD::update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& st) {
+namespace {
+kernels::SgdStepArgs sgd_args(const SGDOptions& o, const ParamGroup& group, bool first_step) {
   kernels::SgdStepArgs a;
   a.lr = float(group.lr);
-  a.momentum = float(opts_.momentum);
-  a.one_minus_dampening = float(1.0 - opts_.dampening);
+  a.momentum = float(o.momentum);
+  a.one_minus_dampening = float(1.0 - o.dampening);
   a.weight_decay = float(group.weight_decay);
-  a.nesterov = opts_.nesterov;
-  a.first_step = st.step == 1;
+  a.nesterov = o.nesterov;
+  a.first_step = first_step;
+  return a;
+}
+}  // namespace
+
+void SGD::update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& st) {
+  const kernels::SgdStepArgs a = sgd_args(opts_, group, st.step == 1);
   float* buf = opts_.momentum != 0 ? st.buffers.at("momentum_buffer").data<float>() : nullptr;
   if (param.device().is_cpu())
     kernels::cpu::sgd_step(param.data<float>(), grad.data<float>(), buf, param.numel(), a);
@@ -214,14 +221,7 @@ void SGD::update_group(const ParamGroup& group, std::vector<PendingUpdate>& item
       refs.numels.push_back(it.param->numel());
     }
     if (refs.params.empty()) continue;
-    kernels::SgdStepArgs a;
-    a.lr = float(group.lr);
-    a.momentum = float(opts_.momentum);
-    a.one_minus_dampening = float(1.0 - opts_.dampening);
-    a.weight_decay = float(group.weight_decay);
-    a.nesterov = opts_.nesterov;
-    a.first_step = first;
-    IQA_ON_CUDA(kernels::cuda::multi_tensor_sgd_step(refs, a, cuda::current_stream()));
+    IQA_ON_CUDA(kernels::cuda::multi_tensor_sgd_step(refs, sgd_args(opts_, group, first), cuda::current_stream()));
   }
 }
 

@@ -152,26 +152,29 @@ Tensor Tensor::arange(double start, double end, double step, DType dtype, Device
 #endif
   return t;
 }
-Tensor Tensor::rand(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
+namespace {
+// One draw per element from the default generator's stream (seed, offset), so CPU and CUDA tensors of
+// the same shape get the same values.
+Tensor random_tensor(bool normal, const Shape& shape, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
   uint64_t off = default_generator().take(uint64_t(t.numel()));
   uint64_t seed = default_generator().seed;
-  if (device.is_cpu()) kernels::cpu::fill_uniform(t.raw_data(), dtype, t.numel(), seed, off);
+  if (device.is_cpu()) {
+    auto fill = normal ? kernels::cpu::fill_normal : kernels::cpu::fill_uniform;
+    fill(t.raw_data(), dtype, t.numel(), seed, off);
+  }
 #ifdef IQA_WITH_CUDA
-  else kernels::cuda::fill_uniform(t.raw_data(), dtype, t.numel(), seed, off, cuda::current_stream());
+  else {
+    auto fill = normal ? kernels::cuda::fill_normal : kernels::cuda::fill_uniform;
+    fill(t.raw_data(), dtype, t.numel(), seed, off, cuda::current_stream());
+  }
 #endif
   return t;
 }
-Tensor Tensor::randn(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
-  uint64_t off = default_generator().take(uint64_t(t.numel()));
-  uint64_t seed = default_generator().seed;
-  if (device.is_cpu()) kernels::cpu::fill_normal(t.raw_data(), dtype, t.numel(), seed, off);
-#ifdef IQA_WITH_CUDA
-  else kernels::cuda::fill_normal(t.raw_data(), dtype, t.numel(), seed, off, cuda::current_stream());
-#endif
-  return t;
-}
+}  // namespace
+
+Tensor Tensor::rand(const Shape& shape, DType dtype, Device device) { return random_tensor(false, shape, dtype, device); }
+Tensor Tensor::randn(const Shape& shape, DType dtype, Device device) { return random_tensor(true, shape, dtype, device); }
 
 namespace {
 template <class V>

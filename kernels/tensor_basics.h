@@ -22,6 +22,16 @@ IQA_HD int64_t strided_offset(const StridedLayout& l, int64_t linear) {
   return off;
 }
 
+// Whether the layout is row-major contiguous (size-1 dims may carry any stride).
+inline bool is_contiguous(const StridedLayout& l) {
+  int64_t expect = 1;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    if (l.shape[d] != 1 && l.strides[d] != expect) return false;
+    expect *= l.shape[d];
+  }
+  return true;
+}
+
 namespace cpu {
 // dst at logical index i = convert(src at logical index i); both layouts describe n elements in the
 // same logical (row-major) order.

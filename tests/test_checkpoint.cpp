@@ -73,14 +73,6 @@ void require_identical(const NamedTensors& a, const NamedTensors& b) {
 
 std::string temp_path(const std::string& name) { return (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST_CASE("a training checkpoint round-trips model, optimizer, EMA, scaler, step, RNG and config", "[checkpoint]") {

@@ -39,14 +39,6 @@ void require_same_state(const Module& a, const Module& b) {
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST_CASE("full-size models have the published parameter counts and OpenCLIP / torchvision names", "[models]") {

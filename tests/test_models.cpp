@@ -4,9 +4,8 @@
 #include "models/checkpoint_names.h"
 #include "models/clip_vit.h"
 #include "models/dsmix.h"
-#include "models/resnet.h"
 #include "models/sind.h"
-#include "tests/model_fixtures.h"
+#include "tests/resnet_parity.h"
 
 using namespace iqa;
 using namespace iqa::models;
@@ -21,15 +20,6 @@ VisionTransformerConfig vit_config(const ModelFixture& f, bool class_token, int6
   c.heads = f.cfg("heads");
   c.class_token = class_token;
   c.output_dim = output_dim;
-  return c;
-}
-
-ResNetConfig resnet_config(const ModelFixture& f) {
-  ResNetConfig c;
-  c.blocks = f.config.at("blocks").get<std::vector<int64_t>>();
-  c.planes = f.config.at("planes").get<std::vector<int64_t>>();
-  c.stem_width = f.cfg("stem");
-  c.num_classes = f.cfg("num_classes");
   return c;
 }
 
@@ -69,36 +59,7 @@ void dsm_case(const ParityOptions& o) {
                f.with_prefix("grad."), o);
 }
 
-void resnet_case(const ParityOptions& o) {
-  ModelFixture f = open_model_fixture("resnet_tiny");
-  ResNet model(resnet_config(f));
-  REQUIRE(load_torchvision_resnet(model, f.with_prefix("param."), true, "resnet_tiny").clean());
-  model.to(o.dtype);
-  model.to(o.device);
-  {  // eval mode: the checkpoint's running statistics
-    NoGradGuard ng;
-    model.eval();
-    std::optional<amp::AutocastGuard> guard;
-    if (o.autocast) guard.emplace(*o.autocast);
-    Tensor logits = model.features(f.get("input.x").to(o.device, o.dtype)).logits;
-    require_rel(logits.to(DType::F32), f.get("eval.logits"), o.output_tol, "eval-mode logits");
-  }
-  model.train();  // batch statistics, and one update of the running statistics
-  check_parity(model, f, [&](const TensorMap& in) {
-    ResNetFeatures r = model.features(in.at("x"));
-    return TensorMap{{"layer1", r.layer1}, {"layer2", r.layer2}, {"layer3", r.layer3},
-                     {"layer4", r.layer4}, {"pooled", r.pooled}, {"logits", r.logits}};
-  }, f.with_prefix("grad."), o);
-  TensorMap after = f.with_prefix("after.");
-  REQUIRE(after.size() == 2 * 17);  // stem + 3 per block + 1 per downsample, 4 stages
-  for (auto& [n, t] : model.named_buffers()) {
-    if (n.find("num_batches_tracked") != std::string::npos) {
-      REQUIRE(t.item() == 8);  // 7 in the checkpoint + this forward
-      continue;
-    }
-    require_rel(t, after.at(n), o.output_tol, "running statistic " + n);
-  }
-}
+void resnet_case(const ParityOptions& o) { resnet_parity_case(o, false); }
 
 ParityOptions cpu_f32() { return ParityOptions{}; }
 ParityOptions cpu_f64() {
@@ -115,27 +76,21 @@ ParityOptions cuda_bf16() {
   return o;
 }
 
+// One section per CPU precision.
+void on_cpu_f32_and_f64(void (*parity_case)(const ParityOptions&)) {
+  SECTION("f32") { parity_case(cpu_f32()); }
+  SECTION("f64") { parity_case(cpu_f64()); }
+}
+
 }  // namespace
 
-TEST_CASE("CLIP ViT matches Hugging Face CLIPVisionModelWithProjection (CPU f32 and f64)", "[models]") {
-  SECTION("f32") { clip_hf_case(cpu_f32()); }
-  SECTION("f64") { clip_hf_case(cpu_f64()); }
-}
+TEST_CASE("CLIP ViT matches Hugging Face CLIPVisionModelWithProjection (CPU f32 and f64)", "[models]") { on_cpu_f32_and_f64(clip_hf_case); }
 
-TEST_CASE("SIND LocalGlobal matches the reference model in OpenCLIP layout (CPU f32 and f64)", "[models]") {
-  SECTION("f32") { local_global_case(cpu_f32()); }
-  SECTION("f64") { local_global_case(cpu_f64()); }
-}
+TEST_CASE("SIND LocalGlobal matches the reference model in OpenCLIP layout (CPU f32 and f64)", "[models]") { on_cpu_f32_and_f64(local_global_case); }
 
-TEST_CASE("DSM predictor matches a no-CLS OpenCLIP-layout tower with a token-wise decoder", "[models]") {
-  SECTION("f32") { dsm_case(cpu_f32()); }
-  SECTION("f64") { dsm_case(cpu_f64()); }
-}
+TEST_CASE("DSM predictor matches a no-CLS OpenCLIP-layout tower with a token-wise decoder", "[models]") { on_cpu_f32_and_f64(dsm_case); }
 
-TEST_CASE("ResNet matches a torchvision-layout Bottleneck ResNet in train and eval mode", "[models]") {
-  SECTION("f32") { resnet_case(cpu_f32()); }
-  SECTION("f64") { resnet_case(cpu_f64()); }
-}
+TEST_CASE("ResNet matches a torchvision-layout Bottleneck ResNet in train and eval mode", "[models]") { on_cpu_f32_and_f64(resnet_case); }
 
 TEST_CASE("model parity on CUDA with bf16 autocast", "[models][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();

@@ -6,7 +6,7 @@
 
 #include "models/checkpoint_names.h"
 #include "models/resnet.h"
-#include "tests/model_fixtures.h"
+#include "tests/resnet_parity.h"
 #include "training/dsmix/qep_loss.h"
 
 using namespace iqa;
@@ -240,54 +240,13 @@ TEST_CASE("distillation loss is the same with a channels-last student or teacher
               1e-5, "a layer2 weight gradient");
 }
 
-ResNetConfig fixture_config(const ModelFixture& f, bool channels_last) {
-  ResNetConfig c;
-  c.blocks = f.config.at("blocks").get<std::vector<int64_t>>();
-  c.planes = f.config.at("planes").get<std::vector<int64_t>>();
-  c.stem_width = f.cfg("stem");
-  c.num_classes = f.cfg("num_classes");
-  c.channels_last = channels_last;
-  return c;
-}
-
-// tests/test_models.cpp's ResNet parity case, channels-last.
-void resnet_fixture_case(const ParityOptions& o) {
-  ModelFixture f = open_model_fixture("resnet_tiny");
-  ResNet model(fixture_config(f, true));
-  REQUIRE(load_torchvision_resnet(model, f.with_prefix("param."), true, "resnet_tiny").clean());
-  model.to(o.dtype);
-  model.to(o.device);
-  {
-    NoGradGuard ng;
-    model.eval();
-    std::optional<amp::AutocastGuard> guard;
-    if (o.autocast) guard.emplace(*o.autocast);
-    Tensor logits = model.features(f.get("input.x").to(o.device, o.dtype)).logits;
-    require_rel(logits.to(DType::F32), f.get("eval.logits"), o.output_tol, "eval-mode logits");
-  }
-  model.train();
-  check_parity(model, f, [&](const TensorMap& in) {
-    ResNetFeatures r = model.features(in.at("x"));
-    return TensorMap{{"layer1", r.layer1}, {"layer2", r.layer2}, {"layer3", r.layer3},
-                     {"layer4", r.layer4}, {"pooled", r.pooled}, {"logits", r.logits}};
-  }, f.with_prefix("grad."), o);
-  TensorMap after = f.with_prefix("after.");
-  for (auto& [n, t] : model.named_buffers()) {
-    if (n.find("num_batches_tracked") != std::string::npos) {
-      REQUIRE(t.item() == 8);  // 7 in the checkpoint + this forward
-      continue;
-    }
-    require_rel(t, after.at(n), o.output_tol, "running statistic " + n);
-  }
-}
-
 TEST_CASE("channels-last ResNet matches the torchvision parity fixture (CPU f32 and f64)", "[nhwc][models]") {
-  SECTION("f32") { resnet_fixture_case(ParityOptions{}); }
+  SECTION("f32") { resnet_parity_case(ParityOptions{}, true); }
   SECTION("f64") {
     ParityOptions o;
     o.dtype = DType::F64;
     o.output_tol = o.grad_tol = 1e-5;
-    resnet_fixture_case(o);
+    resnet_parity_case(o, true);
   }
 }
 
@@ -375,7 +334,7 @@ TEST_CASE("channels-last ResNet on CUDA matches the CPU and the parity fixture",
     o.device = cuda_device(0);
     o.autocast = DType::BF16;
     o.output_tol = o.grad_tol = 2e-2;
-    resnet_fixture_case(o);
+    resnet_parity_case(o, true);
   }
 }
 

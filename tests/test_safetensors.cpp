@@ -189,62 +189,35 @@ TEST_CASE("malformed safetensors files give errors naming the file and tensor", 
     write_bytes(p, file_bytes(R"({"w": 5})", ""));
     require_open_fails(p, {p, "'w'", "entry must be a JSON object"});
   }
-  SECTION("missing dtype") {
-    write_bytes(p, file_bytes(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "missing \"dtype\""});
-  }
-  SECTION("dtype of the wrong type") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":4,"shape":[2],"data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "\"dtype\" must be a string"});
-  }
-  SECTION("unknown dtype") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"C64","shape":[2],"data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "unsupported dtype \"C64\""});
-  }
-  SECTION("missing shape") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "missing \"shape\""});
-  }
-  SECTION("shape of the wrong type") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":"2x2","data_offsets":[0,16]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "\"shape\" must be an array"});
-  }
-  SECTION("negative dim") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[-2,1],"data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "non-negative integer", "-2"});
-  }
-  SECTION("fractional dim") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "non-negative integer"});
-  }
-  SECTION("shape whose element count overflows") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
-                              eight_floats));
-    require_open_fails(p, {p, "'w'", "overflows"});
-  }
-  SECTION("missing data_offsets") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[2]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "missing \"data_offsets\""});
-  }
-  SECTION("data_offsets of the wrong form") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "[begin, end]"});
-  }
-  SECTION("negative offset") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "data_offsets begin must be a non-negative integer"});
-  }
-  SECTION("begin after end") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "begin 8 > end 0"});
-  }
-  SECTION("byte size does not match dtype and shape") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "holds 8 bytes", "need 12"});
-  }
-  SECTION("offsets past the end of the data") {
-    write_bytes(p, file_bytes(R"({"w":{"dtype":"F64","shape":[8],"data_offsets":[0,64]}})", eight_floats));
-    require_open_fails(p, {p, "'w'", "past the end of the 32-byte data buffer"});
+  // Tensor entries of 'w' that break one rule each: the message names the file, 'w' and the rule.
+  struct BadEntry {
+    const char* what;
+    const char* header;
+    std::vector<std::string> rule;
+  };
+  const BadEntry bad_entries[] = {
+      {"missing dtype", R"({"w":{"shape":[2],"data_offsets":[0,8]}})", {"missing \"dtype\""}},
+      {"dtype of the wrong type", R"({"w":{"dtype":4,"shape":[2],"data_offsets":[0,8]}})", {"\"dtype\" must be a string"}},
+      {"unknown dtype", R"({"w":{"dtype":"C64","shape":[2],"data_offsets":[0,8]}})", {"unsupported dtype \"C64\""}},
+      {"missing shape", R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", {"missing \"shape\""}},
+      {"shape of the wrong type", R"({"w":{"dtype":"F32","shape":"2x2","data_offsets":[0,16]}})", {"\"shape\" must be an array"}},
+      {"negative dim", R"({"w":{"dtype":"F32","shape":[-2,1],"data_offsets":[0,8]}})", {"non-negative integer", "-2"}},
+      {"fractional dim", R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", {"non-negative integer"}},
+      {"shape whose element count overflows", R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", {"overflows"}},
+      {"missing data_offsets", R"({"w":{"dtype":"F32","shape":[2]}})", {"missing \"data_offsets\""}},
+      {"data_offsets of the wrong form", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", {"[begin, end]"}},
+      {"negative offset", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", {"data_offsets begin must be a non-negative integer"}},
+      {"begin after end", R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", {"begin 8 > end 0"}},
+      {"byte size does not match dtype and shape", R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", {"holds 8 bytes", "need 12"}},
+      {"offsets past the end of the data", R"({"w":{"dtype":"F64","shape":[8],"data_offsets":[0,64]}})", {"past the end of the 32-byte data buffer"}},
+  };
+  for (const BadEntry& b : bad_entries) {
+    DYNAMIC_SECTION(b.what) {
+      write_bytes(p, file_bytes(b.header, eight_floats));
+      std::vector<std::string> parts{p, "'w'"};
+      parts.insert(parts.end(), b.rule.begin(), b.rule.end());
+      require_open_fails(p, parts);
+    }
   }
   SECTION("overlapping tensors") {
     write_bytes(p, file_bytes(

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <functional>
 #include <vector>
@@ -96,6 +97,24 @@ inline void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
     INFO("gradient of input " << k);
     require_close(analytic, numeric, tol, tol, "gradcheck");
   }
+}
+
+// The whole file as bytes ("" when it cannot be opened).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The message of the iqa::Error that `f` throws, or "" when it returns without one.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 // A fresh empty folder under the system temp dir (unique per process and instance; `tag` names the

@@ -21,11 +21,8 @@ inline double param(const void* p, DType t, int64_t c, double fallback) {
 
 void batch_norm_train_stats(DType dtype, const BatchNormGeometry& g, const void* x_, double eps, double momentum,
                             void* running_mean, void* running_var, DType running_dtype, void* mean_, void* invstd_) {
-  with_cpu_float(dtype, "batch_norm2d", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = static_cast<const T*>(x_);
-    T* mean = static_cast<T*>(mean_);
-    T* invstd = static_cast<T*>(invstd_);
+  with_cpu_float_buffers(dtype, "batch_norm2d", [&](const auto* x, auto* mean, auto* invstd) {
+    using T = elem_t<decltype(x)>;
     const double count = double(g.count());
 #pragma omp parallel for if (g.n * g.c * g.hw > 65536)
     for (int64_t c = 0; c < g.c; ++c) {
@@ -56,7 +53,7 @@ void batch_norm_train_stats(DType dtype, const BatchNormGeometry& g, const void*
         store_from_double(running_var, running_dtype, c, (1 - momentum) * rv + momentum * unbiased);
       }
     }
-  });
+  }, x_, mean_, invstd_);
 }
 
 void batch_norm_eval_stats(const BatchNormGeometry& g, const void* running_mean, const void* running_var,
@@ -69,12 +66,8 @@ void batch_norm_eval_stats(const BatchNormGeometry& g, const void* running_mean,
 
 void batch_norm_apply(DType dtype, const BatchNormGeometry& g, const void* x_, const void* mean_, const void* invstd_,
                       const void* weight, const void* bias, DType param_dtype, void* y_) {
-  with_cpu_float(dtype, "batch_norm2d", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = static_cast<const T*>(x_);
-    const T* mean = static_cast<const T*>(mean_);
-    const T* invstd = static_cast<const T*>(invstd_);
-    T* y = static_cast<T*>(y_);
+  with_cpu_float_buffers(dtype, "batch_norm2d", [&](const auto* x, const auto* mean, const auto* invstd, auto* y) {
+    using T = elem_t<decltype(x)>;
 #pragma omp parallel for collapse(2) if (g.n * g.c * g.hw > 65536)
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t c = 0; c < g.c; ++c) {
@@ -85,19 +78,14 @@ void batch_norm_apply(DType dtype, const BatchNormGeometry& g, const void* x_, c
         T* yr = y + (n * g.c + c) * g.hw;
         for (int64_t i = 0; i < g.hw; ++i) yr[i] = xr[i] * scale + shift;
       }
-  });
+  }, x_, mean_, invstd_, y_);
 }
 
 void batch_norm_backward_reduce(DType dtype, const BatchNormGeometry& g, const void* dy_, const void* x_,
                                 const void* mean_, const void* invstd_, void* sum_dy_, void* sum_dy_xhat_) {
-  with_cpu_float(dtype, "batch_norm2d backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* dy = static_cast<const T*>(dy_);
-    const T* x = static_cast<const T*>(x_);
-    const T* mean = static_cast<const T*>(mean_);
-    const T* invstd = static_cast<const T*>(invstd_);
-    T* sum_dy = static_cast<T*>(sum_dy_);
-    T* sum_dy_xhat = static_cast<T*>(sum_dy_xhat_);
+  with_cpu_float_buffers(dtype, "batch_norm2d backward", [&](const auto* dy, const auto* x, const auto* mean,
+                                                             const auto* invstd, auto* sum_dy, auto* sum_dy_xhat) {
+    using T = elem_t<decltype(x)>;
 #pragma omp parallel for if (g.n * g.c * g.hw > 65536)
     for (int64_t c = 0; c < g.c; ++c) {
       double s = 0, sx = 0;
@@ -113,21 +101,16 @@ void batch_norm_backward_reduce(DType dtype, const BatchNormGeometry& g, const v
       sum_dy[c] = T(s);
       sum_dy_xhat[c] = T(sx * double(invstd[c]));
     }
-  });
+  }, dy_, x_, mean_, invstd_, sum_dy_, sum_dy_xhat_);
 }
 
 void batch_norm_backward_input(DType dtype, const BatchNormGeometry& g, const void* dy_, const void* x_,
                                const void* mean_, const void* invstd_, const void* weight, DType param_dtype,
                                const void* sum_dy_, const void* sum_dy_xhat_, bool training, void* dx_) {
-  with_cpu_float(dtype, "batch_norm2d backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* dy = static_cast<const T*>(dy_);
-    const T* x = static_cast<const T*>(x_);
-    const T* mean = static_cast<const T*>(mean_);
-    const T* invstd = static_cast<const T*>(invstd_);
-    const T* sum_dy = static_cast<const T*>(sum_dy_);
-    const T* sum_dy_xhat = static_cast<const T*>(sum_dy_xhat_);
-    T* dx = static_cast<T*>(dx_);
+  with_cpu_float_buffers(dtype, "batch_norm2d backward", [&](const auto* dy, const auto* x, const auto* mean,
+                                                             const auto* invstd, const auto* sum_dy,
+                                                             const auto* sum_dy_xhat, auto* dx) {
+    using T = elem_t<decltype(x)>;
     const T inv_count = T(1) / T(g.count());
 #pragma omp parallel for collapse(2) if (g.n * g.c * g.hw > 65536)
     for (int64_t n = 0; n < g.n; ++n)
@@ -147,7 +130,7 @@ void batch_norm_backward_input(DType dtype, const BatchNormGeometry& g, const vo
           out[i] = scale * (dr[i] - mean_dy - xhat * mean_dy_xhat);
         }
       }
-  });
+  }, dy_, x_, mean_, invstd_, sum_dy_, sum_dy_xhat_, dx_);
 }
 
 }  // namespace iqa::kernels::cpu

@@ -5,6 +5,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_gemm.h"
+#include "kernels/cpu/dispatch.h"
 #include "kernels/error.h"
 #include "kernels/gemm.h"
 
@@ -61,10 +62,6 @@ void col2im_typed(const T* cols, T* image, int64_t channels, const Conv2dGeometr
   }
 }
 
-void check_dtype(DType dtype, const char* what) {
-  IQA_CHECK(dtype == DType::F32 || dtype == DType::F64, what, ": CPU convolution computes in f32/f64, got ",
-            dtype_name(dtype));
-}
 
 template <class T>
 void forward_typed(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y, DType dtype) {
@@ -128,46 +125,29 @@ void backward_weight_typed(const Conv2dGeometry& g, const T* x, const T* dy, T* 
 
 }  // namespace
 
+// The CPU backend computes in f32/f64 (with_cpu_float names the op when given another dtype).
 void im2col(DType dtype, const void* image, void* cols, int64_t channels, const Conv2dGeometry& g) {
-  check_dtype(dtype, "im2col");
-  if (dtype == DType::F32) im2col_typed(static_cast<const float*>(image), static_cast<float*>(cols), channels, g);
-  else im2col_typed(static_cast<const double*>(image), static_cast<double*>(cols), channels, g);
+  with_cpu_float(dtype, "im2col", [&](auto t) { im2col_typed(typed(t, image), typed(t, cols), channels, g); });
 }
 
 void col2im(DType dtype, const void* cols, void* image, int64_t channels, const Conv2dGeometry& g) {
-  check_dtype(dtype, "col2im");
-  if (dtype == DType::F32) col2im_typed(static_cast<const float*>(cols), static_cast<float*>(image), channels, g);
-  else col2im_typed(static_cast<const double*>(cols), static_cast<double*>(image), channels, g);
+  with_cpu_float(dtype, "col2im", [&](auto t) { col2im_typed(typed(t, cols), typed(t, image), channels, g); });
 }
 
 void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* bias, void* y) {
-  check_dtype(dtype, "conv2d");
-  if (dtype == DType::F32)
-    forward_typed(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
-                  static_cast<float*>(y), dtype);
-  else
-    forward_typed(g, static_cast<const double*>(x), static_cast<const double*>(w), static_cast<const double*>(bias),
-                  static_cast<double*>(y), dtype);
+  with_cpu_float(dtype, "conv2d", [&](auto t) {
+    forward_typed(g, typed(t, x), typed(t, w), typed(t, bias), typed(t, y), dtype);
+  });
 }
 
 void conv2d_backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* w, void* dx) {
-  check_dtype(dtype, "conv2d backward");
-  if (dtype == DType::F32)
-    backward_input_typed(g, static_cast<const float*>(dy), static_cast<const float*>(w), static_cast<float*>(dx),
-                         dtype);
-  else
-    backward_input_typed(g, static_cast<const double*>(dy), static_cast<const double*>(w), static_cast<double*>(dx),
-                         dtype);
+  with_cpu_float(dtype, "conv2d backward",
+                 [&](auto t) { backward_input_typed(g, typed(t, dy), typed(t, w), typed(t, dx), dtype); });
 }
 
 void conv2d_backward_weight(DType dtype, const Conv2dGeometry& g, const void* x, const void* dy, void* dw) {
-  check_dtype(dtype, "conv2d backward");
-  if (dtype == DType::F32)
-    backward_weight_typed(g, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dw),
-                          dtype);
-  else
-    backward_weight_typed(g, static_cast<const double*>(x), static_cast<const double*>(dy),
-                          static_cast<double*>(dw), dtype);
+  with_cpu_float(dtype, "conv2d backward",
+                 [&](auto t) { backward_weight_typed(g, typed(t, x), typed(t, dy), typed(t, dw), dtype); });
 }
 
 }  // namespace iqa::kernels::cpu

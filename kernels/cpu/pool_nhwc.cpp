@@ -12,10 +12,8 @@ namespace iqa::kernels::cpu {
 void max_pool2d_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const void* x_, void* y_, uint8_t* argmax) {
   IQA_CHECK(g.kernel <= kMaxPoolNhwcMaxKernel, "max_pool2d_nhwc: kernel ", g.kernel, " exceeds ",
             kMaxPoolNhwcMaxKernel);
-  with_cpu_float(dtype, "max_pool2d_nhwc", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = static_cast<const T*>(x_);
-    T* y = static_cast<T*>(y_);
+  with_cpu_float_buffers(dtype, "max_pool2d_nhwc", [&](const auto* x, auto* y) {
+    using T = elem_t<decltype(x)>;
 #pragma omp parallel for collapse(2) if (g.n * g.out_h * g.out_w * g.c > 16384)
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t oh = 0; oh < g.out_h; ++oh)
@@ -30,15 +28,13 @@ void max_pool2d_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const voi
             argmax[o + c] = uint8_t(best.tap < 0 ? 0 : best.tap);
           }
         }
-  });
+  }, x_, y_);
 }
 
 void max_pool2d_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy_, const uint8_t* argmax,
                               void* dx_) {
-  with_cpu_float(dtype, "max_pool2d_nhwc backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* dy = static_cast<const T*>(dy_);
-    T* dx = static_cast<T*>(dx_);
+  with_cpu_float_buffers(dtype, "max_pool2d_nhwc backward", [&](const auto* dy, auto* dx) {
+    using T = elem_t<decltype(dy)>;
     const int64_t image = g.h * g.w * g.c;
     // Parallel over images: windows of one image overlap, so each image scatters serially.
 #pragma omp parallel for if (g.n * image > 16384)
@@ -57,14 +53,12 @@ void max_pool2d_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const vo
           }
         }
     }
-  });
+  }, dy_, dx_);
 }
 
 void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const void* x_, void* y_) {
-  with_cpu_float(dtype, "global_avg_pool_nhwc", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = static_cast<const T*>(x_);
-    T* y = static_cast<T*>(y_);
+  with_cpu_float_buffers(dtype, "global_avg_pool_nhwc", [&](const auto* x, auto* y) {
+    using T = elem_t<decltype(x)>;
     const int64_t hw = g.h * g.w;
 #pragma omp parallel for if (g.n * hw * g.c > 65536)
     for (int64_t n = 0; n < g.n; ++n) {
@@ -75,14 +69,12 @@ void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, cons
       }
       for (int64_t c = 0; c < g.c; ++c) y[n * g.c + c] = T(acc[size_t(c)] / double(hw));
     }
-  });
+  }, x_, y_);
 }
 
 void global_avg_pool_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy_, void* dx_) {
-  with_cpu_float(dtype, "global_avg_pool_nhwc backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* dy = static_cast<const T*>(dy_);
-    T* dx = static_cast<T*>(dx_);
+  with_cpu_float_buffers(dtype, "global_avg_pool_nhwc backward", [&](const auto* dy, auto* dx) {
+    using T = elem_t<decltype(dy)>;
     const int64_t hw = g.h * g.w;
     const T inv = T(1) / T(hw);
 #pragma omp parallel for if (g.n * hw * g.c > 65536)
@@ -91,7 +83,7 @@ void global_avg_pool_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, con
         T* px = dx + (n * hw + p) * g.c;
         for (int64_t c = 0; c < g.c; ++c) px[c] = dy[n * g.c + c] * inv;
       }
-  });
+  }, dy_, dx_);
 }
 
 }  // namespace iqa::kernels::cpu

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "kernels/cpu/dispatch.h"
 #include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
@@ -9,8 +10,7 @@ namespace iqa::kernels::cpu {
 namespace {
 template <class T>
 void reduce_typed(ReduceOp op, const T* x, T* out, int64_t outer, int64_t inner) {
-#pragma omp parallel for if (outer * inner > 65536)
-  for (int64_t o = 0; o < outer; ++o) {
+  for_each_row(outer, inner, 65536, [&](int64_t o) {
     const T* row = x + o * inner;
     if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
       double acc = 0;  // f64 accumulation: the reference must not drift on long rows
@@ -22,7 +22,7 @@ void reduce_typed(ReduceOp op, const T* x, T* out, int64_t outer, int64_t inner)
                                                                      : (row[i] < best ? row[i] : best);
       out[o] = best;
     }
-  }
+  });
 }
 template <class T>
 void argmax_typed(const T* x, int64_t* out, int64_t outer, int64_t inner) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/cpu/dispatch.h"
 #include "kernels/error.h"
 
 namespace iqa::kernels::cpu {
@@ -12,8 +13,7 @@ namespace {
 
 template <class T>
 void forward_typed(bool log, const T* x, T* y, int64_t rows, int64_t cols) {
-#pragma omp parallel for if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_row(rows, cols, 32768, [&](int64_t r) {
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
     T mx = xr[0];
@@ -27,13 +27,12 @@ void forward_typed(bool log, const T* x, T* y, int64_t rows, int64_t cols) {
       double inv = 1.0 / total;
       for (int64_t j = 0; j < cols; ++j) yr[j] = T(std::exp(double(xr[j] - mx)) * inv);
     }
-  }
+  });
 }
 
 template <class T>
 void backward_typed(bool log, const T* y, const T* g, T* dx, int64_t rows, int64_t cols) {
-#pragma omp parallel for if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_row(rows, cols, 32768, [&](int64_t r) {
     const T* yr = y + r * cols;
     const T* gr = g + r * cols;
     T* dr = dx + r * cols;
@@ -41,7 +40,7 @@ void backward_typed(bool log, const T* y, const T* g, T* dx, int64_t rows, int64
     for (int64_t j = 0; j < cols; ++j) dot += log ? double(gr[j]) : double(gr[j]) * double(yr[j]);
     for (int64_t j = 0; j < cols; ++j)
       dr[j] = log ? T(double(gr[j]) - std::exp(double(yr[j])) * dot) : T(double(yr[j]) * (double(gr[j]) - dot));
-  }
+  });
 }
 
 void check_dtype(DType dtype, const char* who) {

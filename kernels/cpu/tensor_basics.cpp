@@ -12,15 +12,6 @@ namespace iqa::kernels::cpu {
 
 namespace {
 
-bool is_contiguous(const StridedLayout& l) {
-  int64_t expect = 1;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    if (l.shape[d] != 1 && l.strides[d] != expect) return false;
-    expect *= l.shape[d];
-  }
-  return true;
-}
-
 bool same_shape(const StridedLayout& a, const StridedLayout& b) {
   if (a.ndim != b.ndim) return false;
   for (int d = 0; d < a.ndim; ++d)

@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "kernels/batch_norm.h"
-#include "kernels/cuda/dtype_io.cuh"
+#include "kernels/cuda/row_common.cuh"
 
 namespace iqa::kernels::cuda {
 
@@ -26,8 +26,6 @@ enum class Partial { Sum, SquaredDeviation, Backward };
 template <class T, Partial P>
 __global__ void column_partials_kernel(int64_t rows, int64_t channels, int64_t rows_per_chunk, const T* a,
                                        const T* b, const float* mean, float* part0, float* part1) {
-  __shared__ float s0[kRowThreads][kChannelsPerBlock + 1];
-  __shared__ float s1[kRowThreads][kChannelsPerBlock + 1];
   const int64_t c = int64_t(blockIdx.x) * kChannelsPerBlock + threadIdx.x;
   const int64_t chunk = blockIdx.y;
   const int64_t begin = chunk * rows_per_chunk;
@@ -49,17 +47,10 @@ __global__ void column_partials_kernel(int64_t rows, int64_t channels, int64_t r
       }
     }
   }
-  s0[threadIdx.y][threadIdx.x] = acc0;
-  s1[threadIdx.y][threadIdx.x] = acc1;
-  __syncthreads();
+  const float2 t = block_column_sums2<kRowThreads, kChannelsPerBlock>(acc0, acc1);
   if (threadIdx.y == 0 && c < channels) {
-    float t0 = 0.f, t1 = 0.f;
-    for (int y = 0; y < kRowThreads; ++y) {
-      t0 += s0[y][threadIdx.x];
-      t1 += s1[y][threadIdx.x];
-    }
-    part0[chunk * channels + c] = t0;
-    if (P == Partial::Backward) part1[chunk * channels + c] = t1;
+    part0[chunk * channels + c] = t.x;
+    if (P == Partial::Backward) part1[chunk * channels + c] = t.y;
   }
 }
 

@@ -7,32 +7,23 @@
 
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
+#include "kernels/scalar_switch.h"
 
 namespace iqa::kernels::cuda_detail {
 
-__device__ __forceinline__ double load_as_double(const void* p, DType t, int64_t i) {
-  switch (t) {
-    case DType::F32: return static_cast<const float*>(p)[i];
-    case DType::F64: return static_cast<const double*>(p)[i];
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case DType::F16: return __half2float(static_cast<const __half*>(p)[i]);
-    case DType::I32: return static_cast<const int32_t*>(p)[i];
-    case DType::I64: return double(static_cast<const int64_t*>(p)[i]);
-    case DType::U8: return static_cast<const uint8_t*>(p)[i];
-  }
-  return 0;
-}
+// The device's 16-bit float conversions, on the stored bits.
+struct DeviceHalf {
+  __device__ static float bf16_to_float(uint16_t b) { return __bfloat162float(__ushort_as_bfloat16(b)); }
+  __device__ static float f16_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+  __device__ static uint16_t float_to_bf16(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+  __device__ static uint16_t float_to_f16(float f) { return __half_as_ushort(__float2half_rn(f)); }
+};
 
+__device__ __forceinline__ double load_as_double(const void* p, DType t, int64_t i) {
+  return load_as_double_via<DeviceHalf>(p, t, i);
+}
 __device__ __forceinline__ void store_from_double(void* p, DType t, int64_t i, double v) {
-  switch (t) {
-    case DType::F32: static_cast<float*>(p)[i] = float(v); break;
-    case DType::F64: static_cast<double*>(p)[i] = v; break;
-    case DType::BF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(float(v)); break;
-    case DType::F16: static_cast<__half*>(p)[i] = __float2half_rn(float(v)); break;
-    case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
-    case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
-    case DType::U8: static_cast<uint8_t*>(p)[i] = uint8_t(v); break;
-  }
+  store_from_double_via<DeviceHalf>(p, t, i, v);
 }
 
 // Typed conversions for templated hot kernels (T in float, __nv_bfloat16, __half).
@@ -60,3 +51,17 @@ inline unsigned grid_for(int64_t n, int block) {
     case ::iqa::DType::F16: { using T = __half; __VA_ARGS__; break; }            \
     default: ::iqa::fail(::iqa::cat("CUDA kernel: unsupported dtype ", ::iqa::dtype_name(dtype))); \
   }
+
+// One thread per element, grid-stride: for n > 0 launches KERNEL<T>(args..., n) in blocks of 256 on
+// `stream`, T dispatched from dtype by DISPATCH (IQA_DISPATCH_FLOAT_CUDA or a file's own; the args may
+// name T), then checks the launch. Written once for the many per-element kernels.
+#define IQA_LAUNCH_PER_ELEMENT(DISPATCH, dtype, KERNEL, n, stream, ...)                                     \
+  do {                                                                                                     \
+    const int64_t iqa_n_ = (n);                                                                            \
+    if (iqa_n_ > 0) {                                                                                      \
+      DISPATCH(dtype, T, {                                                                                 \
+        KERNEL<T><<<::iqa::kernels::cuda_detail::grid_for(iqa_n_, 256), 256, 0, stream>>>(__VA_ARGS__, iqa_n_); \
+      });                                                                                                  \
+      IQA_CUDA_CHECK_LAUNCH();                                                                             \
+    }                                                                                                      \
+  } while (0)

@@ -84,47 +84,29 @@ int64_t find_bad_index(const void* index, DType index_dtype, int64_t n, int64_t 
 void index_select(DType dtype, const IndexSelectGeometry& g, const void* x, const void* index, DType index_dtype,
                   void* out, cudaStream_t stream) {
   check_index_dtype(index_dtype);
-  int64_t total = g.outer * g.n_index * g.inner;
-  if (total == 0) return;
-  IQA_DISPATCH_ELEMENT_BITS(dtype, T, {
-    index_select_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x), index,
-                                                                           index_dtype, static_cast<T*>(out), total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_ELEMENT_BITS, dtype, index_select_kernel, g.outer * g.n_index * g.inner, stream,
+                         g, static_cast<const T*>(x), index, index_dtype, static_cast<T*>(out));
 }
 
 void index_add(DType src_dtype, const IndexSelectGeometry& g, const void* src, const void* index, DType index_dtype,
                float* dst, cudaStream_t stream) {
   check_index_dtype(index_dtype);
-  int64_t total = g.outer * g.n_index * g.inner;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(src_dtype, T, {
-    index_add_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(src), index,
-                                                                        index_dtype, dst, total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, src_dtype, index_add_kernel, g.outer * g.n_index * g.inner, stream,
+                         g, static_cast<const T*>(src), index, index_dtype, dst);
 }
 
 void gather(DType dtype, const GatherLayout& l, const void* x, const void* index, DType index_dtype, void* out,
             int64_t n, cudaStream_t stream) {
   check_index_dtype(index_dtype);
-  if (n == 0) return;
-  IQA_DISPATCH_ELEMENT_BITS(dtype, T, {
-    gather_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(l, static_cast<const T*>(x), index, index_dtype,
-                                                                 static_cast<T*>(out), n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_ELEMENT_BITS, dtype, gather_kernel, n, stream,
+                         l, static_cast<const T*>(x), index, index_dtype, static_cast<T*>(out));
 }
 
 void scatter_add(DType src_dtype, const GatherLayout& l, const void* src, const void* index, DType index_dtype,
                  float* dst, int64_t n, cudaStream_t stream) {
   check_index_dtype(index_dtype);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(src_dtype, T, {
-    scatter_add_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(l, static_cast<const T*>(src), index,
-                                                                      index_dtype, dst, n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, src_dtype, scatter_add_kernel, n, stream,
+                         l, static_cast<const T*>(src), index, index_dtype, dst);
 }
 
 }  // namespace iqa::kernels::cuda

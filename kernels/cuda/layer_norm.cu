@@ -182,7 +182,6 @@ int64_t row_chunks(int64_t rows) {
 template <class T>
 __global__ void ln_param_grad_partial(const T* x, const float* mean, const float* rstd, const T* g, float* ws_w,
                                       float* ws_b, int64_t rows, int64_t cols, int64_t rows_per_chunk) {
-  __shared__ float sw[kRowLanes][kColTile + 1], sb[kRowLanes][kColTile + 1];
   const int64_t col = int64_t(blockIdx.x) * kColTile + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * rows_per_chunk;
   const int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
@@ -194,17 +193,10 @@ __global__ void ln_param_grad_partial(const T* x, const float* mean, const float
       ab += gv;
     }
   }
-  sw[threadIdx.y][threadIdx.x] = aw;
-  sb[threadIdx.y][threadIdx.x] = ab;
-  __syncthreads();
+  const float2 t = block_column_sums2<kRowLanes, kColTile>(aw, ab);
   if (threadIdx.y == 0 && col < cols) {
-    float tw = 0.f, tb = 0.f;
-    for (int i = 0; i < kRowLanes; ++i) {
-      tw += sw[i][threadIdx.x];
-      tb += sb[i][threadIdx.x];
-    }
-    ws_w[int64_t(blockIdx.y) * cols + col] = tw;
-    ws_b[int64_t(blockIdx.y) * cols + col] = tb;
+    ws_w[int64_t(blockIdx.y) * cols + col] = t.x;
+    ws_b[int64_t(blockIdx.y) * cols + col] = t.y;
   }
 }
 

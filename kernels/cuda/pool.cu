@@ -13,8 +13,6 @@ using namespace cuda_detail;
 
 namespace {
 
-constexpr int kBlock = 256;
-
 template <class T>
 __global__ void max_forward_kernel(Pool2dGeometry g, const T* x, T* y, int64_t* argmax, int64_t total) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
@@ -123,65 +121,35 @@ int64_t in_count(const Pool2dGeometry& g) { return g.planes * g.h * g.w; }
 
 void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, int64_t* argmax,
                         cudaStream_t stream) {
-  int64_t n = out_count(g);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    max_forward_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x), static_cast<T*>(y),
-                                                                      argmax, n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, max_forward_kernel, out_count(g), stream,
+                         g, static_cast<const T*>(x), static_cast<T*>(y), argmax);
 }
 
 void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, const int64_t* argmax, void* dx,
                          cudaStream_t stream) {
-  int64_t n = in_count(g);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    max_backward_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy), argmax,
-                                                                       static_cast<T*>(dx), n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, max_backward_kernel, in_count(g), stream,
+                         g, static_cast<const T*>(dy), argmax, static_cast<T*>(dx));
 }
 
 void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, cudaStream_t stream) {
-  int64_t n = out_count(g);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    avg_forward_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x), static_cast<T*>(y),
-                                                                      n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, avg_forward_kernel, out_count(g), stream,
+                         g, static_cast<const T*>(x), static_cast<T*>(y));
 }
 
 void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx, cudaStream_t stream) {
-  int64_t n = in_count(g);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    avg_backward_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy),
-                                                                       static_cast<T*>(dx), n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, avg_backward_kernel, in_count(g), stream,
+                         g, static_cast<const T*>(dy), static_cast<T*>(dx));
 }
 
 void adaptive_avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, cudaStream_t stream) {
-  int64_t n = out_count(g);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    adaptive_forward_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x),
-                                                                           static_cast<T*>(y), n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, adaptive_forward_kernel, out_count(g), stream,
+                         g, static_cast<const T*>(x), static_cast<T*>(y));
 }
 
 void adaptive_avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx,
                                   cudaStream_t stream) {
-  int64_t n = in_count(g);
-  if (n == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    adaptive_backward_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy),
-                                                                            static_cast<T*>(dx), n);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, adaptive_backward_kernel, in_count(g), stream,
+                         g, static_cast<const T*>(dy), static_cast<T*>(dx));
 }
 
 }  // namespace iqa::kernels::cuda

@@ -15,10 +15,6 @@ using namespace cuda_detail;
 
 namespace {
 
-constexpr int kBlock = 256;
-constexpr int kChannelsPerBlock = 32;
-constexpr int kRowThreads = 8;
-
 template <class T>
 __global__ void max_forward_kernel(Pool2dNhwcGeometry g, const T* x, T* y, uint8_t* argmax, int64_t total) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
@@ -51,6 +47,10 @@ __global__ void max_backward_kernel(Pool2dNhwcGeometry g, const T* dy, const uin
   }
 }
 
+// The global average pool's blocks: 32 adjacent channels (one warp, coalesced) x 8 interleaved pixel rows.
+constexpr int kChannelsPerBlock = 32;
+constexpr int kRowThreads = 8;
+
 template <class T>
 __global__ void global_avg_forward_kernel(Pool2dNhwcGeometry g, const T* x, T* y) {
   __shared__ float partial[kRowThreads][kChannelsPerBlock + 1];
@@ -82,24 +82,14 @@ void max_pool2d_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const voi
                              cudaStream_t stream) {
   IQA_CHECK(g.kernel <= kMaxPoolNhwcMaxKernel, "max_pool2d_nhwc: kernel ", g.kernel, " exceeds ",
             kMaxPoolNhwcMaxKernel);
-  const int64_t total = g.n * g.out_h * g.out_w * g.c;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    max_forward_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(x),
-                                                                          static_cast<T*>(y), argmax, total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, max_forward_kernel, g.n * g.out_h * g.out_w * g.c, stream,
+                         g, static_cast<const T*>(x), static_cast<T*>(y), argmax);
 }
 
 void max_pool2d_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy, const uint8_t* argmax,
                               void* dx, cudaStream_t stream) {
-  const int64_t total = g.n * g.h * g.w * g.c;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    max_backward_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy), argmax,
-                                                                           static_cast<T*>(dx), total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, max_backward_kernel, g.n * g.h * g.w * g.c, stream,
+                         g, static_cast<const T*>(dy), argmax, static_cast<T*>(dx));
 }
 
 void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, const void* x, void* y,
@@ -116,13 +106,8 @@ void global_avg_pool_nhwc_forward(DType dtype, const Pool2dNhwcGeometry& g, cons
 
 void global_avg_pool_nhwc_backward(DType dtype, const Pool2dNhwcGeometry& g, const void* dy, void* dx,
                                    cudaStream_t stream) {
-  const int64_t total = g.n * g.h * g.w * g.c;
-  if (total == 0) return;
-  IQA_DISPATCH_FLOAT_CUDA(dtype, T, {
-    global_avg_backward_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(g, static_cast<const T*>(dy),
-                                                                                  static_cast<T*>(dx), total);
-  });
-  IQA_CUDA_CHECK_LAUNCH();
+  IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, dtype, global_avg_backward_kernel, g.n * g.h * g.w * g.c, stream,
+                         g, static_cast<const T*>(dy), static_cast<T*>(dx));
 }
 
 }  // namespace iqa::kernels::cuda

@@ -124,4 +124,23 @@ void dispatch_warp(int64_t cols, bool vectorised, const char* op, Launch&& launc
   else with_iters<1>(warp_iters(cols, 1), op, launch);
 }
 
+// Column sums in a (Tile columns x Lanes rows) block, two accumulators at once (batch norm NHWC's
+// channel partials, layer norm's dweight/dbias): each thread brings its two sums over its rows of
+// column threadIdx.x; thread (x, 0) gets the column's totals, added in lane order (the others get
+// partial values they must not use). Every thread of the block must call it.
+template <int Lanes, int Tile>
+__device__ __forceinline__ float2 block_column_sums2(float a0, float a1) {
+  __shared__ float s0[Lanes][Tile + 1], s1[Lanes][Tile + 1];  // +1: no bank conflicts down a column
+  s0[threadIdx.y][threadIdx.x] = a0;
+  s1[threadIdx.y][threadIdx.x] = a1;
+  __syncthreads();
+  float t0 = 0.f, t1 = 0.f;
+  if (threadIdx.y == 0)
+    for (int y = 0; y < Lanes; ++y) {
+      t0 += s0[y][threadIdx.x];
+      t1 += s1[y][threadIdx.x];
+    }
+  return make_float2(t0, t1);
+}
+
 }  // namespace iqa::kernels::cuda_detail

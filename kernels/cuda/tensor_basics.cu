@@ -40,26 +40,17 @@ __global__ void philox_kernel(void* dst, DType t, int64_t n, uint64_t seed, uint
   }
 }
 
-bool contiguous(const StridedLayout& l) {
-  int64_t expect = 1;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    if (l.shape[d] != 1 && l.strides[d] != expect) return false;
-    expect *= l.shape[d];
-  }
-  return true;
-}
-
 }  // namespace
 
 void copy_cast(const void* src, DType st, const StridedLayout& sl, void* dst, DType dt, const StridedLayout& dl,
                int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  if (st == dt && contiguous(sl) && contiguous(dl)) {
+  if (st == dt && is_contiguous(sl) && is_contiguous(dl)) {
     IQA_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * dtype_size(dt), cudaMemcpyDeviceToDevice, s));
     return;
   }
   if (st == dt) {
-    bool dc = contiguous(dl);
+    bool dc = is_contiguous(dl);
     unsigned grid = grid_for(n, 256);
     switch (dtype_size(st)) {
       case 1: copy_same_kernel<<<grid, 256, 0, s>>>(static_cast<const uint8_t*>(src), sl, static_cast<uint8_t*>(dst), dl, dc, n); break;

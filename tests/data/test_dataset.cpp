@@ -13,6 +13,7 @@
 
 using namespace iqa;
 using iqa::testing::TempDir;
+using iqa::testing::error_of;
 
 namespace {
 
@@ -27,14 +28,6 @@ ImageU8 small_image(int w, int h) {
   return img;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const iqa::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -14,16 +14,27 @@
 
 using namespace iqa;
 using iqa::testing::TempDir;
+using iqa::testing::error_of;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const iqa::Error& e) {
-    return e.what();
+
+// What entry `index` of a loaded listing must hold; nullptr / -1: not checked here.
+struct ExpectedEntry {
+  size_t index;
+  const char* image;
+  int domain_id;
+  const char* reference;
+};
+void check_entries(const SourceData& s, const std::vector<ExpectedEntry>& expected) {
+  for (const ExpectedEntry& x : expected) {
+    INFO("entry " << x.index);
+    REQUIRE(x.index < s.list.entries.size());
+    const auto& e = s.list.entries[x.index];
+    if (x.image) CHECK(e.image == x.image);
+    if (x.domain_id >= 0) CHECK(e.domain_id == x.domain_id);
+    if (x.reference) CHECK(e.reference == x.reference);
   }
-  return "";
 }
 
 std::vector<std::string> images_of(const DatasetList& l) {
@@ -131,38 +142,27 @@ TEST_CASE("kadid10k, csiq, live, tid2013: synthetic sets with types and referenc
   const std::string kadid = d.write("dmos.csv", "dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.57,0.1\n"
                                                 "I01_07_03.png,I01.png,3.2,0.2\nI02_25_05.png,I02.png,1.5,0.3\n");
   SourceData k = load_source("kadid10k", {{kadid}, ""});
-  CHECK(k.list.entries[1].image == "kadid10k/images/I01_07_03.png");
-  CHECK(k.list.entries[1].domain_id == 607);
-  CHECK(k.list.entries[2].domain_id == 625);
-  CHECK(k.list.entries[2].reference == "I02.png");
+  check_entries(k, {{1, "kadid10k/images/I01_07_03.png", 607, nullptr}, {2, nullptr, 625, "I02.png"}});
   CHECK(k.list.entries[1].dist_type == "07");
 
   const std::string csiq = d.write("csiq.csv", "image,dst_idx,dst_type,dst_lev,dmos_std,dmos\n"
                                                "1600,1,noise,1,0.02,0.062\n1600,3,jpeg 2000,4,0.03,0.51\n"
                                                "aerial_city,5,blur,2,0.01,0.2\n");
   SourceData c = load_source("csiq", {{csiq}, ""});
-  CHECK(c.list.entries[0].image == "CSIQ/dst_imgs/awgn/1600.AWGN.1.png");
-  CHECK(c.list.entries[1].image == "CSIQ/dst_imgs/jpeg2000/1600.jpeg2000.4.png");
-  CHECK(c.list.entries[2].image == "CSIQ/dst_imgs/blur/aerial_city.BLUR.2.png");
-  CHECK(c.list.entries[1].domain_id == 805);
-  CHECK(c.list.entries[2].reference == "aerial_city.png");
+  check_entries(c, {{0, "CSIQ/dst_imgs/awgn/1600.AWGN.1.png", -1, nullptr},
+                    {1, "CSIQ/dst_imgs/jpeg2000/1600.jpeg2000.4.png", 805, nullptr},
+                    {2, "CSIQ/dst_imgs/blur/aerial_city.BLUR.2.png", -1, "aerial_city.png"}});
 
   const std::string live = d.write("live.csv", "image,reference,dmos\njp2k/img1.bmp,bikes.bmp,40.2\n"
                                                "fastfading/img3.bmp,parrots.bmp,0\n");
   SourceData l = load_source("live", {{live}, ""});
-  CHECK(l.list.entries[0].image == "LIVE/jp2k/img1.bmp");
-  CHECK(l.list.entries[0].domain_id == 700);
-  CHECK(l.list.entries[1].domain_id == 704);
-  CHECK(l.list.entries[1].reference == "parrots.bmp");
+  check_entries(l, {{0, "LIVE/jp2k/img1.bmp", 700, nullptr}, {1, nullptr, 704, "parrots.bmp"}});
   const std::string bad_live = d.write("bad_live.csv", "image,reference,dmos\nblur/img1.bmp,a.bmp,1\n");
   CHECK_THAT(error_of([&] { load_source("live", {{bad_live}, ""}); }), Catch::Contains(":2: 'blur/img1.bmp'"));
 
   const std::string tid = d.write("mos_with_names.txt", "5.51429 i01_01_1.bmp\n4.2 I25_24_5.bmp\n");
   SourceData t = load_source("tid2013", {{tid}, ""});
-  CHECK(t.list.entries[0].image == "TID2013/distorted_images/i01_01_1.bmp");
-  CHECK(t.list.entries[0].domain_id == 901);
-  CHECK(t.list.entries[1].domain_id == 925);
-  CHECK(t.list.entries[1].reference == "I25");
+  check_entries(t, {{0, "TID2013/distorted_images/i01_01_1.bmp", 901, nullptr}, {1, nullptr, 925, "I25"}});
   CHECK(t.list.entries[1].score == 4.2);
 }
 

@@ -17,6 +17,7 @@
 
 using namespace iqa;
 using iqa::testing::TempDir;
+using iqa::testing::read_text;
 namespace fs = std::filesystem;
 
 namespace {
@@ -30,13 +31,6 @@ ImageU8 gradient_image(int W, int H, int phase) {
       img.at(y, x, 2) = uint8_t((y * 255) / H);
     }
   return img;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace

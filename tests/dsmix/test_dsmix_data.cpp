@@ -22,6 +22,7 @@
 using namespace iqa;
 using namespace iqa::training;
 namespace fs = std::filesystem;
+using iqa::testing::error_of;
 
 namespace {
 
@@ -49,14 +50,6 @@ ImageU8 textured_image(int w, int h, int phase) {
 
 void touch(const std::string& path) { std::ofstream(path, std::ios::binary) << "x"; }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const iqa::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

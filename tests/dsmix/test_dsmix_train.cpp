@@ -26,6 +26,7 @@
 using namespace iqa;
 using namespace iqa::training;
 namespace fs = std::filesystem;
+using iqa::testing::read_text;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -34,13 +35,6 @@ std::string fresh_dir(const std::string& name) {
   const std::string d = (fs::temp_directory_path() / ("iqa_dsmix_" + name + "_" + std::to_string(::getpid()))).string();
   fs::remove_all(d);
   return d;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // Six 48x48 procedural references, distorted on the fly with three types (one per reference).

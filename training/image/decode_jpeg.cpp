@@ -7,36 +7,25 @@
 // registers) and return false after a jump; the C++ caller owns everything and turns false into an
 // iqa::Error naming the file.
 #include <algorithm>
-#include <csetjmp>
-#include <cstdio>  // before jpeglib.h, which uses FILE without including it
+
+#include "training/image/jpeg_session.h"
 
 #include <jerror.h>
-#include <jpeglib.h>
 
 #include "training/image/decode.h"
 
 namespace iqa {
 namespace {
 
+using jpeg_detail::ErrorState;
+
 struct JpegSession {
   jpeg_decompress_struct cinfo;
-  jpeg_error_mgr err;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX] = {0};
-  bool created = false;
+  ErrorState errors;
   // Phase 2 inputs: where rows go, and a scratch row for gray/CMYK conversion.
   uint8_t* out = nullptr;
   uint8_t* scratch = nullptr;
 };
-
-// Recovers the session from the cinfo pointer libjpeg passes to callbacks (cinfo is the first member).
-JpegSession* session_of(j_common_ptr cinfo) { return reinterpret_cast<JpegSession*>(cinfo); }
-
-void on_error_exit(j_common_ptr cinfo) {
-  JpegSession* s = session_of(cinfo);
-  (*cinfo->err->format_message)(cinfo, s->message);
-  std::longjmp(s->jump, 1);
-}
 
 // Warnings (level -1) mostly flag recoverable corruption; libjpeg pads a truncated stream with gray
 // and carries on. A truncated file is an error here (as in PIL without LOAD_TRUNCATED_IMAGES); other
@@ -44,7 +33,7 @@ void on_error_exit(j_common_ptr cinfo) {
 void on_emit_message(j_common_ptr cinfo, int msg_level) {
   if (msg_level < 0) {
     cinfo->err->num_warnings++;
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF) on_error_exit(cinfo);
+    if (cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_detail::on_fatal_error(cinfo);
   }
 }
 
@@ -52,16 +41,14 @@ void on_output_message(j_common_ptr) {}
 
 // Creates the decompressor and reads the header. Returns false after a libjpeg error.
 bool phase_header(JpegSession* s, const uint8_t* data, size_t size) {
-  s->cinfo.err = jpeg_std_error(&s->err);
-  s->err.error_exit = on_error_exit;
-  s->err.emit_message = on_emit_message;
-  s->err.output_message = on_output_message;
-  if (setjmp(s->jump)) return false;
+  jpeg_detail::install_error_state(reinterpret_cast<j_common_ptr>(&s->cinfo), s->errors, on_emit_message);
+  s->errors.mgr.output_message = on_output_message;
+  if (setjmp(s->errors.jump)) return false;
   jpeg_create_decompress(&s->cinfo);
-  s->created = true;
+  s->errors.created = true;
   jpeg_mem_src(&s->cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
   if (jpeg_read_header(&s->cinfo, TRUE) != JPEG_HEADER_OK) {
-    std::snprintf(s->message, sizeof(s->message), "no image in the JPEG stream (tables only)");
+    std::snprintf(s->errors.message, sizeof(s->errors.message), "no image in the JPEG stream (tables only)");
     return false;
   }
   return true;
@@ -69,7 +56,7 @@ bool phase_header(JpegSession* s, const uint8_t* data, size_t size) {
 
 // Picks the output color space and scale, and computes the output size.
 bool phase_configure(JpegSession* s, int scale_denom) {
-  if (setjmp(s->jump)) return false;
+  if (setjmp(s->errors.jump)) return false;
   switch (s->cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE: s->cinfo.out_color_space = JCS_GRAYSCALE; break;
     case JCS_CMYK:
@@ -109,7 +96,7 @@ void row_to_rgb(const JpegSession* s, const uint8_t* src, uint8_t* dst, int widt
 }
 
 bool phase_decode(JpegSession* s) {
-  if (setjmp(s->jump)) return false;
+  if (setjmp(s->errors.jump)) return false;
   jpeg_start_decompress(&s->cinfo);
   const int width = int(s->cinfo.output_width);
   const size_t out_stride = size_t(width) * 3;
@@ -132,16 +119,10 @@ bool phase_decode(JpegSession* s) {
   return true;
 }
 
-// Owns the session; destroys the decompressor on every exit path.
-struct JpegSessionGuard {
-  JpegSession s;
-  ~JpegSessionGuard() {
-    if (s.created) jpeg_destroy_decompress(&s.cinfo);
-  }
-};
+using JpegSessionGuard = jpeg_detail::SessionGuard<JpegSession>;
 
 [[noreturn]] void throw_jpeg_error(const JpegSession& s, const std::string& name) {
-  fail(cat(name, ": JPEG decode failed: ", s.message));
+  fail(cat(name, ": JPEG decode failed: ", s.errors.message));
 }
 
 }  // namespace

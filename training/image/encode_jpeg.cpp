@@ -1,44 +1,39 @@
 // JPEG encoding through libjpeg(-turbo) into memory. Errors longjmp out of libjpeg; as in
 // decode_jpeg.cpp, the libjpeg calls live in one phase function whose state is in a session struct.
-#include <csetjmp>
-#include <cstdio>  // jpeglib.h uses FILE without including it
 #include <cstdlib>
 
-#include <jpeglib.h>
-
 #include "training/image/encode.h"
+#include "training/image/jpeg_session.h"
 
 namespace iqa {
 namespace {
 
+// The output of libjpeg's memory destination, malloc'ed (and grown) by libjpeg, freed here.
+struct MallocBuffer {
+  unsigned char* data = nullptr;
+  unsigned long size = 0;
+  MallocBuffer() = default;
+  MallocBuffer(const MallocBuffer&) = delete;
+  MallocBuffer& operator=(const MallocBuffer&) = delete;
+  ~MallocBuffer() { std::free(data); }
+};
+
 struct JpegEncodeSession {
   jpeg_compress_struct cinfo;
-  jpeg_error_mgr err;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX] = {0};
-  bool created = false;
-  unsigned char* buffer = nullptr;  // malloc'ed by libjpeg's memory destination
-  unsigned long buffer_size = 0;
+  jpeg_detail::ErrorState errors;
+  MallocBuffer buffer;  // a member, so freed after the guard has destroyed the compressor
   const ImageU8* img = nullptr;
   int quality = 95;
 };
 
-void on_encode_error(j_common_ptr cinfo) {
-  auto* s = reinterpret_cast<JpegEncodeSession*>(cinfo);  // cinfo is the first member
-  (*cinfo->err->format_message)(cinfo, s->message);
-  std::longjmp(s->jump, 1);
-}
-
 void on_encode_message(j_common_ptr, int) {}
 
 bool phase_encode(JpegEncodeSession* s) {
-  s->cinfo.err = jpeg_std_error(&s->err);
-  s->err.error_exit = on_encode_error;
-  s->err.emit_message = on_encode_message;
-  if (setjmp(s->jump)) return false;
+  jpeg_detail::install_error_state(reinterpret_cast<j_common_ptr>(&s->cinfo), s->errors, on_encode_message);
+  if (setjmp(s->errors.jump)) return false;
   jpeg_create_compress(&s->cinfo);
-  s->created = true;
-  jpeg_mem_dest(&s->cinfo, &s->buffer, &s->buffer_size);
+  s->errors.created = true;
+  jpeg_mem_dest(&s->cinfo, &s->buffer.data, &s->buffer.size);
   const ImageU8& img = *s->img;
   s->cinfo.image_width = JDIMENSION(img.width);
   s->cinfo.image_height = JDIMENSION(img.height);
@@ -56,13 +51,7 @@ bool phase_encode(JpegEncodeSession* s) {
   return true;
 }
 
-struct JpegEncodeGuard {
-  JpegEncodeSession s;
-  ~JpegEncodeGuard() {
-    if (s.created) jpeg_destroy_compress(&s.cinfo);
-    std::free(s.buffer);
-  }
-};
+using JpegEncodeGuard = jpeg_detail::SessionGuard<JpegEncodeSession>;
 
 }  // namespace
 
@@ -74,8 +63,8 @@ std::vector<uint8_t> encode_jpeg(const ImageU8& img, int quality) {
   JpegEncodeGuard g;
   g.s.img = &img;
   g.s.quality = quality;
-  if (!phase_encode(&g.s)) fail(cat("encode_jpeg: libjpeg error: ", g.s.message));
-  return std::vector<uint8_t>(g.s.buffer, g.s.buffer + g.s.buffer_size);
+  if (!phase_encode(&g.s)) fail(cat("encode_jpeg: libjpeg error: ", g.s.errors.message));
+  return std::vector<uint8_t>(g.s.buffer.data, g.s.buffer.data + g.s.buffer.size);
 }
 
 }  // namespace iqa

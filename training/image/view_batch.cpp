@@ -2,6 +2,7 @@
 #include "training/image/view_batch.h"
 
 #include "engine/cuda_runtime.h"
+#include "engine/dispatch.h"
 
 namespace iqa {
 
@@ -44,10 +45,14 @@ std::vector<kernels::ViewGather> nine_crop_test_views(int image, int source_widt
   return views;
 }
 
-Tensor render_view_batch(const std::vector<const ImageU8*>& images, const std::vector<kernels::ViewGather>& views,
-                         DType dtype, Device device) {
+PreparedViewBatch prepare_view_batch(const std::vector<const ImageU8*>& images,
+                                     const std::vector<kernels::ViewGather>& views, Device device) {
   IQA_CHECK(!views.empty(), "render_view_batch: no views");
-  const int out_h = int(views[0].rows.size()), out_w = int(views[0].cols.size());
+  PreparedViewBatch p;
+  p.device = device;
+  p.num_views = int(views.size());
+  p.out_h = int(views[0].rows.size());
+  p.out_w = int(views[0].cols.size());
   std::vector<int32_t> widths, heights;
   for (size_t i = 0; i < images.size(); ++i) {
     IQA_CHECK(images[i] != nullptr && images[i]->channels == 3 && !images[i]->empty(), "render_view_batch: image ", i,
@@ -55,20 +60,10 @@ Tensor render_view_batch(const std::vector<const ImageU8*>& images, const std::v
     widths.push_back(images[i]->width);
     heights.push_back(images[i]->height);
   }
-  const std::vector<int32_t> table =
-      kernels::build_view_tap_table(views, widths.data(), heights.data(), int(images.size()), out_h, out_w);
-  Tensor out = Tensor::empty({int64_t(views.size()), 3, out_h, out_w}, dtype, device);
-  kernels::ViewBatch batch;
-  batch.num_views = int(views.size());
-  batch.out_height = out_h;
-  batch.out_width = out_w;
+  p.table = kernels::build_view_tap_table(views, widths.data(), heights.data(), int(images.size()), p.out_h, p.out_w);
   if (device.is_cpu()) {
-    std::vector<const uint8_t*> pointers;
-    for (const ImageU8* img : images) pointers.push_back(img->pixels.data());
-    batch.images = pointers.data();
-    batch.table = table.data();
-    kernels::cpu::render_views(batch, dtype, kernels::ViewNormalization{}, out.raw_data());
-    return out;
+    for (const ImageU8* img : images) p.pointers.push_back(img->pixels.data());
+    return p;
   }
 #ifdef IQA_WITH_CUDA
   // One device buffer for all sources (each start 16-byte aligned), a device array of their addresses,
@@ -79,24 +74,50 @@ Tensor render_view_batch(const std::vector<const ImageU8*>& images, const std::v
     starts.push_back(total);
     total += (img->pixels.size() + 15) / 16 * 16;
   }
-  Tensor pixels = Tensor::empty({int64_t(total)}, DType::U8, device);
+  p.device_pixels = Tensor::empty({int64_t(total)}, DType::U8, device);
   std::vector<int64_t> addresses;
   for (size_t i = 0; i < images.size(); ++i) {
-    uint8_t* dst = pixels.data<uint8_t>() + starts[i];
+    uint8_t* dst = p.device_pixels.data<uint8_t>() + starts[i];
     cuda::copy_h2d(dst, images[i]->pixels.data(), images[i]->pixels.size());
     addresses.push_back(int64_t(reinterpret_cast<uintptr_t>(dst)));
   }
-  Tensor pointer_array = Tensor::from_vector_i64(addresses, {int64_t(addresses.size())}, DType::I64, device);
-  Tensor table_dev = Tensor::empty({int64_t(table.size())}, DType::I32, device);
-  cuda::copy_h2d(table_dev.raw_data(), table.data(), table.size() * sizeof(int32_t));
-  batch.images = reinterpret_cast<const uint8_t* const*>(pointer_array.raw_data());
-  batch.table = table_dev.data<int32_t>();
-  kernels::cuda::render_views(batch, dtype, kernels::ViewNormalization{}, out.raw_data(), cuda::current_stream());
-  // The uploads are released when this returns; the caching allocator keeps them stream-ordered.
-  return out;
+  p.device_addresses = Tensor::from_vector_i64(addresses, {int64_t(addresses.size())}, DType::I64, device);
+  p.device_table = Tensor::empty({int64_t(p.table.size())}, DType::I32, device);
+  cuda::copy_h2d(p.device_table.raw_data(), p.table.data(), p.table.size() * sizeof(int32_t));
+  return p;
 #else
   fail("render_view_batch: CUDA tensor in a build without CUDA");
 #endif
+}
+
+void render_prepared_views(const PreparedViewBatch& p, Tensor& out) {
+  const Shape want{p.num_views, 3, p.out_h, p.out_w};
+  IQA_CHECK(out.device() == p.device && out.is_contiguous() && out.shape() == want,
+            "render_prepared_views: out must be a contiguous [", p.num_views, ", 3, ", p.out_h, ", ", p.out_w,
+            "] tensor on the batch's device, got ", out.str());
+  kernels::ViewBatch batch;
+  batch.num_views = p.num_views;
+  batch.out_height = p.out_h;
+  batch.out_width = p.out_w;
+  if (p.device.is_cpu()) {
+    batch.images = p.pointers.data();
+    batch.table = p.table.data();
+    kernels::cpu::render_views(batch, out.dtype(), kernels::ViewNormalization{}, out.raw_data());
+    return;
+  }
+  batch.images = reinterpret_cast<const uint8_t* const*>(p.device_addresses.raw_data());
+  batch.table = p.device_table.data<int32_t>();
+  IQA_ON_CUDA(kernels::cuda::render_views(batch, out.dtype(), kernels::ViewNormalization{}, out.raw_data(),
+                                          cuda::current_stream()));
+}
+
+Tensor render_view_batch(const std::vector<const ImageU8*>& images, const std::vector<kernels::ViewGather>& views,
+                         DType dtype, Device device) {
+  // The uploads are released when this returns; the caching allocator keeps them stream-ordered.
+  const PreparedViewBatch p = prepare_view_batch(images, views, device);
+  Tensor out = Tensor::empty({p.num_views, 3, p.out_h, p.out_w}, dtype, device);
+  render_prepared_views(p, out);
+  return out;
 }
 
 }  // namespace iqa

@@ -25,4 +25,20 @@ std::vector<kernels::ViewGather> nine_crop_test_views(int image, int source_widt
 Tensor render_view_batch(const std::vector<const ImageU8*>& images, const std::vector<kernels::ViewGather>& views,
                          DType dtype, Device device);
 
+// render_view_batch in two halves, for callers that render the same batch many times (iqa-bench): the
+// tap table and the sources where the kernel reads them (on CUDA uploaded here; on the CPU the images'
+// own pixels, which must outlive it), then one render into a [num_views, 3, out_h, out_w] tensor of the
+// batch's device, in out's dtype.
+struct PreparedViewBatch {
+  Device device;
+  int64_t num_views = 0;
+  int out_h = 0, out_w = 0;
+  std::vector<int32_t> table;
+  std::vector<const uint8_t*> pointers;            // CPU
+  Tensor device_pixels, device_addresses, device_table;  // CUDA
+};
+PreparedViewBatch prepare_view_batch(const std::vector<const ImageU8*>& images,
+                                     const std::vector<kernels::ViewGather>& views, Device device);
+void render_prepared_views(const PreparedViewBatch& batch, Tensor& out);
+
 }  // namespace iqa
