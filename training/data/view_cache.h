@@ -70,6 +70,21 @@ ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g);
 // A 64-bit checksum (four independent multiply-rotate lanes, then a final avalanche): any change of one
 // 8-byte word changes the result; fast enough to verify a 2 MB entry in a fraction of a millisecond.
 uint64_t view_cache_hash(const void* data, size_t size, uint64_t seed = 0);
+// The same checksum over pieces fed in order (so an entry is hashed where its sections lie, without
+// first being copied into one buffer): update(a); update(b) == view_cache_hash(a + b).
+class ViewCacheHasher {
+ public:
+  explicit ViewCacheHasher(uint64_t seed = 0);
+  void update(const void* data, size_t n);
+  void zeros(size_t n);  // n zero bytes (section padding)
+  uint64_t finish() const;
+
+ private:
+  void blocks(const uint8_t* p, size_t n);  // whole 32-byte blocks only
+  uint64_t lane_[4];
+  uint8_t buf_[32] = {};
+  size_t buffered_ = 0, total_ = 0;
+};
 
 struct ViewCacheStats {
   int64_t hits = 0, misses = 0;
@@ -95,6 +110,7 @@ class ViewCache {
   // write error it warns once and does nothing more. Thread-safe.
   void store(const std::string& key, const CachedViewImages& entry);
   ViewCacheStats stats() const;
+  bool filling() const;  // false after a write error
   const std::string& dir() const { return dir_; }
   // Bytes of all shard files in the directory (every process's).
   static int64_t disk_bytes(const std::string& dir);
