@@ -88,6 +88,9 @@ struct Batch {
   std::vector<float> scores;     // SIND listings only (empty otherwise)
   std::vector<int> domain_ids;   // SIND listings only (empty otherwise)
   std::vector<int64_t> indices;  // dataset entries (item indices), in batch order
+  // Filled by the epoch loop's prefetcher (training/epoch_loop.h): the tensors its client asked for, on
+  // the training device. Empty otherwise.
+  std::vector<Tensor> device_inputs;
 
   size_t view_floats() const { return size_t(size) * 3 * size_t(crop) * size_t(crop); }
   // CPU tensors viewing the batch memory (no copy), shape [size, 3, crop, crop].
@@ -127,6 +130,10 @@ void render_cached_training_views(const CachedViews& entry, uint64_t key, const 
 // The cache key of an image file under opts: its path, size and modification time, and the settings its
 // cached resizes depend on. "" when the file cannot be stat'ed (the decode then reports the error).
 std::string view_cache_key(const std::string& path, const LoaderOptions& opts);
+// The test-time views of an image (nine_crop_test_views' order: global 0..8, then, in Mosaic mode,
+// local 0..8) cut from its view-cache entry, which a miss decodes and stores first. Byte-identical to
+// rendering those views from the decoded image.
+std::vector<ImageU8> cached_test_views(ViewCache& cache, const std::string& path, const LoaderOptions& opts);
 
 // Renders item `index` with augmentation key `key` (loader_sample_key of its batch and slot) into
 // planes[p], plane_floats[p] floats each. Failures throw (iqa::Error) with a message naming the file;

@@ -67,6 +67,24 @@ std::string view_cache_key(const std::string& path, const LoaderOptions& opts) {
              "|decode=", opts.decode == DecodeMode::Exact ? "exact" : "fast");
 }
 
+std::vector<ImageU8> cached_test_views(ViewCache& cache, const std::string& path, const LoaderOptions& opts) {
+  const bool mosaic = opts.local_view == LocalViewMode::Mosaic;
+  const std::string key = view_cache_key(path, opts);
+  std::optional<CachedViews> hit = key.empty() ? std::nullopt : cache.find(key);
+  CachedViewImages built;
+  if (!hit) {
+    built = build_cached_views(decode_image(path, loader_decode_options(opts)), opts.global_resize,
+                               mosaic ? opts.mosaic_short_side : 0);
+    if (!key.empty()) cache.store(key, built);
+  }
+  const CachedViews entry = hit ? *hit : built.view();
+  const std::vector<kernels::ViewGather> views = nine_crop_test_views(
+      0, entry.source_width, entry.source_height, opts.global_resize, opts.mosaic_short_side);
+  std::vector<ImageU8> out;
+  for (size_t v = 0; v < (mosaic ? views.size() : 9); ++v) out.push_back(cut_cached_view(entry, views[v]));
+  return out;
+}
+
 SampleRenderFn sind_render_function(const DatasetList& list, const LoaderOptions& opts, ViewCache* cache,
                                     ViewCacheFiller* filler) {
   return [&list, &opts, cache, filler](int64_t index, uint64_t key, float* const* planes) {
