@@ -142,7 +142,7 @@ Loader::Loader(DatasetList list, LoaderOptions opts) : opts_(std::move(opts)), s
     const int threads = opts_.cache_fill_threads < 0 ? opts_.workers : opts_.cache_fill_threads;
     if (threads > 0)
       s.filler = std::make_unique<ViewCacheFiller>(
-          *s.cache, ViewCacheFillOptions{threads, size_t(256) << 20, 0.10, opts_.global_resize,
+          *s.cache, ViewCacheFillOptions{threads, size_t(64) << 20, 0.05, opts_.global_resize,
                                          mosaic ? opts_.mosaic_short_side : 0});
   }
   // The loader (and so this State) outlives every call of its render function.
@@ -369,7 +369,11 @@ LoaderStats Loader::stats() const {
     st.cache_filling = c.filling;
     st.cache_stored = c.stored;
   }
-  if (state_->filler) st.cache_deferred = state_->filler->stats().deferred;
+  if (state_->filler) {
+    const ViewCacheFillStats f = state_->filler->stats();
+    st.cache_deferred = f.deferred;
+    st.cache_fill_cpu_seconds = f.background_cpu_seconds;
+  }
   return st;
 }
 

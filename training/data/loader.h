@@ -110,6 +110,7 @@ struct LoaderStats {
   bool cache_filling = false;  // false once a write error stopped the cache from growing
   int64_t cache_stored = 0;    // entries this loader added
   int64_t cache_deferred = 0;  // misses not filled this time (the fill threads were behind)
+  double cache_fill_cpu_seconds = 0;  // CPU time of the idle-priority fill threads
 };
 
 // What a worker does for one sample, exposed for tests and benchmarks: the augmentation key, the

@@ -63,8 +63,11 @@ void ViewCacheFiller::thread_loop() {
     queue_.pop_front();
     ++building_;
     lock.unlock();
+    const double t0 = thread_cpu_seconds();
     build_and_store(job);
+    const double cost = thread_cpu_seconds() - t0;
     lock.lock();
+    stats_.background_cpu_seconds += cost;
     --building_;
     held_bytes_ -= job.image.pixels.size();
     pending_.erase(job.key);

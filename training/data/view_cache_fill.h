@@ -30,8 +30,8 @@ namespace iqa {
 
 struct ViewCacheFillOptions {
   int threads = 1;
-  size_t max_queued_bytes = size_t(256) << 20;
-  double inline_share = 0.10;  // inline fills may cost this share of the misses' uncached render time
+  size_t max_queued_bytes = size_t(64) << 20;
+  double inline_share = 0.05;  // inline fills may cost this share of the misses' uncached render time
   int global_resize = 256;
   int mosaic_short_side = 672;  // 0: entries without a mosaic
 };
@@ -41,6 +41,7 @@ struct ViewCacheFillStats {
   int64_t inline_fills = 0;  // ... by the workers that missed
   int64_t deferred = 0;    // offers left for a later epoch
   int64_t queued = 0;      // images waiting or being built now
+  double background_cpu_seconds = 0;  // CPU time the fill threads spent building and storing
 };
 
 // What offer() does with an image of `bytes` when `held` bytes are queued or being built and inline
