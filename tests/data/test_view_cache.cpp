@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "training/data/loader.h"
+#include "training/dsmix/lp_data.h"
 #include "training/image/encode.h"
 #include "training/image/view_batch.h"
 
@@ -315,4 +316,28 @@ TEST_CASE("Fill choice: queue while there is room, then inline fills within thei
   CHECK(choose_fill(o, 41, 60, 0.005, 0.005) == FillChoice::Inline);
   o.threads = 0;
   CHECK(choose_fill(o, 41, 60, -1, 0.005) == FillChoice::Inline);  // no threads: always inline
+}
+
+TEST_CASE("Linear-probing crops cut from a whole-image cache entry equal the decoded ones", "[data][cache]") {
+  CacheTempDir dir("lp");
+  const DatasetList list = make_images(dir);
+  ViewCache cache(dir.cache());
+  const int crop = 224;
+  const size_t per = size_t(3) * crop * crop;
+  for (int pass = 0; pass < 2; ++pass)  // cold (each image decoded and stored), then warm (cut from the entry)
+    for (const DatasetEntry& e : list.entries) {
+      const std::string path = dir.file(e.image);
+      for (uint64_t key : {uint64_t(3), uint64_t(11), uint64_t(12345)}) {
+        std::vector<float> want(per), got(per);
+        training::render_lp_train_view(path, key, crop, want.data());
+        training::render_lp_train_view(path, key, crop, got.data(), &cache);
+        CHECK(got == want);
+      }
+      std::vector<float> want(5 * per), got(5 * per);
+      training::render_lp_five_crops(path, crop, want.data());
+      training::render_lp_five_crops(path, crop, got.data(), &cache);
+      CHECK(got == want);
+    }
+  CHECK(cache.stats().stored == 6);
+  CHECK(cache.stats().hits == 6 * 4 * 2 - 6);
 }

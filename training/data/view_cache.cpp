@@ -223,7 +223,7 @@ std::optional<CachedViews> ViewCache::find(const std::string& key) {
   EntryHeader h;
   if (good) {
     std::memcpy(&h, p, sizeof h);
-    good = h.magic == kEntryMagic && h.global_size > 0 && h.mosaic_width >= 0 && h.mosaic_height >= 0 &&
+    good = h.magic == kEntryMagic && h.global_size >= 0 && h.mosaic_width >= 0 && h.mosaic_height >= 0 &&
            sizeof h + h.key_bytes <= r.length && payload_length(h) == r.length &&
            std::string_view(reinterpret_cast<const char*>(p + sizeof h), h.key_bytes) == key;
   }
@@ -244,7 +244,7 @@ std::optional<CachedViews> ViewCache::find(const std::string& key) {
   v.source_height = h.source_height;
   size_t at = aligned(sizeof h + h.key_bytes);
   const size_t global_bytes = size_t(h.global_size) * size_t(h.global_size) * 3;
-  v.global = {take(p, &at, global_bytes), nullptr, h.global_size, h.global_size};
+  if (h.global_size > 0) v.global = {take(p, &at, global_bytes), nullptr, h.global_size, h.global_size};
   if (h.flags & kGlobalFlipped) v.global.flipped = take(p, &at, global_bytes);
   if (h.flags & kHasMosaic) {
     const size_t mosaic_bytes = size_t(h.mosaic_width) * size_t(h.mosaic_height) * 3;
@@ -320,6 +320,14 @@ void ViewCache::store(const std::string& key, const CachedViewImages& e) {
   records_[r.key_hash] = std::move(rec);
   ++stats_.stored;
   stats_.bytes_written += int64_t(length);
+}
+
+void ViewCache::store_image(const std::string& key, const ImageU8& image) {
+  CachedViewImages e;
+  e.source_width = image.width;
+  e.source_height = image.height;
+  e.mosaic = image;
+  store(key, e);
 }
 
 bool ViewCache::filling() const {

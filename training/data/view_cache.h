@@ -109,6 +109,9 @@ class ViewCache {
   // Appends the entry to this process's shard and publishes it in the index. Best effort: after a
   // write error it warns once and does nothing more. Thread-safe.
   void store(const std::string& key, const CachedViewImages& entry);
+  // A decoded image stored whole, for views cut from the unresized photo (dsmix-train's linear probing):
+  // an entry without a global resize whose mosaic section is the image. find() returns it as .mosaic.
+  void store_image(const std::string& key, const ImageU8& image);
   ViewCacheStats stats() const;
   bool filling() const;  // false after a write error
   const std::string& dir() const { return dir_; }
