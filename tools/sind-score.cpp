@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   CLI::App app{"sind-score: score images with a trained SIND checkpoint"};
-  std::string checkpoint, data_json, data_root = ".", out;
+  std::string checkpoint, data_json, data_root = ".", out, cache_dir;
   DeviceChoice device = DeviceChoice::Auto;
   BadImagePolicy bad = BadImagePolicy::Fail;
   std::vector<std::string> inputs;
@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--data_json", data_json, "a data_json listing (its scores give SRCC/PLCC)");
   app.add_option("--data_root", data_root, "root of the listing's image paths")->capture_default_str();
   app.add_option("--out", out, "write scores to this .csv or .json file");
+  app.add_option("--cache_dir", cache_dir,
+                 "decoded-view cache folder (a training run's view_cache: its images are not decoded again); empty = off");
   app.add_flag("--single-view", single_view, "score the centre view pair only (default: 9-crop mean)");
   app.add_flag("--raw-weights", raw_weights, "use the trained weights instead of their EMA");
   add_choice(app, "--device", device, "auto | cpu | cuda");
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
     eo.local_view = cfg.local_view;
     eo.nine_crop = !single_view;
     eo.bad_image = bad;
+    eo.cache_dir = cache_dir;
     eo.device = pick_training_device(device, 0, "sind-score");
     model->to(eo.device);
     const Predictions p = predict_dataset(*model, list, eo);

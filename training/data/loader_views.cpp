@@ -1,8 +1,6 @@
 // What a loader worker does for one SIND sample (see loader.h): the flags' parsers, the sample key,
 // the decode options, the two views rendered from a decoded image or cut from a view-cache entry, the
 // cache key, and the render function that ties them together with the cache and its filler.
-#include <sys/stat.h>
-
 #include <algorithm>
 
 #include "training/data/loader.h"
@@ -58,12 +56,10 @@ void render_cached_training_views(const CachedViews& entry, uint64_t key, const 
 }
 
 std::string view_cache_key(const std::string& path, const LoaderOptions& opts) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return "";
+  const std::string file = view_cache_file_key(path);
+  if (file.empty()) return "";
   const bool mosaic = opts.local_view == LocalViewMode::Mosaic;
-  return cat("iqa-view-cache-1|", path, "|size=", int64_t(st.st_size), "|mtime=", int64_t(st.st_mtim.tv_sec), ".",
-             int64_t(st.st_mtim.tv_nsec), "|global=", opts.global_resize,
-             "|mosaic=", mosaic ? opts.mosaic_short_side : 0,
+  return cat(file, "|global=", opts.global_resize, "|mosaic=", mosaic ? opts.mosaic_short_side : 0,
              "|decode=", opts.decode == DecodeMode::Exact ? "exact" : "fast");
 }
 

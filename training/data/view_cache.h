@@ -67,6 +67,10 @@ CachedViewImages build_cached_views(const ImageU8& decoded, int global_resize, i
 // nine_crop_test_views) cut from the cached resize of the same size; equals rendering g from the source.
 ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g);
 
+// The part of a cache key that names the file: its absolute path (so relative and absolute spellings
+// share entries), size and modification time. "" when the file cannot be stat'ed.
+std::string view_cache_file_key(const std::string& path);
+
 // A 64-bit checksum (four independent multiply-rotate lanes, then a final avalanche): any change of one
 // 8-byte word changes the result; fast enough to verify a 2 MB entry in a fraction of a millisecond.
 uint64_t view_cache_hash(const void* data, size_t size, uint64_t seed = 0);

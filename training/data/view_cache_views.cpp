@@ -1,6 +1,9 @@
 // What a view-cache entry holds and how views are cut from it (see view_cache.h), plus its checksum.
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 
 #include "engine/error.h"
@@ -44,6 +47,15 @@ CachedViews CachedViewImages::view() const {
   v.global = resize_view(global, global_flipped);
   v.mosaic = resize_view(mosaic, mosaic_flipped);
   return v;
+}
+
+std::string view_cache_file_key(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "";
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return cat("iqa-view-cache-1|", (ec ? std::filesystem::path(path) : abs.lexically_normal()).string(),
+             "|size=", int64_t(st.st_size), "|mtime=", int64_t(st.st_mtim.tv_sec), ".", int64_t(st.st_mtim.tv_nsec));
 }
 
 bool resize_flip_commutes(int in_size, int out_size) {

@@ -1,7 +1,5 @@
 #include "training/dsmix/lp_data.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -83,11 +81,9 @@ struct LpSource {
   const uint8_t* pixels = nullptr;
   int width = 0, height = 0;
   LpSource(const std::string& path, ViewCache* cache) {
-    struct stat st;
-    const bool keyed = cache && ::stat(path.c_str(), &st) == 0;
-    const std::string key = keyed ? cat("iqa-view-cache-1|", path, "|size=", int64_t(st.st_size), "|mtime=",
-                                        int64_t(st.st_mtim.tv_sec), ".", int64_t(st.st_mtim.tv_nsec), "|whole")
-                                  : "";
+    const std::string file = cache ? view_cache_file_key(path) : "";
+    const bool keyed = !file.empty();
+    const std::string key = keyed ? file + "|whole" : "";
     if (keyed) hit = cache->find(key);
     if (hit) {
       pixels = hit->mosaic.pixels, width = hit->mosaic.width, height = hit->mosaic.height;
