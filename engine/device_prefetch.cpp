@@ -27,26 +27,36 @@ DevicePrefetcher::~DevicePrefetcher() {
   cuda::destroy_stream(copy_stream_);
 }
 
-void DevicePrefetcher::push(const std::vector<Tensor>& host_batch) {
+void DevicePrefetcher::push(const std::vector<Tensor>& host_batch, const std::vector<bool>& page_locked) {
   IQA_CHECK(count_ < slots_.size(), "DevicePrefetcher::push: two batches are already pending; pop() one first");
   for (size_t i = 0; i < host_batch.size(); ++i)
     IQA_CHECK(host_batch[i].defined() && host_batch[i].device().is_cpu(), "DevicePrefetcher::push: tensor ", i,
               " of the batch must be a defined CPU tensor, got ",
               host_batch[i].defined() ? host_batch[i].str() : std::string("undefined"));
   Slot& slot = slots_[(head_ + count_) % slots_.size()];
-  if (device_.is_cuda()) stage_on_cuda(slot, host_batch);
+  if (device_.is_cuda()) stage_on_cuda(slot, host_batch, page_locked);
   else slot.tensors = host_batch;
   ++count_;
 }
 
-void DevicePrefetcher::stage_on_cuda(Slot& slot, const std::vector<Tensor>& host_batch) {
+void DevicePrefetcher::stage_on_cuda(Slot& slot, const std::vector<Tensor>& host_batch,
+                                     const std::vector<bool>& page_locked) {
   // The slot's previous copy (two batches ago) must be done before its staging is overwritten.
   if (slot.copy_recorded) cuda::event_synchronize(slot.copied);
+  slot.sources.clear();
   cuda::record_event(compute_ready_, cuda::current_stream());
   cuda::stream_wait_event(copy_stream_, compute_ready_);
   slot.staging.resize(std::max(slot.staging.size(), host_batch.size()));
   slot.tensors.clear();
   for (size_t i = 0; i < host_batch.size(); ++i) {
+    if (i < page_locked.size() && page_locked[i] && host_batch[i].is_contiguous()) {
+      const Tensor& host = host_batch[i];
+      Tensor dev = Tensor::empty(host.shape(), host.dtype(), device_);
+      cuda::copy_h2d_async(dev.raw_data(), host.raw_data(), host.nbytes(), copy_stream_);
+      slot.sources.push_back(host);
+      slot.tensors.push_back(dev);
+      continue;
+    }
     const Tensor host = host_batch[i].contiguous();
     HostBlock& block = slot.staging[i];
     if (block.nbytes < host.nbytes()) {

@@ -29,8 +29,10 @@ class DevicePrefetcher {
   DevicePrefetcher& operator=(const DevicePrefetcher&) = delete;
 
   // Starts moving `host_batch` (CPU tensors, any layout) to the device and returns. At most two batches
-  // are pending; a third push before a pop throws.
-  void push(const std::vector<Tensor>& host_batch);
+  // are pending; a third push before a pop throws. page_locked[i] (optional) says tensor i is contiguous
+  // in page-locked memory (the loader's batches): it is copied from where it lies, with no staging copy
+  // on the host, and kept alive until its copy is done.
+  void push(const std::vector<Tensor>& host_batch, const std::vector<bool>& page_locked = {});
   // The oldest pushed batch, contiguous on the device and safe to use on the current stream; nullopt
   // when none is pending.
   std::optional<std::vector<Tensor>> pop();
@@ -40,11 +42,12 @@ class DevicePrefetcher {
  private:
   struct Slot {
     std::vector<Tensor> tensors;
+    std::vector<Tensor> sources;            // CUDA: page-locked host tensors read by the pending copy
     std::vector<HostBlock> staging;         // CUDA: one page-locked block per tensor, reused
     cuda::CopyEvent* copied = nullptr;      // CUDA: recorded on the copy stream after the batch's copies
     bool copy_recorded = false;
   };
-  void stage_on_cuda(Slot& slot, const std::vector<Tensor>& host_batch);
+  void stage_on_cuda(Slot& slot, const std::vector<Tensor>& host_batch, const std::vector<bool>& page_locked);
 
   Device device_;
   std::array<Slot, 2> slots_;

@@ -5,6 +5,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/index.h"
+#include "kernels/sync_check.h"
 
 namespace iqa {
 
@@ -18,13 +19,16 @@ void check_index_tensor(const char* op, const Tensor& x, const Tensor& index) {
 }
 
 // Throws naming the op, the first offending index value and its position when any index is outside
-// [0, limit). On CUDA the check runs on the device and reads back one number (a stream sync).
+// [0, limit). On CUDA the kernels check on the device without a sync and the error is thrown at the
+// next synchronising copy to the host (kernels/index.h); only IQA_CUDA_SYNC_CHECK=1 checks here, with
+// a sync, so the error names the op's input.
 void check_index_range(const char* op, const Tensor& index_c, int64_t limit, int dim, const Tensor& x) {
   int64_t n = index_c.numel();
   int64_t bad = -1;
   if (index_c.device().is_cpu()) {
     bad = kernels::cpu::find_bad_index(index_c.raw_data(), index_c.dtype(), n, limit);
   } else {
+    if (!kernels::sync_check_enabled()) return;
     IQA_ON_CUDA({
       Tensor scratch = Tensor::empty({1}, DType::I64, index_c.device());
       bad = kernels::cuda::find_bad_index(index_c.raw_data(), index_c.dtype(), n, limit, scratch.data<int64_t>(),
@@ -119,7 +123,7 @@ Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
     if (x.device().is_cpu())
       kernels::cpu::index_select(x.dtype(), g, xc.raw_data(), ic.raw_data(), ic.dtype(), out.raw_data());
     else IQA_ON_CUDA(kernels::cuda::index_select(x.dtype(), g, xc.raw_data(), ic.raw_data(), ic.dtype(), out.raw_data(),
-                                                cuda::current_stream()));
+                                                d, cuda::current_stream()));
   }
   const DType dt = x.dtype();
   const Shape in_shape = x.shape();
@@ -155,6 +159,7 @@ Tensor gather(const Tensor& x, int dim, const Tensor& index) {
   kernels::GatherLayout l;
   l.ndim = x.dim();
   l.dim = d;
+  l.src_size = x.shape()[d];
   Shape xs = contiguous_strides(x.shape());
   for (int k = 0; k < x.dim(); ++k) {
     l.index_shape[k] = index.shape()[k];

@@ -4,9 +4,26 @@
 // index_select views x as [outer, src_size, inner] and writes out [outer, n_index, inner] with
 // out[o, i, k] = x[o, index[i], k]; index_add is its adjoint (dst[o, index[i], k] += src[o, i, k]).
 #pragma once
+#include <string>
+
 #include "kernels/common.h"
 
 namespace iqa::kernels {
+
+// Range checks on CUDA without a host sync (issue 16): the select/gather kernels test every index they
+// read against the size of the indexed dim. An index outside it reads nothing (its output element is
+// zero; the adjoints add nothing for it) and the first one seen is recorded in a fault record per
+// device. The engine reads the record at its next synchronising copy to the host (engine/cuda/
+// runtime.cpp: every item() and to(kCPU)) and throws there, naming the op; with IQA_CUDA_SYNC_CHECK=1
+// the engine checks at the op itself (a sync per op, for debugging). The CPU checks before it reads.
+enum class IndexOp : int32_t { None = -1, IndexSelect = 0, Gather = 1 };
+struct IndexFault {
+  IndexOp op = IndexOp::None;
+  int32_t dim = 0;
+  int64_t position = 0, value = 0, limit = 0;
+};
+// "gather: index 7 (at position 3) is out of range for dim 1 of size 5 (found on the device, reported at the next synchronisation; IQA_CUDA_SYNC_CHECK=1 reports it at the op)".
+std::string index_fault_message(const IndexFault& f);
 
 struct IndexSelectGeometry {
   int64_t outer = 1, src_size = 0, n_index = 0, inner = 1;
@@ -19,6 +36,7 @@ struct GatherLayout {
   int dim = 0;
   int64_t index_shape[kMaxDims] = {};
   int64_t x_strides[kMaxDims] = {};  // contiguous strides of x (which may be larger than index off `dim`)
+  int64_t src_size = 0;              // x's size in `dim`: indices must lie in [0, src_size)
 };
 
 // Element i of an i32 or i64 index buffer (CPU and CUDA kernels alike).
@@ -53,13 +71,19 @@ void scatter_add(DType dtype, const GatherLayout& l, const void* src, const void
 
 namespace cuda {
 // Runs the check on the device and copies back one i64 (a stream sync); `scratch` is one device i64.
+// Only for IQA_CUDA_SYNC_CHECK=1: the kernels below check on their own.
 int64_t find_bad_index(const void* index, DType index_dtype, int64_t n, int64_t limit, int64_t* scratch,
                        cudaStream_t stream);
-// The selects copy elements of any dtype.
+// The selects copy elements of any dtype; an index outside the source is recorded as a fault of
+// dimension `dim` (reported in its message) and yields zeros.
 void index_select(DType dtype, const IndexSelectGeometry& g, const void* x, const void* index, DType index_dtype,
-                  void* out, cudaStream_t stream);
+                  void* out, int dim, cudaStream_t stream);
 void gather(DType dtype, const GatherLayout& l, const void* x, const void* index, DType index_dtype, void* out,
             int64_t n, cudaStream_t stream);
+// Copies this device's fault record into *host after the work queued on `stream` (the caller's
+// synchronisation makes it valid), and clears it.
+void read_index_fault(IndexFault* host, cudaStream_t stream);
+void clear_index_fault(cudaStream_t stream);
 // The adjoints read f32/bf16/f16 gradients and accumulate with f32 atomicAdd into an f32 `dst` (the
 // caller casts to bf16/f16 after), so repeated indices sum in an unspecified order: results may
 // differ in the last f32 bits from run to run.

@@ -1,6 +1,7 @@
 // concat, stack, index_select and gather: hand values, the summed gradient of repeated indices and
 // bad-index errors (CPU and CUDA). Gradchecks and CUDA-vs-CPU: tests/op_table/rows_index_loss.cpp.
 #include "engine/random.h"
+#include "kernels/index.h"
 #include "tests/testing.h"
 
 using namespace iqa;
@@ -81,8 +82,23 @@ TEST_CASE("out-of-range indices throw naming the op and the index", "[ops][index
 TEST_CASE("CUDA index_select and gather reject out-of-range indices naming the op", "[ops][index][cuda]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
   Tensor xg = rand_f64({3, 49, 5}, -1, 1, 1).detach().to(DType::F32).to(cuda_device());
-  REQUIRE_THROWS_WITH(index_select(xg, 1, Tensor::from_vector_i64({1, 49}, {2}, DType::I64, cuda_device())),
-                      Catch::Contains("index_select") && Catch::Contains("index 49"));
-  REQUIRE_THROWS_WITH(gather(xg, 0, Tensor::full({1, 1, 1}, -2, DType::I32, cuda_device())),
-                      Catch::Contains("gather") && Catch::Contains("index -2"));
+  // Found on the device; thrown at the next copy to the host (at the op under IQA_CUDA_SYNC_CHECK=1).
+  REQUIRE_THROWS_WITH(index_select(xg, 1, Tensor::from_vector_i64({1, 49}, {2}, DType::I64, cuda_device())).to(kCPU),
+                      Catch::Contains("index_select") && Catch::Contains("index 49") && Catch::Contains("size 49"));
+  REQUIRE_THROWS_WITH(gather(xg, 0, Tensor::full({1, 1, 1}, -2, DType::I32, cuda_device())).to(kCPU),
+                      Catch::Contains("gather") && Catch::Contains("index -2") && Catch::Contains("dim 0"));
+  // Reported once: the record is cleared, and a good gather reads back its values.
+  const Tensor good = gather(xg, 1, Tensor::full({3, 1, 5}, 48, DType::I64, cuda_device()));
+  REQUIRE(good.to(kCPU).to_vector() == xg.to(kCPU).narrow(1, 48, 1).contiguous().to_vector());
+}
+
+TEST_CASE("A device index fault names the op, the index, its position, the dim and its size", "[ops][index]") {
+  kernels::IndexFault f;
+  f.op = kernels::IndexOp::Gather;
+  f.dim = 1, f.position = 3, f.value = 7, f.limit = 5;
+  CHECK_THAT(kernels::index_fault_message(f),
+             Catch::StartsWith("gather: index 7 (at position 3) is out of range for dim 1 of size 5") &&
+                 Catch::Contains("IQA_CUDA_SYNC_CHECK=1"));
+  f.op = kernels::IndexOp::IndexSelect;
+  CHECK_THAT(kernels::index_fault_message(f), Catch::StartsWith("index_select: index 7"));
 }

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   add_choice(app, "--device", c.device, "auto | cpu | cuda");
   add_choice(app, "--precision", c.precision, "fp32 | bf16 (autocast, CUDA only)");
   app.add_option("--num_workers", c.num_workers, "loader threads")->capture_default_str();
+  app.add_option("--cache_dir", c.cache_dir,
+                 "lp: decoded-image cache folder (\"auto\": <project_dir>/view_cache); empty = off");
   app.add_option("--log_every", c.log_every, "steps between metrics.jsonl step lines")->capture_default_str();
   app.add_option("--eval_every", c.eval_every, "epochs between held-out / test evaluations (and after the last)")->capture_default_str();
   // data for dsm / qep

@@ -3,8 +3,9 @@
 // (A stand-alone tool rather than an iqa-bench case: iqa-bench times single ops on fixed tensors.)
 //
 // --cache times the decoded-view cache (training/data/view_cache.h) per worker count: an uncached epoch
-// over the distinct files, the cold epoch that fills a fresh cache with them, the first warm epoch of a
-// new loader (it verifies each entry's checksum once) and a steady warm epoch; then bytes per image.
+// over the distinct files, the cold epochs that fill a fresh cache with them (fill threads, and
+// inline), the first warm epoch of a new loader (it verifies each entry's checksum once) and a steady
+// warm epoch; then bytes per image and the cache's size for the dataset.
 // --compare-decode measures how far the fast (DCT-scaled) decode's views are from the exact ones.
 //
 // Targets from the data-pipeline issue: >= 400 img/s per core at 1024x768 and >= 100 img/s per core at
@@ -68,41 +69,67 @@ double process_cpu_seconds() {
 
 // Times one epoch of `batches` (after a warm-up batch when warm_up) and returns images/s of wall time;
 // *per_cpu_second (if given) gets images per second of the process's CPU time, which a busy machine
-// does not distort.
+// does not distort, less the view cache's idle-priority fill threads (they run on CPU the loader
+// leaves idle; their CPU is printed apart).
 double time_epoch(Loader& loader, uint64_t epoch, const std::vector<SampledBatch>& batches, bool warm_up,
                   double* per_cpu_second = nullptr) {
   loader.start_epoch(epoch, batches);
   if (warm_up) loader.next();
   const auto t0 = std::chrono::steady_clock::now();
-  const double c0 = process_cpu_seconds();
+  const double c0 = process_cpu_seconds(), f0 = loader.stats().cache_fill_cpu_seconds;
   int64_t seen = 0;
   while (auto b = loader.next()) seen += b->size;
-  if (per_cpu_second) *per_cpu_second = double(seen) / (process_cpu_seconds() - c0);
+  const double fill_cpu = loader.stats().cache_fill_cpu_seconds - f0;
+  if (per_cpu_second) *per_cpu_second = double(seen) / (process_cpu_seconds() - c0 - fill_cpu);
   return double(seen) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Uncached, cold (filling) and warm epochs with the view cache, per worker count.
+// Uncached, cold (filling) and warm epochs with the view cache, per worker count. The cold epoch is
+// timed twice on fresh caches: with the fill threads (the default; the entries they have not stored
+// when the epoch ends are finished after it, timed apart) and with every miss filled inline.
 void bench_cache(const DatasetList& list, const std::filesystem::path& dir, LoaderOptions o,
                  const std::vector<SampledBatch>& cycled, int w, int h) {
   std::vector<SampledBatch> once;  // every distinct file once: all misses on a cold cache
   for (size_t i = 0; i < list.entries.size(); ++i) once.push_back({int64_t(i), {int64_t(i)}});
   const std::string cache_dir = (dir / "cache").string();
   o.data_root = dir.string();
-  double cpu[4];
+  double cpu[5];
   const double uncached = [&] { Loader l(list, o); return time_epoch(l, 0, once, false, &cpu[0]); }();
-  std::filesystem::remove_all(cache_dir);
   o.cache_dir = cache_dir;
-  const double cold = [&] { Loader l(list, o); return time_epoch(l, 0, once, false, &cpu[1]); }();
+  std::filesystem::remove_all(cache_dir);
+  LoaderOptions inl = o;
+  inl.cache_fill_threads = 0;
+  const double inline_cold = [&] { Loader l(list, inl); return time_epoch(l, 0, once, false, &cpu[4]); }();
+  std::filesystem::remove_all(cache_dir);
+  int64_t stored_at_end = 0, deferred = 0;
+  double backlog_s = 0, fill_cpu_ms = 0;
+  const double cold = [&] {
+    Loader l(list, o);
+    const double rate = time_epoch(l, 0, once, false, &cpu[1]);
+    stored_at_end = l.stats().cache_stored;
+    deferred = l.stats().cache_deferred;
+    const auto t0 = std::chrono::steady_clock::now();
+    l.finish_cache_fill();
+    backlog_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fill_cpu_ms = 1e3 * l.stats().cache_fill_cpu_seconds / double(list.entries.size());
+    return rate;
+  }();
+  { Loader fill(list, inl); time_epoch(fill, 0, once, false); }  // what the cold epoch deferred: warm = all hits
   Loader warm(list, o);
   const double first = time_epoch(warm, 1, cycled, true, &cpu[2]), steady = time_epoch(warm, 2, cycled, true, &cpu[3]);
   const int64_t bytes = ViewCache::disk_bytes(cache_dir);
-  std::printf("%4dx%-4d  workers %2d  per worker: uncached %7.1f  cold %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f "
-              "img/s;  %.2f MB per image, %.1f MB for %zu images\n",
+  const size_t n = list.entries.size();
+  std::printf("%4dx%-4d  workers %2d  per worker: uncached %7.1f  cold %7.1f (%+.0f%%, %lld/%zu stored at its end, "
+              "%lld deferred, the queue %.2f s after)  cold inline %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f img/s\n",
               w, h, o.workers, uncached / o.workers, cold / o.workers, 100.0 * (cold / uncached - 1),
-              first / o.workers, steady / o.workers, double(bytes) / 1e6 / double(list.entries.size()),
-              double(bytes) / 1e6, list.entries.size());
-  std::printf("%4dx%-4d  workers %2d  per CPU-second:     uncached %7.1f  cold %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f\n",
-              w, h, o.workers, cpu[0], cpu[1], 100.0 * (cpu[1] / cpu[0] - 1), cpu[2], cpu[3]);
+              (long long)stored_at_end, n, (long long)deferred, backlog_s, inline_cold / o.workers, 100.0 * (inline_cold / uncached - 1),
+              first / o.workers, steady / o.workers);
+  std::printf("%4dx%-4d  workers %2d  per CPU-second:     uncached %7.1f  cold %7.1f (%+.0f%%; fill threads %.2f ms "
+              "per image besides)  cold inline %7.1f (%+.0f%%)  warm first %7.1f  warm %8.1f\n",
+              w, h, o.workers, cpu[0], cpu[1], 100.0 * (cpu[1] / cpu[0] - 1), fill_cpu_ms, cpu[4],
+              100.0 * (cpu[4] / cpu[0] - 1), cpu[2], cpu[3]);
+  std::printf("%4dx%-4d  cache: %.2f MB per image, %.1f MB for the %zu images\n", w, h,
+              double(bytes) / 1e6 / double(n), double(bytes) / 1e6, n);
   std::fflush(stdout);
 }
 

@@ -37,7 +37,7 @@ struct iqa::training::ChoiceSpellings<OutputFormat> {
 
 int main(int argc, char** argv) {
   CLI::App app{"sind-score: score images with a trained SIND checkpoint"};
-  std::string checkpoint, data_json, data_root = ".", out;
+  std::string checkpoint, data_json, data_root = ".", out, cache_dir;
   DeviceChoice device = DeviceChoice::Auto;
   BadImagePolicy bad = BadImagePolicy::Skip;
   DecodeMode decode = DecodeMode::Exact;
@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--data_root", data_root, "root of the listing's image paths")->capture_default_str();
   app.add_option("--out", out, "write the scores to this file (default: stdout)");
   add_choice(app, "--format", format, "auto (json for an --out ending in .json, else csv) | csv | json");
+  app.add_option("--cache_dir", cache_dir,
+                 "decoded-view cache folder (a training run's view_cache: its images are not decoded again); empty = off");
   app.add_flag("--single-view", single_view, "score the centre view pair only (default: 9-crop mean)");
   app.add_flag("--raw-weights", raw_weights, "last.safetensors' trained weights instead of their EMA");
   app.add_flag("--calibrate", calibrate, "also print each score on the training set's MOS scale");
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
     eo.nine_crop = !single_view;
     eo.bad_image = bad;
     eo.decode = decode;
+    eo.cache_dir = cache_dir;
     eo.device = pick_training_device(device, 0, "sind-score");
     const int64_t total = int64_t(in.list.entries.size());
     Progress progress("scoring", total, !no_progress && total >= 50);  // a bar for long folders only

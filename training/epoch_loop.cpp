@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "engine/cuda_runtime.h"
+#include "engine/device_prefetch.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "training/checkpoint.h"
@@ -65,6 +66,51 @@ void write_plot(const EpochLoop& loop) {
   write_training_plot(loop.run_dir + "/curves.svg", loss, series, loop.plot_title);
 }
 
+// The loader's batches in order, each with its device inputs when the client names them: pushed one
+// batch ahead through the prefetcher (push(load 0); then per step: pop k, push k + 1, step k).
+class BatchFeed {
+ public:
+  BatchFeed(const EpochLoop& loop, DevicePrefetcher& prefetch) : loop_(loop), prefetch_(prefetch) {
+    while (prefetch_.pop()) {  // a previous epoch stopped early: drop what it pushed
+    }
+    ahead_ = fetch();
+  }
+  std::optional<Batch> next() {
+    std::optional<Batch> b = std::move(ahead_);
+    if (!b) return b;
+    if (loop_.device_inputs) b->device_inputs = *prefetch_.pop();
+    ahead_ = fetch();  // queued before the step, so its copy overlaps it
+    return b;
+  }
+
+ private:
+  std::optional<Batch> fetch() {
+    std::optional<Batch> b = loop_.loader->next();
+    if (!b || !loop_.device_inputs) return b;
+    const std::vector<Tensor> in = loop_.device_inputs(*b);
+    // The views lie in the batch's own page-locked planes: copied from there, with no staging copy.
+    std::vector<bool> page_locked(in.size(), false);
+    for (size_t i = 0; i < in.size(); ++i)
+      for (const std::shared_ptr<float>& plane : b->planes)
+        page_locked[i] = page_locked[i] || (b->pinned && in[i].raw_data() == plane.get());
+    prefetch_.push(in, page_locked);
+    return b;
+  }
+  const EpochLoop& loop_;
+  DevicePrefetcher& prefetch_;
+  std::optional<Batch> ahead_;
+};
+
+// The progress line's view-cache part: the share of this run's samples cut from the cache.
+std::string cache_note(const Loader& loader) {
+  const LoaderStats st = loader.stats();
+  const int64_t seen = st.cache_hits + st.cache_misses;
+  if (seen == 0) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "cache hits %.0f%%", 100.0 * double(st.cache_hits) / double(seen));
+  return buf;
+}
+
 }  // namespace
 
 Device pick_training_device(DeviceChoice choice, int local_rank, const std::string& tool) {
@@ -86,6 +132,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
   const bool main_rank = loop.comm->rank() == 0;
   const std::string ckpt_path = loop.run_dir + "/checkpoints/last.safetensors";
 
+  DevicePrefetcher prefetch(loop.device);
   Position pos;
   std::string resume = loop.resume;
   if (resume == "auto") resume = fs::exists(ckpt_path) ? ckpt_path : "";
@@ -104,7 +151,8 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
     Progress progress(loop.progress_label + " " + std::to_string(epoch), loop.batches_per_epoch - first,
                       main_rank && hooks.progress);
     int64_t images = 0, batch_index = first;
-    while (auto batch = loop.loader->next()) {
+    BatchFeed feed(loop, prefetch);
+    while (auto batch = feed.next()) {
       if (loop.schedule) loop.schedule(epoch, pos.step);
       Tensor loss = loop.loss(*batch, pos.step);
       if (hooks.on_loss) hooks.on_loss(pos.step, loss);
@@ -130,7 +178,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
       images += batch->size;
       pos.loss_sum += loss_value;
       ++pos.loss_count;
-      progress.update(batch_index - first, images * world, loss_value);
+      progress.update(batch_index - first, images * world, loss_value, cache_note(*loop.loader));
       if (pos.step % loop.log_every == 0)
         log.json(nlohmann::json{{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_value},
                                 {"lr", loop.optimizer->param_groups()[size_t(loop.logged_lr_group)].lr}}.dump());

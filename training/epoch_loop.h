@@ -69,6 +69,13 @@ struct EpochLoop {
   std::function<std::vector<SampledBatch>(int epoch)> epoch_batches;
   // Sets the learning rate before the step (step counts optimizer steps from 0). Optional.
   std::function<void(int epoch, int64_t step)> schedule;
+  // The batch's host tensors the step reads on `device` (optional). When given, batches go through a
+  // DevicePrefetcher (engine/device_prefetch.h) one batch ahead: the loop pops batch k, pushes k + 1,
+  // then runs step k, so on CUDA the copy of k + 1 overlaps step k; on the CPU it is a pass-through
+  // (the same tensors, so the numbers are those of reading the batch directly). The loss finds them
+  // in batch.device_inputs, in this function's order.
+  Device device = kCPU;
+  std::function<std::vector<Tensor>(const Batch& batch)> device_inputs;
   // The batch's scalar loss (forward only; the loop checks it, then runs backward and the update).
   std::function<Tensor(const Batch& batch, int64_t step)> loss;
 

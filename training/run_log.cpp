@@ -46,7 +46,7 @@ static std::string loss_text(double loss, const char* gap) {
   return b;
 }
 
-void Progress::update(int64_t done, int64_t images, double loss) {
+void Progress::update(int64_t done, int64_t images, double loss, const std::string& note) {
   if (!enabled_ || total_ <= 0) return;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = secs > 0 ? double(images) / secs : 0;
@@ -56,8 +56,9 @@ void Progress::update(int64_t done, int64_t images, double loss) {
     const int width = 30, filled = int(width * done / total_);
     std::string bar(size_t(filled), '#');
     bar.resize(size_t(width), '.');
-    std::snprintf(buf, sizeof buf, "\r%s [%s] %lld/%lld%s  %.1f img/s  ETA %.0fs   ", label_.c_str(), bar.c_str(),
-                  (long long)done, (long long)total_, loss_text(loss, "  ").c_str(), rate, eta);
+    std::snprintf(buf, sizeof buf, "\r%s [%s] %lld/%lld%s  %.1f img/s  ETA %.0fs%s%s   ", label_.c_str(), bar.c_str(),
+                  (long long)done, (long long)total_, loss_text(loss, "  ").c_str(), rate, eta, note.empty() ? "" : "  ",
+                  note.c_str());
     std::cerr << buf << std::flush;
     return;
   }
@@ -65,8 +66,8 @@ void Progress::update(int64_t done, int64_t images, double loss) {
   const int64_t every = std::max<int64_t>(1, total_ / 10);
   if (done != total_ && done / every == last_plain_ / every && last_plain_ >= 0) return;
   last_plain_ = done;
-  std::snprintf(buf, sizeof buf, "%s %lld/%lld%s %.1f img/s ETA %.0fs", label_.c_str(), (long long)done,
-                (long long)total_, loss_text(loss, " ").c_str(), rate, eta);
+  std::snprintf(buf, sizeof buf, "%s %lld/%lld%s %.1f img/s ETA %.0fs%s%s", label_.c_str(), (long long)done,
+                (long long)total_, loss_text(loss, " ").c_str(), rate, eta, note.empty() ? "" : " ", note.c_str());
   std::cerr << buf << std::endl;
 }
 

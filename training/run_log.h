@@ -26,8 +26,9 @@ class RunLog {
 class Progress {
  public:
   Progress(std::string label, int64_t total_steps, bool enabled);
-  // After each step: steps done in this pass, images processed so far, the latest loss (NaN: not shown).
-  void update(int64_t done, int64_t images, double loss);
+  // After each step: steps done in this pass, images processed so far, the latest loss (NaN: not
+  // shown), and an optional note appended to the line (the loader's cache hits).
+  void update(int64_t done, int64_t images, double loss, const std::string& note = "");
   void finish();
 
  private:

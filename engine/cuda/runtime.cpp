@@ -4,6 +4,7 @@
 
 #include "engine/cuda_runtime.h"
 #include "kernels/cuda_check.h"
+#include "kernels/index.h"
 
 namespace iqa::cuda {
 
@@ -87,7 +88,11 @@ void copy_h2d(void* dst, const void* src, size_t n) {
 void copy_d2h(void* dst, const void* src, size_t n) {
   if (n == 0) return;
   IQA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, current_stream()));
-  IQA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+  // The natural sync where out-of-range indices found on the device are reported (kernels/index.h):
+  // reading the fault record is this copy's synchronisation.
+  kernels::IndexFault fault;
+  kernels::cuda::read_index_fault(&fault, current_stream());
+  if (fault.op != kernels::IndexOp::None) fail(kernels::index_fault_message(fault));
 }
 void copy_d2d(void* dst, const void* src, size_t n) {
   if (n == 0) return;

@@ -4,6 +4,17 @@
 #include "kernels/error.h"
 #include "kernels/index.h"
 
+namespace iqa::kernels {
+
+std::string index_fault_message(const IndexFault& f) {
+  const char* op = f.op == IndexOp::Gather ? "gather" : f.op == IndexOp::IndexSelect ? "index_select" : "index op";
+  return cat(op, ": index ", f.value, " (at position ", f.position, ") is out of range for dim ", f.dim, " of size ",
+             f.limit, " (found on the device, reported at the next synchronisation; IQA_CUDA_SYNC_CHECK=1 reports "
+             "it at the op)");
+}
+
+}  // namespace iqa::kernels
+
 namespace iqa::kernels::cpu {
 
 namespace {

@@ -23,6 +23,19 @@ namespace {
 
 constexpr int kBlock = 256;
 
+// The fault record (kernels/index.h) of this device and the flag its first writer claims.
+__device__ IndexFault g_index_fault = {IndexOp::None, 0, 0, 0, 0};
+__device__ int g_index_fault_claimed = 0;
+
+__device__ void record_index_fault(IndexOp op, int dim, int64_t position, int64_t value, int64_t limit) {
+  if (atomicCAS(&g_index_fault_claimed, 0, 1) != 0) return;
+  g_index_fault.dim = dim;
+  g_index_fault.position = position;
+  g_index_fault.value = value;
+  g_index_fault.limit = limit;
+  g_index_fault.op = op;
+}
+
 __global__ void find_bad_index_kernel(const void* index, DType t, int64_t n, int64_t limit,
                                       unsigned long long* first_bad) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
@@ -33,10 +46,16 @@ __global__ void find_bad_index_kernel(const void* index, DType t, int64_t n, int
 
 template <class T>
 __global__ void index_select_kernel(IndexSelectGeometry g, const T* x, const void* index, DType it, T* out,
-                                    int64_t total) {
+                                    int dim, int64_t total) {
   for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < total; p += int64_t(gridDim.x) * blockDim.x) {
     int64_t k = p % g.inner, i = (p / g.inner) % g.n_index, o = p / (g.inner * g.n_index);
-    out[p] = x[(o * g.src_size + index_at(index, it, i)) * g.inner + k];
+    const int64_t v = index_at(index, it, i);
+    if (v < 0 || v >= g.src_size) {
+      if (o == 0 && k == 0) record_index_fault(IndexOp::IndexSelect, dim, i, v, g.src_size);
+      out[p] = T(0);
+      continue;
+    }
+    out[p] = x[(o * g.src_size + v) * g.inner + k];
   }
 }
 
@@ -45,20 +64,30 @@ __global__ void index_add_kernel(IndexSelectGeometry g, const T* src, const void
                                  int64_t total) {
   for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < total; p += int64_t(gridDim.x) * blockDim.x) {
     int64_t k = p % g.inner, i = (p / g.inner) % g.n_index, o = p / (g.inner * g.n_index);
-    atomicAdd(dst + (o * g.src_size + index_at(index, it, i)) * g.inner + k, to_f32(src[p]));
+    const int64_t v = index_at(index, it, i);
+    if (v >= 0 && v < g.src_size) atomicAdd(dst + (o * g.src_size + v) * g.inner + k, to_f32(src[p]));
   }
 }
 
 template <class T>
 __global__ void gather_kernel(GatherLayout l, const T* x, const void* index, DType it, T* out, int64_t n) {
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x)
-    out[p] = x[gather_offset(l, p, index_at(index, it, p))];
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t v = index_at(index, it, p);
+    if (v < 0 || v >= l.src_size) {
+      record_index_fault(IndexOp::Gather, l.dim, p, v, l.src_size);
+      out[p] = T(0);
+      continue;
+    }
+    out[p] = x[gather_offset(l, p, v)];
+  }
 }
 
 template <class T>
 __global__ void scatter_add_kernel(GatherLayout l, const T* src, const void* index, DType it, float* dst, int64_t n) {
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x)
-    atomicAdd(dst + gather_offset(l, p, index_at(index, it, p)), to_f32(src[p]));
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t v = index_at(index, it, p);
+    if (v >= 0 && v < l.src_size) atomicAdd(dst + gather_offset(l, p, v), to_f32(src[p]));
+  }
 }
 
 void check_index_dtype(DType t) {
@@ -82,10 +111,10 @@ int64_t find_bad_index(const void* index, DType index_dtype, int64_t n, int64_t 
 }
 
 void index_select(DType dtype, const IndexSelectGeometry& g, const void* x, const void* index, DType index_dtype,
-                  void* out, cudaStream_t stream) {
+                  void* out, int dim, cudaStream_t stream) {
   check_index_dtype(index_dtype);
   IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_ELEMENT_BITS, dtype, index_select_kernel, g.outer * g.n_index * g.inner, stream,
-                         g, static_cast<const T*>(x), index, index_dtype, static_cast<T*>(out));
+                         g, static_cast<const T*>(x), index, index_dtype, static_cast<T*>(out), dim);
 }
 
 void index_add(DType src_dtype, const IndexSelectGeometry& g, const void* src, const void* index, DType index_dtype,
@@ -107,6 +136,22 @@ void scatter_add(DType src_dtype, const GatherLayout& l, const void* src, const 
   check_index_dtype(index_dtype);
   IQA_LAUNCH_PER_ELEMENT(IQA_DISPATCH_FLOAT_CUDA, src_dtype, scatter_add_kernel, n, stream,
                          l, static_cast<const T*>(src), index, index_dtype, dst);
+}
+
+void read_index_fault(IndexFault* host, cudaStream_t stream) {
+  // Into ordinary host memory: the copy is done when this returns (after the stream's earlier work).
+  IQA_CUDA_CHECK(cudaMemcpyFromSymbolAsync(host, g_index_fault, sizeof(IndexFault), 0, cudaMemcpyDeviceToHost, stream));
+  IQA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (host->op != IndexOp::None) clear_index_fault(stream);
+}
+
+void clear_index_fault(cudaStream_t stream) {
+  static const IndexFault kNone{};
+  static const int kUnclaimed = 0;
+  IQA_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_index_fault, &kNone, sizeof kNone, 0, cudaMemcpyHostToDevice, stream));
+  IQA_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_index_fault_claimed, &kUnclaimed, sizeof kUnclaimed, 0,
+                                         cudaMemcpyHostToDevice, stream));
+  IQA_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace iqa::kernels::cuda

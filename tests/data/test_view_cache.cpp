@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "training/data/loader.h"
+#include "training/dsmix/lp_data.h"
 #include "training/image/encode.h"
 #include "training/image/view_batch.h"
 
@@ -70,6 +71,7 @@ LoaderOptions options(const CacheTempDir& dir, LocalViewMode mode, int resize, D
   o.decode = decode;
   o.log_skips = false;
   if (cached) o.cache_dir = dir.cache();
+  o.cache_fill_threads = 0;  // inline: exact hit/miss counts (the fill threads have their own tests)
   return o;
 }
 
@@ -273,4 +275,69 @@ TEST_CASE("A full disk stops filling the view cache with a warning, loading cont
   Loader reader(list, o);
   CHECK(epoch_floats(reader, 1, 6) == want);
   CHECK(reader.stats().cache_hits >= 1);
+}
+
+TEST_CASE("Fill threads: the cold epoch renders uncached bytes and the entries are all stored after", "[data][cache]") {
+  CacheTempDir dir("threads");
+  const DatasetList list = make_images(dir);
+  for (LocalViewMode mode : {LocalViewMode::Mosaic, LocalViewMode::SameAsGlobal}) {
+    std::filesystem::remove_all(dir.cache());
+    Loader plain(list, options(dir, mode, 244, DecodeMode::Exact, false));
+    const std::vector<float> want1 = epoch_floats(plain, 1, 4), want2 = epoch_floats(plain, 2, 4);
+    LoaderOptions o = options(dir, mode, 244, DecodeMode::Exact, true);
+    o.cache_fill_threads = 2;
+    {
+      Loader cold(list, o);
+      CHECK(epoch_floats(cold, 1, 4) == want1);
+      cold.finish_cache_fill();
+      const LoaderStats st = cold.stats();
+      CHECK(st.cache_stored + st.cache_deferred >= 6);  // every image stored, unless deferred
+      CHECK(st.cache_stored >= 1);
+      CHECK(epoch_floats(cold, 2, 4) == want2);
+    }
+    // Deferred images missed again in epoch 2 and were offered again; a third pass stores the rest.
+    { Loader again(list, o); epoch_floats(again, 3, 4); again.finish_cache_fill(); }
+    o.cache_fill_threads = 0;
+    Loader warm(list, o);
+    CHECK(epoch_floats(warm, 2, 4) == want2);
+    CHECK(warm.stats().cache_misses == 0);
+  }
+}
+
+TEST_CASE("Fill choice: queue while there is room, then inline fills within their CPU share, else defer",
+          "[data][cache]") {
+  ViewCacheFillOptions o;
+  o.threads = 2;
+  o.max_queued_bytes = 100;
+  CHECK(choose_fill(o, 0, 500, 0, 0) == FillChoice::Queue);   // one image always fits
+  CHECK(choose_fill(o, 40, 60, 0, 0) == FillChoice::Queue);
+  CHECK(choose_fill(o, 41, 60, 0, 0) == FillChoice::Inline);  // full: the first inline fill is free
+  CHECK(choose_fill(o, 41, 60, 0.004, 0.005) == FillChoice::Defer);
+  CHECK(choose_fill(o, 41, 60, 0.005, 0.005) == FillChoice::Inline);
+  o.threads = 0;
+  CHECK(choose_fill(o, 41, 60, -1, 0.005) == FillChoice::Inline);  // no threads: always inline
+}
+
+TEST_CASE("Linear-probing crops cut from a whole-image cache entry equal the decoded ones", "[data][cache]") {
+  CacheTempDir dir("lp");
+  const DatasetList list = make_images(dir);
+  ViewCache cache(dir.cache());
+  const int crop = 224;
+  const size_t per = size_t(3) * crop * crop;
+  for (int pass = 0; pass < 2; ++pass)  // cold (each image decoded and stored), then warm (cut from the entry)
+    for (const DatasetEntry& e : list.entries) {
+      const std::string path = dir.file(e.image);
+      for (uint64_t key : {uint64_t(3), uint64_t(11), uint64_t(12345)}) {
+        std::vector<float> want(per), got(per);
+        training::render_lp_train_view(path, key, crop, want.data());
+        training::render_lp_train_view(path, key, crop, got.data(), &cache);
+        CHECK(got == want);
+      }
+      std::vector<float> want(5 * per), got(5 * per);
+      training::render_lp_five_crops(path, crop, want.data());
+      training::render_lp_five_crops(path, crop, got.data(), &cache);
+      CHECK(got == want);
+    }
+  CHECK(cache.stats().stored == 6);
+  CHECK(cache.stats().hits == 6 * 4 * 2 - 6);
 }

@@ -236,6 +236,11 @@ TEST_CASE("scoring with a trained checkpoint reproduces the evaluation", "[train
   std::vector<double> score;
   for (const auto& e : list.entries) score.push_back(e.score);
   REQUIRE(correlate(p.pred, score).srcc == Approx(r.sets[0].history.back().srcc).margin(1e-6));
+  // Through the view cache (the demo's config has one): the same predictions, cold and warm.
+  EvalOptions cached = eo;
+  cached.cache_dir = fresh_dir("iqa_train_score_cache");
+  REQUIRE(predict_dataset(*model, list, cached).pred == p.pred);
+  REQUIRE(predict_dataset(*model, list, cached).pred == p.pred);
 
   // An unreadable image: named by the error, or skipped while the rest are scored.
   const std::string broken = c.data_root + "/images/broken.jpg";
@@ -247,6 +252,8 @@ TEST_CASE("scoring with a trained checkpoint reproduces the evaluation", "[train
   REQUIRE(p.pred.size() == list.entries.size() - 1);
   REQUIRE(p.skipped.size() == 1);
   REQUIRE_THAT(p.skipped[0], Catch::Contains("broken.jpg"));
+  cached.bad_image = BadImagePolicy::Skip;
+  REQUIRE(predict_dataset(*model, list, cached).pred == p.pred);
 }
 
 TEST_CASE("demo: the synthetic set's MOS is each scene's scale and shift of one latent", "[train][demo]") {

@@ -16,25 +16,11 @@
 #include <mutex>
 #include <thread>
 
-#include <sys/stat.h>
-
 #include "engine/pinned_memory.h"
 #include "training/image/augment_plan.h"
 #include "training/image/view_batch.h"
 
 namespace iqa {
-
-BadImagePolicy parse_bad_image_policy(const std::string& s) {
-  if (s == "fail") return BadImagePolicy::Fail;
-  if (s == "skip") return BadImagePolicy::Skip;
-  fail(cat("--bad-image: expected 'fail' or 'skip', got '", s, "'"));
-}
-
-DecodeMode parse_decode_mode(const std::string& s) {
-  if (s == "exact") return DecodeMode::Exact;
-  if (s == "fast") return DecodeMode::Fast;
-  fail(cat("--decode: expected 'exact' or 'fast', got '", s, "'"));
-}
 
 namespace {
 
@@ -99,50 +85,6 @@ struct PendingBatch {
 
 }  // namespace
 
-uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t position) {
-  return sample_key(seed, epoch, uint64_t(position));
-}
-
-DecodeOptions loader_decode_options(const LoaderOptions& opts) {
-  DecodeOptions d;
-  d.max_pixels = opts.max_pixels;
-  if (opts.decode == DecodeMode::Fast)
-    d.min_short_side = std::max(opts.global_resize,
-                                opts.local_view == LocalViewMode::Mosaic ? opts.mosaic_short_side : 0);
-  return d;
-}
-
-void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptions& opts, float* global_out,
-                           float* local_out) {
-  const GlobalViewPlan g = draw_global_view_plan(key, opts.global_resize, opts.crop);
-  normalize_to_chw(render_global_view(image, g), global_out);
-  if (opts.local_view == LocalViewMode::Mosaic) {
-    const MosaicPlan m = draw_mosaic_plan(key, image.width, image.height, opts.mosaic_short_side);
-    normalize_to_chw(render_mosaic_view(image, m), local_out);
-  }
-}
-
-void render_cached_training_views(const CachedViews& entry, uint64_t key, const LoaderOptions& opts,
-                                  float* global_out, float* local_out) {
-  const GlobalViewPlan g = draw_global_view_plan(key, opts.global_resize, opts.crop);
-  normalize_to_chw(cut_cached_view(entry, global_view_gather(g, 0)), global_out);
-  if (opts.local_view == LocalViewMode::Mosaic) {
-    const MosaicPlan m = draw_mosaic_plan(key, entry.source_width, entry.source_height, opts.mosaic_short_side);
-    normalize_to_chw(cut_cached_view(entry, mosaic_view_gather(m, entry.source_width, entry.source_height, 0)),
-                     local_out);
-  }
-}
-
-std::string view_cache_key(const std::string& path, const LoaderOptions& opts) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return "";
-  const bool mosaic = opts.local_view == LocalViewMode::Mosaic;
-  return cat("iqa-view-cache-1|", path, "|size=", int64_t(st.st_size), "|mtime=", int64_t(st.st_mtim.tv_sec), ".",
-             int64_t(st.st_mtim.tv_nsec), "|global=", opts.global_resize,
-             "|mosaic=", mosaic ? opts.mosaic_short_side : 0,
-             "|decode=", opts.decode == DecodeMode::Exact ? "exact" : "fast");
-}
-
 Tensor Batch::global_tensor() const { return view_tensor(global_view, {size, 3, crop, crop}); }
 Tensor Batch::local_tensor() const { return view_tensor(local_view, {size, 3, crop, crop}); }
 
@@ -164,6 +106,7 @@ struct Loader::State {
   bool sind = false;  // a SIND listing: scores, domain ids and global/local views on each batch
   DatasetList list;   // SIND listings only
   std::unique_ptr<ViewCache> cache;  // SIND listings with opts.cache_dir only
+  std::unique_ptr<ViewCacheFiller> filler;  // ... unless entries are filled inline
   std::vector<std::shared_ptr<BlockPool>> pools;  // per plane
   std::vector<size_t> pool_bytes;                 // block size of each pool: the largest batch's plane
 
@@ -194,32 +137,16 @@ Loader::Loader(DatasetList list, LoaderOptions opts) : opts_(std::move(opts)), s
   const size_t view_floats = size_t(3) * size_t(opts_.crop) * size_t(opts_.crop);
   const bool mosaic = opts_.local_view == LocalViewMode::Mosaic;
   s.plane_floats = mosaic ? std::vector<size_t>{view_floats, view_floats} : std::vector<size_t>{view_floats};
-  if (!opts_.cache_dir.empty()) s.cache = std::make_unique<ViewCache>(opts_.cache_dir);
+  if (!opts_.cache_dir.empty()) {
+    s.cache = std::make_unique<ViewCache>(opts_.cache_dir);
+    const int threads = opts_.cache_fill_threads < 0 ? opts_.workers : opts_.cache_fill_threads;
+    if (threads > 0)
+      s.filler = std::make_unique<ViewCacheFiller>(
+          *s.cache, ViewCacheFillOptions{threads, size_t(64) << 20, 0.05, opts_.global_resize,
+                                         mosaic ? opts_.mosaic_short_side : 0});
+  }
   // The loader (and so this State) outlives every call of its render function.
-  s.render = [this, mosaic](int64_t index, uint64_t key, float* const* planes) {
-    const std::string path = resolve_image_path(opts_.data_root, state_->list.entries[size_t(index)].image);
-    float* local = mosaic ? planes[1] : nullptr;
-    try {
-      ViewCache* cache = state_->cache.get();
-      const std::string cache_key = cache ? view_cache_key(path, opts_) : "";
-      if (cache_key.empty()) {
-        render_training_views(decode_image(path, loader_decode_options(opts_)), key, opts_, planes[0], local);
-      } else if (const std::optional<CachedViews> hit = cache->find(cache_key)) {
-        render_cached_training_views(*hit, key, opts_, planes[0], local);
-      } else {
-        // A miss: the views are cut from the resizes just stored, the same bytes as rendering them.
-        const CachedViewImages entry =
-            build_cached_views(decode_image(path, loader_decode_options(opts_)), opts_.global_resize,
-                               mosaic ? opts_.mosaic_short_side : 0);
-        cache->store(cache_key, entry);
-        render_cached_training_views(entry.view(), key, opts_, planes[0], local);
-      }
-    } catch (const std::exception& e) {
-      // Decode errors already start with the path; plan errors (an image too small for the mosaic) do not.
-      const std::string what = e.what();
-      fail(what.rfind(path, 0) == 0 ? what : cat(path, ": ", what));
-    }
-  };
+  s.render = sind_render_function(s.list, opts_, s.cache.get(), s.filler.get());
   start_workers();
 }
 
@@ -284,6 +211,7 @@ void Loader::start_epoch(uint64_t epoch, std::vector<SampledBatch> batches) {
     p->spec = std::move(b);
     s.batches.push_back(std::move(p));
   }
+  if (s.filler) s.filler->new_epoch();
   s.epoch = epoch;
   s.batch_stride = int64_t(max_size);
   s.claim_batch = s.claim_slot = s.delivered = 0;
@@ -439,8 +367,18 @@ LoaderStats Loader::stats() const {
     st.cache_hits = c.hits;
     st.cache_misses = c.misses;
     st.cache_filling = c.filling;
+    st.cache_stored = c.stored;
+  }
+  if (state_->filler) {
+    const ViewCacheFillStats f = state_->filler->stats();
+    st.cache_deferred = f.deferred;
+    st.cache_fill_cpu_seconds = f.background_cpu_seconds;
   }
   return st;
+}
+
+void Loader::finish_cache_fill() {
+  if (state_->filler) state_->filler->finish();
 }
 
 }  // namespace iqa

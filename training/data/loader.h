@@ -26,6 +26,7 @@
 #include "training/data/dataset.h"
 #include "training/data/scene_sampler.h"
 #include "training/data/view_cache.h"
+#include "training/data/view_cache_fill.h"
 
 namespace iqa {
 
@@ -64,6 +65,9 @@ struct LoaderOptions {
   // The decoded-view cache's directory (training/data/view_cache.h); empty = off. SIND listings only:
   // each image's resizes are stored the first time it is loaded and its views cut from them after.
   std::string cache_dir;
+  // Threads that fill the cache's entries at idle priority (training/data/view_cache_fill.h): -1 = as
+  // many as workers; 0 = each miss is filled inline by its worker (the cold epoch then pays for it).
+  int cache_fill_threads = -1;
   int64_t max_pixels = 100'000'000;
   bool pinned = true;             // page-locked batches when CUDA is usable
   bool log_skips = true;          // print each skipped image to stderr
@@ -84,6 +88,9 @@ struct Batch {
   std::vector<float> scores;     // SIND listings only (empty otherwise)
   std::vector<int> domain_ids;   // SIND listings only (empty otherwise)
   std::vector<int64_t> indices;  // dataset entries (item indices), in batch order
+  // Filled by the epoch loop's prefetcher (training/epoch_loop.h): the tensors its client asked for, on
+  // the training device. Empty otherwise.
+  std::vector<Tensor> device_inputs;
 
   size_t view_floats() const { return size_t(size) * 3 * size_t(crop) * size_t(crop); }
   // CPU tensors viewing the batch memory (no copy), shape [size, 3, crop, crop].
@@ -101,6 +108,9 @@ struct LoaderStats {
   // The view cache (zero when off): samples cut from a stored entry, and those decoded (and stored).
   int64_t cache_hits = 0, cache_misses = 0;
   bool cache_filling = false;  // false once a write error stopped the cache from growing
+  int64_t cache_stored = 0;    // entries this loader added
+  int64_t cache_deferred = 0;  // misses not filled this time (the fill threads were behind)
+  double cache_fill_cpu_seconds = 0;  // CPU time of the idle-priority fill threads
 };
 
 // What a worker does for one sample, exposed for tests and benchmarks: the augmentation key, the
@@ -121,11 +131,19 @@ void render_cached_training_views(const CachedViews& entry, uint64_t key, const 
 // The cache key of an image file under opts: its path, size and modification time, and the settings its
 // cached resizes depend on. "" when the file cannot be stat'ed (the decode then reports the error).
 std::string view_cache_key(const std::string& path, const LoaderOptions& opts);
+// The test-time views of an image (nine_crop_test_views' order: global 0..8, then, in Mosaic mode,
+// local 0..8) cut from its view-cache entry, which a miss decodes and stores first. Byte-identical to
+// rendering those views from the decoded image.
+std::vector<ImageU8> cached_test_views(ViewCache& cache, const std::string& path, const LoaderOptions& opts);
 
 // Renders item `index` with augmentation key `key` (loader_sample_key of its batch and slot) into
 // planes[p], plane_floats[p] floats each. Failures throw (iqa::Error) with a message naming the file;
 // the loader applies opts.bad_image to them like to undecodable images.
 using SampleRenderFn = std::function<void(int64_t index, uint64_t key, float* const* planes)>;
+// The SIND listing's render function: the views decoded and rendered, or cut from the cache when given
+// (a miss is filled by `filler` when given, else inline). list and opts must outlive it.
+SampleRenderFn sind_render_function(const DatasetList& list, const LoaderOptions& opts, ViewCache* cache,
+                                    ViewCacheFiller* filler);
 
 class Loader {
  public:
@@ -146,6 +164,8 @@ class Loader {
   // A batch whose every image was skipped is passed over.
   std::optional<Batch> next();
   LoaderStats stats() const;
+  // Waits until the cache's fill threads have stored every queued entry (benchmarks, tests).
+  void finish_cache_fill();
   const LoaderOptions& options() const { return opts_; }
 
  private:

@@ -8,9 +8,12 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +30,7 @@ constexpr uint32_t kEntryMagic = 0x45565149;   // "IQVE"
 constexpr uint32_t kFormatVersion = 1;
 constexpr uint64_t kKeySeedA = 1, kKeySeedB = 2, kPayloadSeed = 3;
 constexpr size_t kAlign = 64;
+constexpr size_t kMapWindow = size_t(1) << 30;  // the first mapping of a shard: 1 GiB of address space
 
 enum : uint32_t { kGlobalFlipped = 1, kHasMosaic = 2, kMosaicFlipped = 4 };
 
@@ -63,16 +67,24 @@ std::string shard_name(uint64_t id) {
   return name;
 }
 
-bool write_all(int fd, const void* data, size_t n, std::string* why) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
+// writev until every piece is out (a regular file may still take a short write, e.g. at a size limit).
+bool write_pieces(int fd, std::vector<iovec> pieces, std::string* why) {
+  size_t first = 0;
+  while (first < pieces.size()) {
+    const int count = int(std::min<size_t>(pieces.size() - first, IOV_MAX));
+    const ssize_t w = ::writev(fd, pieces.data() + first, count);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       *why = w < 0 ? std::strerror(errno) : "short write";
       return false;
     }
-    p += w, n -= size_t(w);
+    for (size_t done = size_t(w); done > 0 && first < pieces.size();) {
+      iovec& p = pieces[first];
+      const size_t step = std::min(done, p.iov_len);
+      p.iov_base = static_cast<uint8_t*>(p.iov_base) + step;
+      p.iov_len -= step, done -= step;
+      if (p.iov_len == 0) ++first;
+    }
   }
   return true;
 }
@@ -95,6 +107,7 @@ struct ViewCache::Shard {
   int fd = -1;
   std::vector<std::pair<void*, size_t>> maps;  // every mapping stays valid until the cache closes
   size_t mapped = 0;                            // bytes covered by the newest mapping
+  uint64_t known_size = 0;                      // the shard's size when last checked
   std::string path;
 };
 
@@ -156,14 +169,20 @@ const uint8_t* ViewCache::map_locked(const Record& rec) {
   Shard& s = *slot;
   const uint64_t end = rec.r.offset + rec.r.length;
   if (s.fd < 0) return nullptr;
-  if (end > s.mapped) {
+  if (end > s.known_size) {
     struct stat st;
-    // A record past the end of its shard: the shard was truncated. Mapping it would fault.
+    // A record past the end of its shard: the shard was truncated. Reading it would fault.
     if (::fstat(s.fd, &st) != 0 || uint64_t(st.st_size) < end) return nullptr;
-    void* addr = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_SHARED, s.fd, 0);
+    s.known_size = uint64_t(st.st_size);
+  }
+  if (end > s.mapped) {
+    // A growing shard is mapped in windows well past its end (pages past the end are never touched:
+    // every record read lies below known_size), so it is remapped a few times, not once per entry.
+    const size_t window = std::max<size_t>(size_t(s.known_size) * 2, kMapWindow);
+    void* addr = ::mmap(nullptr, window, PROT_READ, MAP_SHARED, s.fd, 0);
     if (addr == MAP_FAILED) return nullptr;
-    s.maps.emplace_back(addr, size_t(st.st_size));
-    s.mapped = size_t(st.st_size);
+    s.maps.emplace_back(addr, window);
+    s.mapped = window;
   }
   return static_cast<const uint8_t*>(s.maps.back().first) + rec.r.offset;
 }
@@ -204,7 +223,7 @@ std::optional<CachedViews> ViewCache::find(const std::string& key) {
   EntryHeader h;
   if (good) {
     std::memcpy(&h, p, sizeof h);
-    good = h.magic == kEntryMagic && h.global_size > 0 && h.mosaic_width >= 0 && h.mosaic_height >= 0 &&
+    good = h.magic == kEntryMagic && h.global_size >= 0 && h.mosaic_width >= 0 && h.mosaic_height >= 0 &&
            sizeof h + h.key_bytes <= r.length && payload_length(h) == r.length &&
            std::string_view(reinterpret_cast<const char*>(p + sizeof h), h.key_bytes) == key;
   }
@@ -225,7 +244,7 @@ std::optional<CachedViews> ViewCache::find(const std::string& key) {
   v.source_height = h.source_height;
   size_t at = aligned(sizeof h + h.key_bytes);
   const size_t global_bytes = size_t(h.global_size) * size_t(h.global_size) * 3;
-  v.global = {take(p, &at, global_bytes), nullptr, h.global_size, h.global_size};
+  if (h.global_size > 0) v.global = {take(p, &at, global_bytes), nullptr, h.global_size, h.global_size};
   if (h.flags & kGlobalFlipped) v.global.flipped = take(p, &at, global_bytes);
   if (h.flags & kHasMosaic) {
     const size_t mosaic_bytes = size_t(h.mosaic_width) * size_t(h.mosaic_height) * 3;
@@ -251,24 +270,31 @@ void ViewCache::store(const std::string& key, const CachedViewImages& e) {
             (e.mosaic_flipped.empty() ? 0 : kMosaicFlipped);
   h.mosaic_width = e.mosaic.width;
   h.mosaic_height = e.mosaic.height;
-  std::vector<const ImageU8*> sections;
-  for (const ImageU8* img : {&e.global, &e.global_flipped, &e.mosaic, &e.mosaic_flipped})
-    if (!img->empty()) sections.push_back(img);
-  const size_t length = payload_length(h);
-  std::vector<uint8_t> payload(length, 0);
-  std::memcpy(payload.data(), &h, sizeof h);
-  std::memcpy(payload.data() + sizeof h, key.data(), key.size());
-  size_t at = aligned(sizeof h + key.size());
-  for (const ImageU8* img : sections) {
-    std::memcpy(payload.data() + at, img->pixels.data(), img->pixels.size());
-    at += aligned(img->pixels.size());
+  // The entry goes out as it lies: a small head block (header, key, padding), then each resize straight
+  // from its image and its padding from a zero block. No copy into one payload buffer; the checksum
+  // is computed over the same pieces in the same order.
+  static const uint8_t kZeros[kAlign] = {};
+  std::vector<uint8_t> head(aligned(sizeof h + key.size()), 0);
+  std::memcpy(head.data(), &h, sizeof h);
+  std::memcpy(head.data() + sizeof h, key.data(), key.size());
+  std::vector<iovec> pieces{{head.data(), head.size()}};
+  ViewCacheHasher hash(kPayloadSeed);
+  hash.update(head.data(), head.size());
+  for (const ImageU8* img : {&e.global, &e.global_flipped, &e.mosaic, &e.mosaic_flipped}) {
+    if (img->empty()) continue;
+    const size_t bytes = img->pixels.size(), pad = aligned(bytes) - bytes;
+    pieces.push_back({const_cast<uint8_t*>(img->pixels.data()), bytes});
+    hash.update(img->pixels.data(), bytes);
+    if (pad) pieces.push_back({const_cast<uint8_t*>(kZeros), pad});
+    hash.zeros(pad);
   }
+  const size_t length = payload_length(h);
   IndexRecord r;
   r.key_hash = view_cache_hash(key.data(), key.size(), kKeySeedA);
   r.key_check = view_cache_hash(key.data(), key.size(), kKeySeedB);
   r.shard_id = own_shard_id_;
   r.length = length;
-  r.payload_hash = view_cache_hash(payload.data(), length, kPayloadSeed);
+  r.payload_hash = hash.finish();
 
   std::lock_guard<std::mutex> lock(mu_);
   if (!stats_.filling) return;
@@ -280,13 +306,13 @@ void ViewCache::store(const std::string& key, const CachedViewImages& e) {
   r.offset = own_size_;
   r.record_hash = record_checksum(r);
   std::string why;
-  if (!write_all(own_fd_, payload.data(), length, &why)) {
+  if (!write_pieces(own_fd_, pieces, &why)) {
     // The shard now ends in a partial entry that no record names; later entries would still be found,
     // but a full disk will not empty by itself, so stop here.
     return stop_filling_locked(cat("cannot write ", shard_path, ": ", why));
   }
   own_size_ += length;
-  if (!write_all(index_fd_, &r, sizeof r, &why))
+  if (!write_pieces(index_fd_, {{&r, sizeof r}}, &why))
     return stop_filling_locked(cat("cannot append to ", dir_, "/index.bin: ", why));
   auto rec = std::make_unique<Record>();
   rec->r = r;
@@ -294,6 +320,19 @@ void ViewCache::store(const std::string& key, const CachedViewImages& e) {
   records_[r.key_hash] = std::move(rec);
   ++stats_.stored;
   stats_.bytes_written += int64_t(length);
+}
+
+void ViewCache::store_image(const std::string& key, const ImageU8& image) {
+  CachedViewImages e;
+  e.source_width = image.width;
+  e.source_height = image.height;
+  e.mosaic = image;
+  store(key, e);
+}
+
+bool ViewCache::filling() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_.filling;
 }
 
 ViewCacheStats ViewCache::stats() const {

@@ -67,9 +67,28 @@ CachedViewImages build_cached_views(const ImageU8& decoded, int global_resize, i
 // nine_crop_test_views) cut from the cached resize of the same size; equals rendering g from the source.
 ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g);
 
+// The part of a cache key that names the file: its absolute path (so relative and absolute spellings
+// share entries), size and modification time. "" when the file cannot be stat'ed.
+std::string view_cache_file_key(const std::string& path);
+
 // A 64-bit checksum (four independent multiply-rotate lanes, then a final avalanche): any change of one
 // 8-byte word changes the result; fast enough to verify a 2 MB entry in a fraction of a millisecond.
 uint64_t view_cache_hash(const void* data, size_t size, uint64_t seed = 0);
+// The same checksum over pieces fed in order (so an entry is hashed where its sections lie, without
+// first being copied into one buffer): update(a); update(b) == view_cache_hash(a + b).
+class ViewCacheHasher {
+ public:
+  explicit ViewCacheHasher(uint64_t seed = 0);
+  void update(const void* data, size_t n);
+  void zeros(size_t n);  // n zero bytes (section padding)
+  uint64_t finish() const;
+
+ private:
+  void blocks(const uint8_t* p, size_t n);  // whole 32-byte blocks only
+  uint64_t lane_[4];
+  uint8_t buf_[32] = {};
+  size_t buffered_ = 0, total_ = 0;
+};
 
 struct ViewCacheStats {
   int64_t hits = 0, misses = 0;
@@ -94,7 +113,11 @@ class ViewCache {
   // Appends the entry to this process's shard and publishes it in the index. Best effort: after a
   // write error it warns once and does nothing more. Thread-safe.
   void store(const std::string& key, const CachedViewImages& entry);
+  // A decoded image stored whole, for views cut from the unresized photo (dsmix-train's linear probing):
+  // an entry without a global resize whose mosaic section is the image. find() returns it as .mosaic.
+  void store_image(const std::string& key, const ImageU8& image);
   ViewCacheStats stats() const;
+  bool filling() const;  // false after a write error
   const std::string& dir() const { return dir_; }
   // Bytes of all shard files in the directory (every process's).
   static int64_t disk_bytes(const std::string& dir);

@@ -1,5 +1,9 @@
 // What a view-cache entry holds and how views are cut from it (see view_cache.h), plus its checksum.
+#include <algorithm>
+#include <sys/stat.h>
+
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 
 #include "engine/error.h"
@@ -43,6 +47,15 @@ CachedViews CachedViewImages::view() const {
   v.global = resize_view(global, global_flipped);
   v.mosaic = resize_view(mosaic, mosaic_flipped);
   return v;
+}
+
+std::string view_cache_file_key(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "";
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return cat("iqa-view-cache-1|", (ec ? std::filesystem::path(path) : abs.lexically_normal()).string(),
+             "|size=", int64_t(st.st_size), "|mtime=", int64_t(st.st_mtim.tv_sec), ".", int64_t(st.st_mtim.tv_nsec));
 }
 
 bool resize_flip_commutes(int in_size, int out_size) {
@@ -98,27 +111,60 @@ ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g) {
   return out;
 }
 
-uint64_t view_cache_hash(const void* data, size_t size, uint64_t seed) {
-  constexpr uint64_t kOdd1 = 0x9E3779B97F4A7C15ull, kOdd2 = 0xC2B2AE3D27D4EB4Full;
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  uint64_t lane[4] = {seed + kOdd1, seed ^ kOdd2, seed + 1, seed - kOdd1};
-  size_t i = 0;
-  // Each lane step is a bijection of the lane for a fixed word, and word -> word * kOdd2 is one too, so
-  // two inputs differing in one word leave that lane, and the result, different.
-  for (; i + 32 <= size; i += 32)
+namespace {
+constexpr uint64_t kOdd1 = 0x9E3779B97F4A7C15ull, kOdd2 = 0xC2B2AE3D27D4EB4Full;
+}  // namespace
+
+ViewCacheHasher::ViewCacheHasher(uint64_t seed) : lane_{seed + kOdd1, seed ^ kOdd2, seed + 1, seed - kOdd1} {}
+
+// Each lane step is a bijection of the lane for a fixed word, and word -> word * kOdd2 is one too, so
+// two inputs differing in one word leave that lane, and the result, different.
+void ViewCacheHasher::blocks(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i + 32 <= n; i += 32)
     for (int k = 0; k < 4; ++k) {
       uint64_t w;
       std::memcpy(&w, p + i + 8 * size_t(k), 8);
-      lane[k] = rotl(lane[k] + w * kOdd2, 31) * kOdd1;
+      lane_[k] = rotl(lane_[k] + w * kOdd2, 31) * kOdd1;
     }
-  uint64_t h = uint64_t(size) * kOdd2;
-  for (int k = 0; k < 4; ++k) h = (h ^ rotl(lane[k], 11 * k + 7)) * kOdd1;
-  for (; i < size; ++i) h = (h ^ p[i]) * 0x100000001B3ull;  // the tail, FNV-style
+}
+
+void ViewCacheHasher::update(const void* data, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  total_ += n;
+  if (buffered_ > 0) {
+    const size_t take = std::min(n, sizeof buf_ - buffered_);
+    std::memcpy(buf_ + buffered_, p, take);
+    buffered_ += take, p += take, n -= take;
+    if (buffered_ < sizeof buf_) return;
+    blocks(buf_, sizeof buf_);
+    buffered_ = 0;
+  }
+  const size_t whole = n / 32 * 32;
+  blocks(p, whole);
+  std::memcpy(buf_, p + whole, n - whole);
+  buffered_ = n - whole;
+}
+
+void ViewCacheHasher::zeros(size_t n) {
+  static const uint8_t kZero[64] = {};
+  for (; n > 0; n -= std::min(n, sizeof kZero)) update(kZero, std::min(n, sizeof kZero));
+}
+
+uint64_t ViewCacheHasher::finish() const {
+  uint64_t h = uint64_t(total_) * kOdd2;
+  for (int k = 0; k < 4; ++k) h = (h ^ rotl(lane_[k], 11 * k + 7)) * kOdd1;
+  for (size_t i = 0; i < buffered_; ++i) h = (h ^ buf_[i]) * 0x100000001B3ull;  // the tail, FNV-style
   h ^= h >> 33;
   h *= 0xFF51AFD7ED558CCDull;
   h ^= h >> 33;
   h *= 0xC4CEB9FE1A85EC53ull;
   return h ^ (h >> 33);
+}
+
+uint64_t view_cache_hash(const void* data, size_t size, uint64_t seed) {
+  ViewCacheHasher h(seed);
+  h.update(data, size);
+  return h.finish();
 }
 
 }  // namespace iqa

@@ -26,6 +26,7 @@ void for_each_field(DsmixConfig& c, F&& f) {
   f("device", c.device);
   f("precision", c.precision);
   f("num_workers", c.num_workers);
+  f("cache_dir", c.cache_dir);
   f("log_every", c.log_every);
   f("eval_every", c.eval_every);
   f("kadis_root", c.kadis_root);

@@ -70,6 +70,7 @@ struct DsmixConfig {
   DeviceChoice device = DeviceChoice::Auto;  // auto | cpu | cuda
   Precision precision = Precision::FP32;  // fp32 | bf16 (autocast on CUDA only; fp16 is rejected)
   int num_workers = 4;
+  std::string cache_dir;  // lp: the view cache of decoded images ("auto": <project_dir>/view_cache); empty = off
   int log_every = 10;                    // optimizer steps between metrics.jsonl step lines
   int eval_every = 1;                    // held-out evaluation after epoch e when (e + 1) % eval_every == 0 and after the last
 

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "engine/error.h"
 #include "kernels/philox.h"
@@ -16,9 +18,9 @@ namespace fs = std::filesystem;
 namespace {
 bool is_json_path(const std::string& s) { return s.size() > 5 && s.substr(s.size() - 5) == ".json"; }
 
-void check_fits(const ImageU8& img, int crop, const std::string& path) {
-  IQA_CHECK(img.width >= crop && img.height >= crop, path, ": ", img.width, "x", img.height, " is smaller than the ",
-            crop, "x", crop, " crop");
+void check_fits(int width, int height, int crop, const std::string& path) {
+  IQA_CHECK(width >= crop && height >= crop, path, ": ", width, "x", height, " is smaller than the ", crop, "x", crop,
+            " crop");
 }
 }  // namespace
 
@@ -69,21 +71,54 @@ ScoreNorm fit_score_norm(const DatasetList& train, ScoreNormMode mode) {
   return n;
 }
 
-void render_lp_train_view(const std::string& path, uint64_t key, int crop, float* out) {
-  const ImageU8 img = decode_image(path);
-  check_fits(img, crop, path);
+namespace {
+
+// The decoded image behind a linear-probing view: from the cache when it has it (a miss decodes and
+// stores it), else decoded.
+struct LpSource {
+  std::optional<CachedViews> hit;
+  ImageU8 decoded;
+  const uint8_t* pixels = nullptr;
+  int width = 0, height = 0;
+  LpSource(const std::string& path, ViewCache* cache) {
+    const std::string file = cache ? view_cache_file_key(path) : "";
+    const bool keyed = !file.empty();
+    const std::string key = keyed ? file + "|whole" : "";
+    if (keyed) hit = cache->find(key);
+    if (hit) {
+      pixels = hit->mosaic.pixels, width = hit->mosaic.width, height = hit->mosaic.height;
+      return;
+    }
+    decoded = decode_image(path);
+    if (keyed) cache->store_image(key, decoded);
+    pixels = decoded.pixels.data(), width = decoded.width, height = decoded.height;
+  }
+  // The crop r, mirrored when flip: equals hflip(crop(image, r)).
+  ImageU8 cut(const Rect& r, bool flip) const {
+    ImageU8 out(r.width, r.height, 3);
+    for (int y = 0; y < r.height; ++y)
+      for (int x = 0; x < r.width; ++x)
+        std::memcpy(&out.pixels[(size_t(y) * size_t(r.width) + size_t(x)) * 3],
+                    pixels + (size_t(r.y + y) * size_t(width) + size_t(r.x + (flip ? r.width - 1 - x : x))) * 3, 3);
+    return out;
+  }
+};
+
+}  // namespace
+
+void render_lp_train_view(const std::string& path, uint64_t key, int crop, float* out, ViewCache* cache) {
+  const LpSource img(path, cache);
+  check_fits(img.width, img.height, crop, path);
   const int y = draw_index(key, 1, img.height - crop + 1), x = draw_index(key, 2, img.width - crop + 1);
-  ImageU8 view = iqa::crop(img, Rect{x, y, crop, crop});
-  if (philox::uniform(key, 0) < 0.5f) view = hflip(view);
-  normalize_to_chw(view, out);
+  normalize_to_chw(img.cut(Rect{x, y, crop, crop}, philox::uniform(key, 0) < 0.5f), out);
 }
 
-void render_lp_five_crops(const std::string& path, int crop, float* out) {
-  const ImageU8 img = decode_image(path);
-  check_fits(img, crop, path);
+void render_lp_five_crops(const std::string& path, int crop, float* out, ViewCache* cache) {
+  const LpSource img(path, cache);
+  check_fits(img.width, img.height, crop, path);
   const size_t per = size_t(3) * size_t(crop) * size_t(crop);
   size_t k = 0;
-  for (const Rect& r : five_crop_rects(img.width, img.height, crop)) normalize_to_chw(iqa::crop(img, r), out + per * k++);
+  for (const Rect& r : five_crop_rects(img.width, img.height, crop)) normalize_to_chw(img.cut(r, false), out + per * k++);
 }
 
 }  // namespace iqa::training

@@ -3,6 +3,7 @@
 // crops (four corners and the centre, torchvision FiveCrop) for testing. Crops are taken at the
 // image's own resolution.
 #pragma once
+#include "training/data/view_cache.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,8 +38,10 @@ ScoreNorm fit_score_norm(const DatasetList& train, ScoreNormMode mode);
 
 // Training view: a random crop x crop window (position and flip drawn from `key`), ImageNet-normalised
 // CHW into out (3 * crop * crop floats). Images smaller than the crop are an error naming the file.
-void render_lp_train_view(const std::string& path, uint64_t key, int crop, float* out);
+// With `cache` (the view cache, --cache_dir) the decoded image is stored whole the first time and the
+// crops are cut from it after (the same bytes).
+void render_lp_train_view(const std::string& path, uint64_t key, int crop, float* out, ViewCache* cache = nullptr);
 // The five test crops, each ImageNet-normalised CHW, one after the other (5 * 3 * crop * crop floats).
-void render_lp_five_crops(const std::string& path, int crop, float* out);
+void render_lp_five_crops(const std::string& path, int crop, float* out, ViewCache* cache = nullptr);
 
 }  // namespace iqa::training

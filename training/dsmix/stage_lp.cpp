@@ -83,6 +83,9 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
   encoder->to(env.device);
   encoder->eval();
   const int64_t feat = encoder->config.feature_dim(), crop = cfg.crop;
+  // The decoded images, stored whole the first time (every split and epoch crops the same photos).
+  const std::string cache_dir = cfg.cache_dir == "auto" ? cfg.project_dir + "/view_cache" : cfg.cache_dir;
+  const std::unique_ptr<ViewCache> cache = cache_dir.empty() ? nullptr : std::make_unique<ViewCache>(cache_dir);
   env.log->line("lp: " + cfg.dataset + ", " + std::to_string(list.entries.size()) + " images, " + std::to_string(cfg.splits) +
                 " random " + f4(cfg.train_fraction) + " splits " + (disjoint ? "by reference content" : "by image") +
                 ", targets " + choice_name(cfg.score_norm) + ", " + std::to_string(cfg.epochs) + " epochs; " + enc_summary);
@@ -127,13 +130,15 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
       const DatasetList& train = sp.train;
       const DatasetList& test = sp.test;
       Loader loader(int64_t(train.entries.size()), {size_t(3 * crop * crop)},
-                    [&train, root, crop](int64_t i, uint64_t key, float* const* p) {
-                      render_lp_train_view(resolve_image_path(root, train.entries[size_t(i)].image), key, int(crop), p[0]);
+                    [&train, root, crop, &cache](int64_t i, uint64_t key, float* const* p) {
+                      render_lp_train_view(resolve_image_path(root, train.entries[size_t(i)].image), key, int(crop), p[0],
+                                           cache.get());
                     },
                     lo);
       Loader test_loader(int64_t(test.entries.size()), {size_t(5 * 3 * crop * crop)},
-                         [&test, root, crop](int64_t i, uint64_t, float* const* p) {
-                           render_lp_five_crops(resolve_image_path(root, test.entries[size_t(i)].image), int(crop), p[0]);
+                         [&test, root, crop, &cache](int64_t i, uint64_t, float* const* p) {
+                           render_lp_five_crops(resolve_image_path(root, test.entries[size_t(i)].image), int(crop), p[0],
+                                                cache.get());
                          },
                          lo);
       ShuffledSampler sampler(int64_t(train.entries.size()),

@@ -175,6 +175,7 @@ SindConfig demo_config(const std::string& project_dir) {
   c.project_dir = project_dir;
   c.num_workers = 2;
   c.device = DeviceChoice::Auto;
+  c.cache_dir = "auto";  // the views are cut from decoded resizes after the first pass (the same bytes)
   return c;
 }
 
@@ -204,6 +205,8 @@ DemoReport run_demo_losses(const SindConfig& base, const DemoSetOptions& set, co
     c.data_root = data_dir;
     c.loss_type = parse_choice<LossType>(loss);
     c.project_dir = base.project_dir + "/" + loss;
+    // One cache for every loss's run: the images and views are the same.
+    if (c.cache_dir == "auto") c.cache_dir = base.project_dir + "/view_cache";
     out << "\n== loss " << loss << " ==" << std::endl;
     ProtocolRun run{"", {}};
     run.data.train = train;

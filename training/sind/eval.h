@@ -24,6 +24,7 @@ struct EvalOptions {
   int images_per_batch = 8;          // images decoded and scored together
   BadImagePolicy bad_image = BadImagePolicy::Fail;
   DecodeMode decode = DecodeMode::Exact;  // as the training loader's --decode
+  std::string cache_dir;             // the training loader's view cache (empty = off): views cut from it
   Device device = kCPU;
   Precision precision = Precision::FP32;  // bf16 / fp16: autocast on CUDA
   int rank = 0, world_size = 1;      // entries i with i % world_size == rank are scored here

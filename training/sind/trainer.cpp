@@ -149,6 +149,7 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   eo.local_view = cfg.test_local_view;
   eo.bad_image = lo.bad_image;
   eo.decode = cfg.decode;
+  eo.cache_dir = lo.cache_dir;
   eo.device = device;
   eo.precision = cfg.precision;
   eo.rank = rank;
@@ -209,14 +210,23 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
     return scene ? scene_sampler->epoch_batches(uint64_t(epoch)) : shuffled->epoch_batches(uint64_t(epoch));
   };
   loop.schedule = [&](int, int64_t step) { schedule.apply(opt, step * world); };
+  // Views, MOS and scene ids reach the device through the loop's prefetcher (copied one batch ahead).
+  const bool mosaic = lo.local_view == LocalViewMode::Mosaic;
+  loop.device = device;
+  loop.device_inputs = [mosaic](const Batch& batch) {
+    std::vector<int64_t> ids(batch.domain_ids.begin(), batch.domain_ids.end());
+    std::vector<Tensor> in{batch.global_tensor(), Tensor::from_vector(batch.scores, {int64_t(batch.size)}),
+                           Tensor::from_vector_i64(ids, {int64_t(ids.size())})};
+    if (mosaic) in.push_back(batch.local_tensor());
+    return in;
+  };
   loop.loss = [&](const Batch& batch, int64_t) {
-    Tensor xg = batch.global_tensor().to(device);
-    Tensor xl = lo.local_view == LocalViewMode::Mosaic ? batch.local_tensor().to(device) : xg;
-    Tensor mos = Tensor::from_vector(batch.scores, {int64_t(batch.size)}).to(device);
+    const Tensor& xg = batch.device_inputs[0];
+    const Tensor& xl = mosaic ? batch.device_inputs[3] : xg;
+    const Tensor& mos = batch.device_inputs[1];
+    const Tensor& scene_ids = batch.device_inputs[2];
     amp::AutocastGuard ac(cfg.precision == Precision::FP16 ? DType::F16 : DType::BF16, autocast_on);
     Tensor pred = model->score(xg, xl).reshape({int64_t(batch.size)}).to(DType::F32);
-    std::vector<int64_t> ids(batch.domain_ids.begin(), batch.domain_ids.end());
-    const Tensor scene_ids = Tensor::from_vector_i64(ids, {int64_t(ids.size())}).to(device);
     if (cfg.loss_type == LossType::ScaleShift) return scale_shift_loss(pred, mos, scene_ids);
     // the "without alignment" baseline: per-scene raw L1 with scene sampling, else F.l1_loss
     return scene ? scene_l1_loss(pred, mos, scene_ids) : l1_loss(pred, mos);
