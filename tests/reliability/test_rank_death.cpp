@@ -19,13 +19,8 @@ using namespace iqa::testing;
 namespace {
 
 dist::LaunchInfo rank_info(int rank, int port, double collective_timeout_s) {
-  dist::LaunchInfo li;
-  li.rank = rank;
-  li.world_size = 2;
-  li.master_port = port;
-  li.timeout_s = 30;
-  li.collective_timeout_s = collective_timeout_s;
-  return li;
+  return {.rank = rank, .world_size = 2, .master_port = port, .timeout_s = 30,
+          .collective_timeout_s = collective_timeout_s};
 }
 
 // Rank `waiting` calls a collective the other rank never joins (it stays connected, silent); returns
