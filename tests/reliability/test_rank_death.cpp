@@ -84,3 +84,13 @@ TEST_CASE("rank death: sind-train rank 0 exits naming rank 1 when rank 1 is kill
   CHECK(r0.exit_code == 1);
   CHECK_THAT(r0.output, Catch::Contains("rank 0: rank 1 closed the connection during all_reduce"));
 }
+
+TEST_CASE("rank death: IQA_COMM_TIMEOUT_S sets the collective timeout", "[reliability][comm]") {
+  CHECK(dist::detect_launch().collective_timeout_s == 600);
+  ::setenv("IQA_COMM_TIMEOUT_S", "2.5", 1);
+  CHECK(dist::detect_launch().collective_timeout_s == 2.5);
+  ::setenv("IQA_COMM_TIMEOUT_S", "soon", 1);
+  CHECK_THROWS_WITH(dist::detect_launch(),
+                    "environment variable IQA_COMM_TIMEOUT_S='soon' is not a positive number of seconds");
+  ::unsetenv("IQA_COMM_TIMEOUT_S");
+}
