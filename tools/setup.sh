@@ -103,8 +103,9 @@ case "$MODE" in
     "$ROOT/tools/fetch_clip_vocab.sh"  # the CLIP tokenizer's tests need the vocabulary (.deps/clip/)
     configure_and_build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
-    # The committed subset (tests/sanitize_subset.txt) under ASan + UBSan + leak checks, in build-san.
-    JOBS="$JOBS" bash "$ROOT/tools/sanitize.sh"
+    # The committed subset (tests/sanitize_subset.txt) under ASan + UBSan + leak checks, in build-san;
+    # the build above tells it which test files hold subset tests, so it compiles only those.
+    JOBS="$JOBS" SAN_REFERENCE_TESTS="$BUILD_DIR/iqa_tests" bash "$ROOT/tools/sanitize.sh"
     # bench/gpu_check.sh's plumbing on the CPU (about a minute, mostly the demo), so a typo or a
     # missing path never costs GPU time; it reuses the build above.
     GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUILD_DIR="$BUILD_DIR" LOG_DIR="$BUILD_DIR/gpu_check_dry" bash bench/gpu_check.sh
