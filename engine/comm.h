@@ -23,8 +23,13 @@ struct LaunchInfo {
   int master_port = 29500;
   std::string launcher = "single";        // "single", "torchrun", "mpirun", "slurm"
   // How long rank 0 waits for the others to connect, and the others keep retrying to reach rank 0
-  // (IQA_DIST_TIMEOUT, seconds). Collectives themselves block without a limit.
+  // (IQA_DIST_TIMEOUT, seconds).
   double timeout_s = 300.0;
+  // How long a collective waits for a peer that sends nothing (IQA_COMM_TIMEOUT_S, seconds), after
+  // which it fails naming that rank and the collective: a dead or hung rank ends the job instead of
+  // holding the allocation. Ten minutes, PyTorch's NCCL default: longer than any step, evaluation or
+  // checkpoint write one rank does while the others wait.
+  double collective_timeout_s = 600.0;
 };
 
 // Reads RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT (torchrun), OMPI_COMM_WORLD_* or PMI_*

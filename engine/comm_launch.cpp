@@ -114,15 +114,23 @@ std::vector<std::string> expand_nodelist(const std::string& nodelist) {
   return hosts;
 }
 
+namespace {
+// A positive number of seconds from the environment variable `name`, when set.
+void read_seconds(const char* name, double& seconds) {
+  auto t = env(name);
+  if (!t) return;
+  char* end = nullptr;
+  const double v = std::strtod(t->c_str(), &end);
+  IQA_CHECK(!t->empty() && end && *end == '\0' && v > 0, "environment variable ", name, "='", *t,
+            "' is not a positive number of seconds");
+  seconds = v;
+}
+}  // namespace
+
 LaunchInfo detect_launch() {
   LaunchInfo li;
-  if (auto t = env("IQA_DIST_TIMEOUT")) {
-    char* end = nullptr;
-    double v = std::strtod(t->c_str(), &end);
-    IQA_CHECK(!t->empty() && end && *end == '\0' && v > 0, "environment variable IQA_DIST_TIMEOUT='", *t,
-              "' is not a positive number of seconds");
-    li.timeout_s = v;
-  }
+  read_seconds("IQA_DIST_TIMEOUT", li.timeout_s);
+  read_seconds("IQA_COMM_TIMEOUT_S", li.collective_timeout_s);
 
   if (env("RANK") || env("WORLD_SIZE")) {  // torchrun, or a hand-written launch in its style
     li.launcher = "torchrun";

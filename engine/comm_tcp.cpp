@@ -57,13 +57,18 @@ double seconds_left(Clock::time_point deadline) {
 }
 
 // Blocking send of all bytes; EINTR is retried, a closed peer is an error (no SIGPIPE).
-void send_all(int fd, const void* data, size_t n, int self, int peer) {
+// `what` names the collective in errors. A send that blocks past SO_SNDTIMEO (a peer that stopped
+// reading) fails like a receive timeout.
+void send_all(int fd, const void* data, size_t n, int self, int peer, const char* what) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
     if (k < 0) {
       if (errno == EINTR) continue;
-      fail(cat("rank ", self, ": sending to rank ", peer, " failed: ", errno_text(errno),
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        fail(cat("rank ", self, ": rank ", peer, " stopped reading during ", what,
+                 " (send timed out, IQA_COMM_TIMEOUT_S): did that rank hang or die?"));
+      fail(cat("rank ", self, ": sending ", what, " to rank ", peer, " failed: ", errno_text(errno),
                " (did that rank exit or fail?)"));
     }
     p += k;
@@ -72,17 +77,18 @@ void send_all(int fd, const void* data, size_t n, int self, int peer) {
 }
 
 // Blocking receive of exactly n bytes. Returns false only on a receive timeout (SO_RCVTIMEO).
-bool recv_all(int fd, void* data, size_t n, int self, int peer) {
+bool recv_all(int fd, void* data, size_t n, int self, int peer, const char* what) {
   char* p = static_cast<char*>(data);
   while (n > 0) {
     ssize_t k = ::recv(fd, p, n, 0);
     if (k < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-      fail(cat("rank ", self, ": receiving from rank ", peer, " failed: ", errno_text(errno)));
+      fail(cat("rank ", self, ": receiving ", what, " from rank ", peer, " failed: ", errno_text(errno)));
     }
     if (k == 0)
-      fail(cat("rank ", self, ": rank ", peer, " closed the connection (did that rank exit or fail?)"));
+      fail(cat("rank ", self, ": rank ", peer, " closed the connection during ", what,
+               " (did that rank exit or fail?)"));
     p += k;
     n -= size_t(k);
   }
@@ -91,30 +97,43 @@ bool recv_all(int fd, void* data, size_t n, int self, int peer) {
 
 void send_msg(int fd, Op op, const void* data, size_t n, int self, int peer) {
   Header h{kMagic, uint32_t(op), uint64_t(n)};
-  send_all(fd, &h, sizeof h, self, peer);
-  if (n) send_all(fd, data, n, self, peer);
+  send_all(fd, &h, sizeof h, self, peer, op_name(uint32_t(op)));
+  if (n) send_all(fd, data, n, self, peer, op_name(uint32_t(op)));
 }
 
-// Receives one message that must be `op` with exactly n payload bytes.
-void recv_msg(int fd, Op op, void* data, size_t n, int self, int peer) {
+// Receives one message that must be `op` with exactly n payload bytes, waiting at most `timeout_s`
+// for each chunk of it (the socket's SO_RCVTIMEO): a peer that died without closing its connection, or
+// hangs, is an error naming it and the collective instead of a wait for ever.
+void recv_msg(int fd, Op op, void* data, size_t n, int self, int peer, double timeout_s) {
+  const char* what = op_name(uint32_t(op));
+  auto timed_out = [&] {
+    fail(cat("rank ", self, ": no ", what, " from rank ", peer, " within ", timeout_s,
+             " s (IQA_COMM_TIMEOUT_S): that rank died, hangs, or is in another collective"));
+  };
   Header h{};
-  recv_all(fd, &h, sizeof h, self, peer);
+  if (!recv_all(fd, &h, sizeof h, self, peer, what)) timed_out();
   IQA_CHECK(h.magic == kMagic, "rank ", self, ": garbage on the connection to rank ", peer,
             " (not an iqa.cu peer?)");
   IQA_CHECK(h.op == uint32_t(op) && h.nbytes == n, "rank ", self, " expected ", op_name(uint32_t(op)), " of ", n,
             " bytes from rank ", peer, " but got ", op_name(h.op), " of ", h.nbytes,
             " bytes: every rank must call the same collectives in the same order with the same sizes");
-  if (n) recv_all(fd, data, n, self, peer);
+  if (n && !recv_all(fd, data, n, self, peer, what)) timed_out();
 }
 
-void set_recv_timeout(int fd, double seconds) {
+void set_timeout(int fd, int option, double seconds) {
   timeval tv{};
   if (seconds > 0) {
     tv.tv_sec = time_t(seconds);
     tv.tv_usec = suseconds_t((seconds - double(tv.tv_sec)) * 1e6);
     if (tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1000;
   }
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+}
+void set_recv_timeout(int fd, double seconds) { set_timeout(fd, SO_RCVTIMEO, seconds); }
+// After the handshake: every receive and send of a collective waits at most this long.
+void set_collective_timeout(int fd, double seconds) {
+  set_timeout(fd, SO_RCVTIMEO, seconds);
+  set_timeout(fd, SO_SNDTIMEO, seconds);
 }
 
 void set_nodelay(int fd) {
@@ -168,10 +187,12 @@ int try_connect(const addrinfo* ai, double seconds, std::string& error) {
 
 }  // namespace
 
-TcpGroup::TcpGroup(const LaunchInfo& info) : rank_(info.rank), world_size_(info.world_size) {
+TcpGroup::TcpGroup(const LaunchInfo& info)
+    : rank_(info.rank), world_size_(info.world_size), timeout_s_(info.collective_timeout_s) {
   IQA_CHECK(world_size_ >= 1 && rank_ >= 0 && rank_ < world_size_, "TcpGroup: rank ", rank_,
             " is not in a world of size ", world_size_);
   if (world_size_ == 1) return;
+  IQA_CHECK(timeout_s_ > 0, "TcpGroup: the collective timeout must be positive, got ", timeout_s_, " s");
   IQA_CHECK(info.master_port >= 1 && info.master_port <= 65535, "TcpGroup: MASTER_PORT ", info.master_port,
             " is not a TCP port");
   try {
@@ -222,8 +243,8 @@ void TcpGroup::accept_peers(const LaunchInfo& info) {
       Hello hello{};
       bool ok = false;
       try {
-        ok = recv_all(fd, &h, sizeof h, 0, -1) && h.magic == kMagic && h.op == uint32_t(Op::Hello) &&
-             h.nbytes == sizeof hello && recv_all(fd, &hello, sizeof hello, 0, -1);
+        ok = recv_all(fd, &h, sizeof h, 0, -1, "handshake") && h.magic == kMagic && h.op == uint32_t(Op::Hello) &&
+             h.nbytes == sizeof hello && recv_all(fd, &hello, sizeof hello, 0, -1, "handshake");
       } catch (const Error&) {
         ok = false;
       }
@@ -238,7 +259,7 @@ void TcpGroup::accept_peers(const LaunchInfo& info) {
                  ", but this group has world size ", world_size_,
                  hello.rank > 0 && hello.rank < world_size_ ? " and that rank is already connected" : ""));
       }
-      set_recv_timeout(fd, 0);
+      set_collective_timeout(fd, timeout_s_);
       set_nodelay(fd);
       peers_[size_t(hello.rank)] = fd;
       ++connected;
@@ -290,15 +311,15 @@ void TcpGroup::connect_to_root(const LaunchInfo& info) {
   set_recv_timeout(fd, std::max(0.001, seconds_left(deadline)));
   Header h{};
   Hello ack{};
-  bool ok = recv_all(fd, &h, sizeof h, rank_, 0);
+  bool ok = recv_all(fd, &h, sizeof h, rank_, 0, "handshake");
   IQA_CHECK(ok, "rank ", rank_, ": connected to ", where, " but rank 0 did not complete the handshake within ",
             info.timeout_s, " s (are all ", world_size_, " ranks started?)");
   IQA_CHECK(h.magic == kMagic && h.op == uint32_t(Op::Hello) && h.nbytes == sizeof ack, "rank ", rank_,
             ": the server at ", where, " is not an iqa.cu rank 0");
-  IQA_CHECK(recv_all(fd, &ack, sizeof ack, rank_, 0), "rank ", rank_, ": handshake with ", where, " timed out");
+  IQA_CHECK(recv_all(fd, &ack, sizeof ack, rank_, 0, "handshake"), "rank ", rank_, ": handshake with ", where, " timed out");
   IQA_CHECK(ack.world_size == world_size_, "rank ", rank_, ": rank 0 at ", where, " has world size ",
             ack.world_size, ", this rank has ", world_size_);
-  set_recv_timeout(fd, 0);
+  set_collective_timeout(fd, timeout_s_);
 }
 
 void TcpGroup::broadcast(void* data, size_t nbytes, int root) {
@@ -306,13 +327,13 @@ void TcpGroup::broadcast(void* data, size_t nbytes, int root) {
             world_size_);
   if (world_size_ == 1) return;
   if (rank_ == 0) {
-    if (root != 0) recv_msg(peers_[size_t(root)], Op::Broadcast, data, nbytes, 0, root);
+    if (root != 0) recv_msg(peers_[size_t(root)], Op::Broadcast, data, nbytes, 0, root, timeout_s_);
     for (int r = 1; r < world_size_; ++r)
       if (r != root) send_msg(peers_[size_t(r)], Op::Broadcast, data, nbytes, 0, r);
   } else if (rank_ == root) {
     send_msg(peers_[0], Op::Broadcast, data, nbytes, rank_, 0);
   } else {
-    recv_msg(peers_[0], Op::Broadcast, data, nbytes, rank_, 0);
+    recv_msg(peers_[0], Op::Broadcast, data, nbytes, rank_, 0, timeout_s_);
   }
 }
 
@@ -324,13 +345,13 @@ void TcpGroup::all_reduce_sum_impl(T* data, size_t count) {
     // Sum in rank order (x0 + x1 + x2 ...), then hand the same bits to everyone.
     std::vector<T> incoming(count);
     for (int r = 1; r < world_size_; ++r) {
-      recv_msg(peers_[size_t(r)], Op::AllReduce, incoming.data(), nbytes, 0, r);
+      recv_msg(peers_[size_t(r)], Op::AllReduce, incoming.data(), nbytes, 0, r, timeout_s_);
       for (size_t i = 0; i < count; ++i) data[i] += incoming[i];
     }
     for (int r = 1; r < world_size_; ++r) send_msg(peers_[size_t(r)], Op::AllReduce, data, nbytes, 0, r);
   } else {
     send_msg(peers_[0], Op::AllReduce, data, nbytes, rank_, 0);
-    recv_msg(peers_[0], Op::AllReduce, data, nbytes, rank_, 0);
+    recv_msg(peers_[0], Op::AllReduce, data, nbytes, rank_, 0, timeout_s_);
   }
 }
 
@@ -340,11 +361,11 @@ void TcpGroup::all_reduce_sum(double* data, size_t count) { all_reduce_sum_impl(
 void TcpGroup::barrier() {
   if (world_size_ == 1) return;
   if (rank_ == 0) {
-    for (int r = 1; r < world_size_; ++r) recv_msg(peers_[size_t(r)], Op::Barrier, nullptr, 0, 0, r);
+    for (int r = 1; r < world_size_; ++r) recv_msg(peers_[size_t(r)], Op::Barrier, nullptr, 0, 0, r, timeout_s_);
     for (int r = 1; r < world_size_; ++r) send_msg(peers_[size_t(r)], Op::Barrier, nullptr, 0, 0, r);
   } else {
     send_msg(peers_[0], Op::Barrier, nullptr, 0, rank_, 0);
-    recv_msg(peers_[0], Op::Barrier, nullptr, 0, rank_, 0);
+    recv_msg(peers_[0], Op::Barrier, nullptr, 0, rank_, 0, timeout_s_);
   }
 }
 

@@ -10,7 +10,9 @@
 // Wire format: every message is a 16-byte header (magic, op, payload length) and the payload. The
 // receiver checks op and length, so ranks that call collectives in different orders or with different
 // sizes get an error naming both, not silent garbage. Sends use MSG_NOSIGNAL (a dead peer is an
-// error, not SIGPIPE); EINTR is retried. One TcpGroup must not be used from two threads at once;
+// error, not SIGPIPE); EINTR is retried. A peer that closed its connection (it exited or was killed)
+// is an error at once; one that stays silent (hung, stopped, its host gone without a FIN) is an error
+// after LaunchInfo::collective_timeout_s; both name that rank and the collective. One TcpGroup must not be used from two threads at once;
 // separate groups (e.g. one per rank in a test's threads) share nothing.
 #pragma once
 #include <cstddef>
@@ -44,6 +46,7 @@ class TcpGroup {
 
   int rank_ = 0;
   int world_size_ = 1;
+  double timeout_s_ = 600;  // LaunchInfo::collective_timeout_s
   // Rank 0: peers_[r] is the socket to rank r (peers_[0] unused). Other ranks: peers_[0] is rank 0.
   std::vector<int> peers_;
 };

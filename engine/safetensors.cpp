@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
+#include "engine/fault_point.h"
 
 namespace iqa {
 
@@ -285,8 +286,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   try {
     write_all(fd, &header_len, 8, where);
     write_all(fd, json.data(), json.size(), where);
+    fault_point("safetensors_write");
     for (const auto& h : host)
-      if (h.nbytes()) write_all(fd, h.raw_data(), h.nbytes(), where);
+      if (h.nbytes()) {
+        write_all(fd, h.raw_data(), h.nbytes(), where);
+        fault_point("safetensors_write");
+      }
     IQA_CHECK(fsync(fd) == 0, where, ": fsync failed: ", errno_text());
     IQA_CHECK(::close(fd) == 0, where, ": close failed: ", errno_text());
     fd = -1;
@@ -295,6 +300,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
     umask(mask);
     chmod(tmpl.c_str(), 0666 & ~mask);
     IQA_CHECK(std::rename(tmpl.c_str(), path.c_str()) == 0, where, ": rename from ", tmpl, " failed: ", errno_text());
+    fault_point("safetensors_renamed");
   } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmpl.c_str());

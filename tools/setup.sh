@@ -3,7 +3,8 @@
 # into build/, then:
 #   tools/setup.sh            build only
 #   tools/setup.sh demo       build sind-train and run its built-in demo (build/demo-run)
-#   tools/setup.sh test       build everything and run all tests through ctest
+#   tools/setup.sh test       build everything, run all tests through ctest, then tools/sanitize.sh's
+#                             CI subset (ASan + UBSan, its own build in build-san)
 #   tools/setup.sh --deps-only
 #       download the header-only and image-library packages as .debs and unpack them into .deps/,
 #       for a machine without network (the GPU machine: bench/gpu_check.sh needs them; about 8 MB)
@@ -106,6 +107,9 @@ case "$MODE" in
     "$ROOT/tools/fetch_clip_vocab.sh"  # the CLIP tokenizer's tests need the vocabulary (.deps/clip/)
     configure_and_build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    # The committed subset (tests/sanitize_subset.txt) under ASan + UBSan + leak checks, in build-san;
+    # the build above tells it which test files hold subset tests, so it compiles only those.
+    JOBS="$JOBS" SAN_REFERENCE_TESTS="$BUILD_DIR/iqa_tests" bash "$ROOT/tools/sanitize.sh"
     # bench/gpu_check.sh's plumbing on the CPU (about a minute, mostly the demo), so a typo or a
     # missing path never costs GPU time; it reuses the build above.
     GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUILD_DIR="$BUILD_DIR" LOG_DIR="$BUILD_DIR/gpu_check_dry" bash bench/gpu_check.sh

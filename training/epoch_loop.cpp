@@ -7,6 +7,7 @@
 #include "engine/cuda_runtime.h"
 #include "engine/device_prefetch.h"
 #include "engine/error.h"
+#include "engine/fault_point.h"
 #include "engine/random.h"
 #include "training/checkpoint.h"
 
@@ -42,6 +43,9 @@ Position resume_from(EpochLoop& loop, const std::string& path) {
   } else {
     p.skip_batches = done;
   }
+  // Records logged after this checkpoint (a crash since) are written again; a finished run keeps all.
+  const auto bytes = st.config.find("metrics_bytes");
+  if (bytes != st.config.end() && p.start_epoch < loop.passes) loop.log->truncate_jsonl(std::stoull(bytes->second));
   return p;
 }
 
@@ -55,6 +59,7 @@ void save(const EpochLoop& loop, const std::string& path, const Position& p, int
   std::snprintf(hex, sizeof hex, "%a", p.loss_sum);
   st.config["epoch_loss_sum"] = hex;
   st.config["epoch_loss_count"] = std::to_string(p.loss_count);
+  st.config["metrics_bytes"] = std::to_string(loop.log->jsonl_bytes());
   save_checkpoint(path, st);
 }
 
@@ -136,6 +141,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
   Position pos;
   std::string resume = loop.resume;
   if (resume == "auto") resume = fs::exists(ckpt_path) ? ckpt_path : "";
+  if (loop.resume == "auto" && resume.empty()) log.truncate_jsonl(0);  // a crash before the first checkpoint
   if (!resume.empty()) {
     pos = resume_from(loop, resume);
     log.line("resumed from " + resume + " at epoch " + std::to_string(pos.start_epoch) + ", step " +
@@ -173,6 +179,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
         loop.optimizer->step();
       }
       if (loop.ema) loop.ema->update();
+      fault_point("step");
       ++pos.step;
       ++batch_index;
       images += batch->size;
@@ -200,6 +207,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
     std::string line = head;
     pos.loss_sum = 0;
     pos.loss_count = 0;
+    fault_point("eval_start");
     if (loop.evaluate)
       if (std::optional<EpochEvaluation> ev = loop.evaluate(epoch)) {
         for (nlohmann::json record : ev->records) {
@@ -208,6 +216,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
           log.json(record.dump());
         }
         if (!ev->line.empty()) line += "  " + ev->line;
+        fault_point("eval_logged");
       }
     log.line(line);
     save(loop, ckpt_path, pos, epoch, loop.batches_per_epoch);

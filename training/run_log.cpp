@@ -17,7 +17,8 @@ RunLog::RunLog(const std::string& dir, bool enabled, bool echo) : enabled_(enabl
   if (!enabled_) return;
   std::filesystem::create_directories(dir);
   log_.open(dir + "/train.log", std::ios::app);
-  jsonl_.open(dir + "/metrics.jsonl", std::ios::app);
+  jsonl_path_ = dir + "/metrics.jsonl";
+  jsonl_.open(jsonl_path_, std::ios::app);
   IQA_CHECK(log_ && jsonl_, "RunLog: cannot open train.log / metrics.jsonl in ", dir);
 }
 
@@ -32,6 +33,21 @@ void RunLog::json(const std::string& one_line_json) {
   if (!enabled_) return;
   jsonl_ << one_line_json << '\n';
   jsonl_.flush();
+}
+
+uint64_t RunLog::jsonl_bytes() {
+  if (!enabled_) return 0;
+  jsonl_.flush();
+  return std::filesystem::file_size(jsonl_path_);
+}
+
+// The stream appends (O_APPEND), so after the cut its next record lands at the new end.
+void RunLog::truncate_jsonl(uint64_t bytes) {
+  if (!enabled_) return;
+  jsonl_.flush();
+  std::error_code ec;
+  if (std::filesystem::file_size(jsonl_path_, ec) > bytes && !ec) std::filesystem::resize_file(jsonl_path_, bytes, ec);
+  IQA_CHECK(!ec, "RunLog: cannot cut ", jsonl_path_, " back to ", bytes, " bytes: ", ec.message());
 }
 
 Progress::Progress(std::string label, int64_t total_steps, bool enabled)

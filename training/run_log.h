@@ -17,9 +17,14 @@ class RunLog {
   void line(const std::string& text);
   void json(const std::string& one_line_json);
   bool enabled() const { return enabled_; }
+  // metrics.jsonl's size (0 when disabled), and cutting it back to an earlier size: a resumed run
+  // drops the records written after its checkpoint, which it is about to write again.
+  uint64_t jsonl_bytes();
+  void truncate_jsonl(uint64_t bytes);
 
  private:
   bool enabled_, echo_;
+  std::string jsonl_path_;
   std::ofstream log_, jsonl_;
 };
 

@@ -1,7 +1,16 @@
 // The NCCL communicator: one process per GPU, the unique id handed out by rank 0 over the TCP
-// bootstrap (engine/comm_tcp.h), collectives enqueued on the calling thread's current stream.
+// bootstrap (engine/comm_tcp.h), collectives enqueued on the calling thread's current stream, and a
+// watchdog that ends the process when one does not complete within LaunchInfo::collective_timeout_s.
 #include <cuda_runtime.h>
 #include <nccl.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "engine/comm.h"
 #include "engine/comm_tcp.h"
@@ -24,6 +33,75 @@ ncclDataType_t nccl_type(const Tensor& t, const char* op) {
   }
 }
 
+// NCCL collectives are asynchronous: a dead or hung peer leaves the kernel spinning and the host blocked
+// in the next synchronisation for ever. After each collective the communicator records an event; this
+// thread polls it (and NCCL's asynchronous error), and past the timeout prints which collective waited,
+// aborts the communicator (ncclCommAbort frees the GPU) and exits the process with status 1, as
+// PyTorch's NCCL watchdog does: the job ends instead of holding its allocation.
+class NcclWatchdog {
+ public:
+  NcclWatchdog(ncclComm_t comm, int rank, int device_index, double timeout_s)
+      : comm_(comm), rank_(rank), device_index_(device_index), timeout_s_(timeout_s) {
+    IQA_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+    thread_ = std::thread([this] { watch(); });
+  }
+  ~NcclWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    cudaEventDestroy(event_);
+  }
+  // After enqueueing collective `what` on `stream`.
+  void enqueued(const char* what, cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    IQA_CUDA_CHECK(cudaEventRecord(event_, stream));
+    what_ = what;
+    since_ = std::chrono::steady_clock::now();
+    pending_ = true;
+  }
+
+ private:
+  void watch() {
+    cudaSetDevice(device_index_);  // this thread's event queries go to the communicator's GPU
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_; })) {
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &async);
+      if (async != ncclSuccess) give_up(ncclGetErrorString(async));
+      if (!pending_) continue;
+      if (cudaEventQuery(event_) != cudaErrorNotReady) {
+        pending_ = false;
+        continue;
+      }
+      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
+      if (waited > timeout_s_) give_up("timed out");
+    }
+  }
+  [[noreturn]] void give_up(const char* why) {
+    std::fprintf(stderr,
+                 "error: rank %d: NCCL %s did not complete within %g s (%s, IQA_COMM_TIMEOUT_S): another rank died "
+                 "or hangs; aborting the communicator and exiting\n",
+                 rank_, what_, timeout_s_, why);
+    std::fflush(stderr);
+    ncclCommAbort(comm_);
+    std::_Exit(1);
+  }
+
+  ncclComm_t comm_;
+  int rank_, device_index_;
+  double timeout_s_;
+  cudaEvent_t event_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, pending_ = false;
+  const char* what_ = "collective";
+  std::chrono::steady_clock::time_point since_;
+  std::thread thread_;
+};
+
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(const LaunchInfo& info, Device device) : rank_(info.rank), world_size_(info.world_size) {
@@ -41,8 +119,10 @@ class NcclCommunicator : public Communicator {
       IQA_NCCL_CHECK(ncclCommInitRank(&comm_, world_size_, id, rank_));
     }
     barrier_scratch_ = Tensor::zeros({1}, DType::F32, device);
+    watchdog_ = std::make_unique<NcclWatchdog>(comm_, rank_, device_index_, info.collective_timeout_s);
   }
   ~NcclCommunicator() override {
+    watchdog_.reset();  // stopped before the communicator it polls goes
     if (comm_) ncclCommDestroy(comm_);  // no throwing from a destructor
   }
 
@@ -54,6 +134,7 @@ class NcclCommunicator : public Communicator {
     if (t.numel() == 0) return;
     IQA_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()), nccl_type(t, "all_reduce_sum"),
                                  ncclSum, comm_, cuda::current_stream()));
+    watchdog_->enqueued("all_reduce", cuda::current_stream());
   }
 
   void broadcast(Tensor& t, int root) override {
@@ -64,6 +145,7 @@ class NcclCommunicator : public Communicator {
     // Bytes, so any dtype (integer buffers, RNG state) can be broadcast.
     IQA_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclUint8, root, comm_,
                                  cuda::current_stream()));
+    watchdog_->enqueued("broadcast", cuda::current_stream());
   }
 
   void barrier() override {
@@ -81,6 +163,7 @@ class NcclCommunicator : public Communicator {
   int device_index_ = 0;
   ncclComm_t comm_ = nullptr;
   Tensor barrier_scratch_;
+  std::unique_ptr<NcclWatchdog> watchdog_;
 };
 
 }  // namespace

@@ -3,8 +3,11 @@
 // tests/fuzz/make_seeds.cpp for tools/fuzz.sh, and by the replay test for the ordinary suite.
 //   write_seeds(root)  ->  root/<target name>/<files>
 #pragma once
+#include <tiffio.h>
+
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
@@ -34,6 +37,26 @@ inline void write_score_file_seeds(const std::filesystem::path& d) {
   for (const auto& [dataset, text] : seeds) write_text(d / ("seed" + std::to_string(i++)), std::string(1, dataset) + text);
 }
 
+// A small LZW-compressed RGB TIFF in strips of 4 rows (PIQ23's photos are TIFF), written with libtiff.
+inline void write_tiff_seed(const std::string& path, const ImageU8& rgb) {
+  TIFF* t = TIFFOpen(path.c_str(), "w");
+  if (!t) fail(cat("cannot write the TIFF seed ", path));
+  TIFFSetField(t, TIFFTAG_IMAGEWIDTH, uint32_t(rgb.width));
+  TIFFSetField(t, TIFFTAG_IMAGELENGTH, uint32_t(rgb.height));
+  TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, uint16_t(3));
+  TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, uint16_t(8));
+  TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+  TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+  TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_LZW);
+  TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, uint32_t(4));
+  std::vector<uint8_t> row;
+  for (int y = 0; y < rgb.height; ++y) {
+    row.assign(rgb.pixels.begin() + ptrdiff_t(y) * rgb.width * 3, rgb.pixels.begin() + ptrdiff_t(y + 1) * rgb.width * 3);
+    TIFFWriteScanline(t, row.data(), uint32_t(y), 0);
+  }
+  TIFFClose(t);
+}
+
 inline void write_seeds(const std::filesystem::path& root) {
   namespace fs = std::filesystem;
   for (const Target& t : all_targets()) fs::create_directories(root / t.name);
@@ -46,6 +69,7 @@ inline void write_seeds(const std::filesystem::path& root) {
   write_png((d / "rgb.png").string(), rgb);
   write_png((d / "gray.png").string(), gray);
   write_bmp((d / "rgb.bmp").string(), rgb);
+  write_tiff_seed((d / "rgb.tif").string(), rgb);
 
   DatasetList list;
   list.entries = {{"SPAQ/TestImage/00001.jpg", 48.86, 105, "Night scene", "", ""},

@@ -52,7 +52,8 @@ inline std::string write_scratch(const std::string& name, const void* data, size
   return path;
 }
 
-// JPEG, PNG and BMP through decode_image_memory (the one entry point the loader uses) and the probes.
+// JPEG, PNG, BMP and TIFF through decode_image_memory (the one entry point the loader uses) and the
+// probes.
 inline int fuzz_decode(const uint8_t* data, size_t size) {
   DecodeOptions opts;
   opts.max_pixels = 4'000'000;  // keeps each run small; the limit check itself is under test too
@@ -69,6 +70,7 @@ inline int fuzz_decode(const uint8_t* data, size_t size) {
       case ImageFormat::Jpeg: probe_jpeg(data, size, "<fuzz>"); break;
       case ImageFormat::Png: probe_png(data, size, "<fuzz>"); break;
       case ImageFormat::Bmp: probe_bmp(data, size, "<fuzz>"); break;
+      case ImageFormat::Tiff: probe_tiff(data, size, "<fuzz>"); break;
       default: break;
     }
   } catch (const Error&) {

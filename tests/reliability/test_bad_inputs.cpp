@@ -1,0 +1,142 @@
+// Bad inputs, table-driven: each row runs one binary (sind-train, sind-score, make-splits) as a child
+// on one broken input and checks the exit code, that the message names the file and the field or
+// value at fault, and that the output the command was asked for was not left behind half-written.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/safetensors.h"
+#include "tests/reliability/tiny_run.h"
+#include "tests/testing.h"
+
+using namespace iqa;
+using namespace iqa::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_file(const fs::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+
+// A baseline JPEG header claiming width x height: SOI, SOF0 and SOS (no tables, no scan data), enough
+// for libjpeg to read the size.
+std::string jpeg_header_claiming(int width, int height) {
+  std::string s = {char(0xFF), char(0xD8), char(0xFF), char(0xC0), 0, 17, 8};
+  s += {char(height >> 8), char(height & 255), char(width >> 8), char(width & 255), 3};
+  for (int c = 1; c <= 3; ++c) s += {char(c), char(0x11), 0};
+  s += {char(0xFF), char(0xDA), 0, 12, 3, 1, 0, 2, 0, 3, 0, 0, 63, 0};
+  return s;
+}
+
+// A safetensors file whose header says `tensor_json` for tensor "w", followed by 16 data bytes.
+std::string safetensors_with(const std::string& tensor_json) {
+  const std::string header = "{\"w\":" + tensor_json + "}";
+  std::string s(8, '\0');
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) s[size_t(i)] = char((n >> (8 * i)) & 255);
+  return s + header + std::string(16, '\0');
+}
+
+struct BadInput {
+  std::string what;               // the row's label
+  std::vector<std::string> args;  // after the binary
+  std::string binary;
+  int exit_code;
+  std::vector<std::string> message;  // each must appear in the output
+};
+
+}  // namespace
+
+TEST_CASE("bad inputs: every binary fails with a message naming the file and field", "[reliability][train]") {
+  const TinyRun tiny("iqa_test_bad_inputs");
+  const fs::path dir = tiny.root / "bad";
+  fs::create_directories(dir);
+  const std::string d = dir.string() + "/";
+  // A real checkpoint to score with.
+  const std::string run = (tiny.root / "run").string();
+  const ChildResult trained = tiny.run(tiny.args(run, {"--epochs", "1"}));
+  INFO(trained.output);
+  REQUIRE(trained.exit_code == 0);
+  const std::string ckpt = find_checkpoint(run).string();
+  const std::string png = tiny.data + "/images/s0_r0_denoise_l1.png";
+  const std::string png_bytes = file_bytes(png);
+
+  write_file(d + "corrupt.jpg", std::string("\xFF\xD8\xFF\xE0") + std::string(300, '\x5A'));
+  write_file(d + "truncated.png", png_bytes.substr(0, png_bytes.size() / 3));
+  write_file(d + "huge.jpg", jpeg_header_claiming(60000, 60000));
+  write_file(d + "offsets.safetensors", safetensors_with(R"({"dtype":"F32","shape":[4],"data_offsets":[0,4096]})"));
+  write_file(d + "dtype.safetensors", safetensors_with(R"({"dtype":"Q7","shape":[4],"data_offsets":[0,16]})"));
+  save_safetensors(d + "other_model.safetensors", {{"x", Tensor::zeros({2})}}, {{"format", "dsmix-encoder"}});
+  write_file(d + "types.json", R"({"files": [{"image": "a.png", "score": "high", "domain_id": 0}]})");
+  write_file(d + "missing_key.json", R"({"files": [{"image": "a.png", "domain_id": 0}]})");
+  write_file(d + "not_json.json", "{\"files\": [");
+  write_file(d + "koniq_columns.csv", "image_name,MOS\n1.jpg,3.2\n");
+  write_file(d + "koniq_text.csv", "image_name,MOS_zscore\n1.jpg,3.2\n2.jpg,good\n");
+  write_file(d + "koniq_nan.csv", "image_name,MOS_zscore\n1.jpg,nan\n");
+  write_file(d + "koniq_inf.csv", "image_name,MOS_zscore\n1.jpg,inf\n");
+  fs::create_directories(d + "unreadable");
+  fs::permissions(d + "unreadable", fs::perms::none);
+
+  const std::string score_out = d + "scores.csv", splits_out = d + "splits";
+  auto train = [&](const std::string& json) {
+    return std::vector<std::string>{"--exp_type", "cross-set", "--train_dataset", json, "--test_dataset", json,
+                                    "--data_root", tiny.data, "--project_dir", d + "run_" + fs::path(json).stem().string(),
+                                    "--clip_model", "tiny", "--device", "cpu", "--epochs", "1"};
+  };
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& more) {
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  };
+  auto score = [&](const std::string& checkpoint, const std::string& image) {
+    return std::vector<std::string>{"--checkpoint", checkpoint, image, "--out", score_out};
+  };
+  auto koniq = [&](const std::string& csv) {
+    return std::vector<std::string>{"--dataset", "koniq10k", "--scores", csv, "--out", splits_out};
+  };
+  std::vector<BadInput> table = {
+      {"missing data_json", train(d + "absent.json"), "sind-train", 1, {d + "absent.json"}},
+      {"data_json not JSON", train(d + "not_json.json"), "sind-train", 1, {d + "not_json.json"}},
+      {"data_json score of the wrong type", train(d + "types.json"), "sind-train", 1, {d + "types.json", "score"}},
+      {"data_json without a score", train(d + "missing_key.json"), "sind-train", 1, {d + "missing_key.json", "score"}},
+      {"conflicting flags", with(train(tiny.json), {"--loss_type", "scale_shift", "--scene_sampling", "0"}),
+       "sind-train", 1, {"--loss_type scale_shift needs --scene_sampling > 0"}},
+      {"an ablation without its model", with(train(tiny.json), {"--all_global"}), "sind-train", 1,
+       {"--all_global is an ablation of --local_global"}},
+      {"unknown choice", with(train(tiny.json), {"--loss_type", "l3"}), "sind-train", 105, {"--loss_type", "l3"}},
+      {"missing checkpoint", score(d + "absent.safetensors", png), "sind-score", 1, {d + "absent.safetensors"}},
+      {"safetensors offsets past the end", score(d + "offsets.safetensors", png), "sind-score", 1,
+       {d + "offsets.safetensors", "'w'"}},
+      {"safetensors unknown dtype", score(d + "dtype.safetensors", png), "sind-score", 1, {d + "dtype.safetensors", "Q7"}},
+      {"checkpoint of another model", score(d + "other_model.safetensors", png), "sind-score", 1,
+       {d + "other_model.safetensors", "dsmix-encoder"}},
+      {"corrupt JPEG", score(ckpt, d + "corrupt.jpg"), "sind-score", 1, {d + "corrupt.jpg"}},
+      {"truncated PNG", score(ckpt, d + "truncated.png"), "sind-score", 1, {d + "truncated.png"}},
+      {"JPEG claiming 60000x60000", score(ckpt, d + "huge.jpg"), "sind-score", 1, {d + "huge.jpg", "60000"}},
+      {"missing image", score(ckpt, d + "absent.png"), "sind-score", 1, {d + "absent.png"}},
+      {"CSV without the MOS column", koniq(d + "koniq_columns.csv"), "make-splits", 1,
+       {d + "koniq_columns.csv", "MOS_zscore"}},
+      {"non-numeric MOS", koniq(d + "koniq_text.csv"), "make-splits", 1, {"koniq_text.csv:3", "good"}},
+      {"NaN MOS", koniq(d + "koniq_nan.csv"), "make-splits", 1, {"koniq_nan.csv:2", "nan"}},
+      {"infinite MOS", koniq(d + "koniq_inf.csv"), "make-splits", 1, {"koniq_inf.csv:2", "inf"}},
+      {"missing score file", koniq(d + "absent.csv"), "make-splits", 1, {d + "absent.csv"}},
+  };
+  // Root reads any folder whatever its mode (CI runs as root): the row only means something otherwise.
+  if (::geteuid() != 0) table.push_back({"unreadable folder", score(ckpt, d + "unreadable"), "sind-score", 1, {d + "unreadable"}});
+  for (const BadInput& row : table) {
+    std::vector<std::string> argv = {sibling_binary(row.binary)};
+    argv.insert(argv.end(), row.args.begin(), row.args.end());
+    ChildOptions o;
+    o.env = {{"OMP_NUM_THREADS", "1"}};
+    o.log = d + "child.log";
+    const ChildResult r = run_child(argv, o);
+    INFO(row.what << ": " << row.binary << " said\n" << r.output);
+    CHECK(r.exit_code == row.exit_code);
+    for (const std::string& m : row.message) CHECK_THAT(r.output, Catch::Contains(m));
+    CHECK_THAT(r.output, !Catch::Contains("AddressSanitizer") && !Catch::Contains("runtime error"));
+    CHECK_FALSE(fs::exists(score_out));
+    CHECK_FALSE(fs::exists(splits_out));
+  }
+  fs::permissions(d + "unreadable", fs::perms::owner_all);
+}
