@@ -5,6 +5,7 @@
 // Every readable image is scored; each unreadable one is named with its reason and the exit status is
 // 2 (--bad-image fail stops at the first instead). --calibrate adds the score on the training set's
 // MOS scale (training/sind/kept_weights.h). Scores go to stdout or --out, as CSV or JSON.
+#include <filesystem>
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
@@ -106,10 +107,18 @@ int main(int argc, char** argv) {
     const std::string text = json ? scores_json(rows, cal.has_value()) : scores_csv(rows, cal.has_value());
     if (out.empty()) {
       std::cout << text;
-    } else {
-      std::ofstream f(out);
-      f << text;
-      IQA_CHECK(f.good(), "sind-score: could not write ", out);
+    } else if (!rows.empty() || p.skipped.empty()) {  // no file of headers only when every image was unreadable
+      // Written under a temporary name and renamed, so a stopped run never leaves a half file at `out`.
+      const std::string tmp = out + ".tmp";
+      {
+        std::ofstream f(tmp);
+        f << text;
+        f.flush();
+        IQA_CHECK(f.good(), "sind-score: could not write ", tmp);
+      }
+      std::error_code ec;
+      std::filesystem::rename(tmp, out, ec);
+      IQA_CHECK(!ec, "sind-score: could not rename ", tmp, " to ", out, ": ", ec.message());
     }
     if (in.labelled && pred.size() >= 2) {
       const Correlation c = correlate(pred, score);

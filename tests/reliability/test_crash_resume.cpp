@@ -1,10 +1,11 @@
-// Crash consistency: sind-train, SIGKILLed (IQA_KILL_AT, engine/fault_point.h) at twelve points in turn
+// Crash consistency: sind-train, SIGKILLed (IQA_KILL_AT, engine/fault_point.h) at thirteen points in turn
 // (mid-epoch, around evaluation, inside and just after each checkpoint write) and resumed with
 // --resume auto after each, ends with a checkpoint file and a metrics.jsonl byte-identical to an
 // uninterrupted run's; after every kill the checkpoint in place, if any, loads and holds the expected
 // step, so no half-written copy is ever found under its name.
 #include <csignal>
 #include <filesystem>
+#include <set>
 
 #include "tests/reliability/tiny_run.h"
 #include "tests/testing.h"
@@ -23,7 +24,7 @@ struct KillPoint {
 
 }  // namespace
 
-TEST_CASE("crash consistency: sind-train killed at 12 points and resumed matches the uninterrupted run",
+TEST_CASE("crash consistency: sind-train killed at 13 points and resumed matches the uninterrupted run",
           "[reliability][train]") {
   const TinyRun tiny("iqa_test_crash");
   // The uninterrupted run, at the same path (the checkpoint's config names it), then moved aside.
@@ -38,9 +39,10 @@ TEST_CASE("crash consistency: sind-train killed at 12 points and resumed matches
       {"step:2", -1},                 // epoch 0, nothing saved yet
       {"eval_start:1", -1},           // epoch 0's evaluation about to run
       {"eval_logged:1", -1},          // its records in metrics.jsonl, no checkpoint
-      {"safetensors_write:1", -1},    // epoch 0's checkpoint: header only in the temporary file
-      {"safetensors_write:4", -1},    // ... part of the tensors
-      {"safetensors_renamed:1", 5},   // ... in place, its directory not synced
+      {"safetensors_write:1", -1},    // epoch 0's best.safetensors (written first): header only in its temporary file
+      {"safetensors_write:4", -1},    // ... part of its tensors
+      {"safetensors_renamed:1", -1},  // best.safetensors in place, last.safetensors not yet written
+      {"safetensors_renamed:2", 5},   // last.safetensors in place, its directory not synced
       {"step:3", 5},                  // epoch 1, resumed from epoch 0's checkpoint
       {"eval_logged:1", 5},           // epoch 1's records written
       {"safetensors_write:6", 5},     // epoch 1's checkpoint half written
@@ -71,8 +73,11 @@ TEST_CASE("crash consistency: sind-train killed at 12 points and resumed matches
   const std::string want = file_bytes(ref_dir / fs::relative(metrics, run));
   CHECK(want.size() > 1000);
   CHECK(file_bytes(metrics) == want);
-  // The temporary copies the killed writes left behind were removed by the next save.
-  int files = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(ckpt.parent_path())) ++files;
-  CHECK(files == 1);
+  // The kept best weights match too, and the temporary copies the killed writes left behind were
+  // removed by the next save: only the two final names remain.
+  const fs::path best = ckpt.parent_path() / "best.safetensors";
+  CHECK(file_bytes(best) == file_bytes(ref_dir / fs::relative(best, run)));
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(ckpt.parent_path())) names.insert(e.path().filename().string());
+  CHECK(names == std::set<std::string>{"best.safetensors", "last.safetensors"});
 }
