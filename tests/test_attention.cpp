@@ -80,6 +80,16 @@ Tensor leaf(const Shape& shape, uint64_t seed, DType dt = DType::F32) {
 
 std::string grad_fn_name(const Tensor& t) { return t.impl().grad_fn ? t.impl().grad_fn->name : "(none)"; }
 
+// The same attention on contiguous copies of a [3, B, H, S, D] view's q, k and v, back-propagated
+// with `gout`: index 0-2 are the copies (their grads hold dq, dk, dv), 3 is the output.
+std::array<Tensor, 4> attention_on_contiguous_copies(const Tensor& split, const Tensor& gout) {
+  std::array<Tensor, 4> r;
+  for (int i = 0; i < 3; ++i) r[size_t(i)] = split.select(0, i).detach().contiguous().set_requires_grad(true);
+  r[3] = scaled_dot_product_attention(r[0], r[1], r[2]);
+  r[3].backward(gout);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("fused CPU attention matches an f64 computation, forward and gradients", "[attention]") {
@@ -142,11 +152,7 @@ TEST_CASE("fused attention reads q, k, v out of a [B, S, 3, H, D] projection in 
   Tensor gout = rand_f64({B, H, S, D}, -1, 1, 32).detach().to(DType::F32);
   out.backward(gout);
 
-  Tensor qc = split.select(0, 0).detach().contiguous().set_requires_grad(true);
-  Tensor kc = split.select(0, 1).detach().contiguous().set_requires_grad(true);
-  Tensor vc = split.select(0, 2).detach().contiguous().set_requires_grad(true);
-  Tensor outc = scaled_dot_product_attention(qc, kc, vc);
-  outc.backward(gout);
+  const auto [qc, kc, vc, outc] = attention_on_contiguous_copies(split, gout);
   REQUIRE(out.to_vector() == outc.to_vector());  // same values, same arithmetic: bitwise equal
   Tensor gsplit = qkv.grad().permute({2, 0, 3, 1, 4});
   REQUIRE(gsplit.select(0, 0).to_vector() == qc.grad().to_vector());
@@ -289,11 +295,7 @@ TEST_CASE("CUDA fused attention: strided qkv views, dispatch, and the f32 fallba
   Tensor gout = Tensor::randn({B, H, S, D}, DType::BF16, gpu);
   out.backward(gout);
 
-  Tensor qc = split.select(0, 0).detach().contiguous().set_requires_grad(true);
-  Tensor kc = split.select(0, 1).detach().contiguous().set_requires_grad(true);
-  Tensor vc = split.select(0, 2).detach().contiguous().set_requires_grad(true);
-  Tensor outc = scaled_dot_product_attention(qc, kc, vc);
-  outc.backward(gout);
+  const auto [qc, kc, vc, outc] = attention_on_contiguous_copies(split, gout);
   // Same kernel, same values: reading in place must not change a bit (dQ's atomics add per element
   // in an order that may vary, so dq is compared with a tolerance).
   REQUIRE(out.to_vector() == outc.to_vector());

@@ -13,6 +13,64 @@ using namespace iqa;
 using namespace iqa::training;
 using Catch::Matchers::Contains;
 
+namespace {
+
+// A configuration away from the defaults in several fields, for validation and the JSON round trip.
+DsmixConfig non_default_config(const std::string& stage) {
+  DsmixConfig c;
+  c.stage = stage;
+  c.project_dir = "proj";
+  c.references = "refs";
+  c.crop = 32;
+  c.num_workers = 2;
+  c.device = DeviceChoice::CPU;
+  c.dsm_model = "tiny";
+  c.qe_model = "tiny";
+  c.types = {1, 11, 21};
+  c.holdout = 0.2;
+  c.epochs = 3;
+  c.batch_size = 6;
+  c.images_per_reference = 3;
+  c.lr = 0.02;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][config]") {
+  DsmixConfig c;
+  c.stage = "dsm";
+  c.references = "refs";
+  DsmixConfig r = c.resolved();
+  CHECK(r.epochs == 10);
+  CHECK(r.batch_size == 40);
+  CHECK(r.lr == 5e-3);
+  CHECK(r.weight_decay == 1e-4);
+  c.stage = "qep";
+  r = c.resolved();
+  CHECK((r.epochs == 120 && r.batch_size == 110 && r.lr == 0.01 && r.weight_decay == 1e-4));
+  REQUIRE_THROWS_WITH(r.validate(), Contains("--dsm_checkpoint"));
+  r.dsm_checkpoint = "x";
+  r.validate();
+  REQUIRE_THROWS_WITH(parse_choice<QepOptimizer>("adam"), "--qep_optimizer must be sgd or adamw, got 'adam'");
+  r.qep_optimizer = QepOptimizer::AdamW;
+  r.validate();
+  c.stage = "lp";
+  c.dataset = "tid2013";
+  r = c.resolved();
+  CHECK((r.epochs == 200 && r.batch_size == 64 && r.lr == 7e-4 && r.weight_decay == 0.01));
+  CHECK(lp_default_epochs("csiq") == 100);
+  CHECK(lp_default_epochs("data_json/all/koniq10k.json") == 200);
+  c.dataset.clear();
+  REQUIRE_THROWS_WITH(c.resolved().validate(), Contains("--dataset"));
+  DsmixConfig two_sources = non_default_config("dsm");
+  two_sources.kadis_root = "k";
+  REQUIRE_THROWS_WITH(two_sources.resolved().validate(), Contains("exactly one of"));
+  const DsmixConfig t = non_default_config("qep");
+  CHECK(DsmixConfig::from_json(t.to_json()) == t);
+  REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"stage\": \"dsm\", \"bogus\": 1}"), Contains("bogus"));
+}
+
 TEST_CASE("DsmixConfig: choices are enums, a bad value is rejected with the allowed values", "[dsmix][config]") {
   REQUIRE_THROWS_WITH(parse_choice<LabelSpace>("three-heads"), "--label_space must be two-heads or joint, got 'three-heads'");
   REQUIRE_THROWS_WITH(parse_choice<ScoreNormMode>("rank"), "--score_norm must be zscore, minmax or none, got 'rank'");

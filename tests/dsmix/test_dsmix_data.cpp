@@ -1,6 +1,6 @@
 // DSMix's data side: the label weighting on a hand-made case, the area fallback, soft targets, box
 // draws, the ground-truth DSM, the three listings (KADIS-700k layout with its type-8 note, iqa-distort
-// CSV, on the fly) and the rendering of training samples.
+// CSV) and the rendering of training samples (on-the-fly listings: test_dsmix_on_the_fly.cpp).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/cuda_runtime.h"
+#include "tests/dsmix/dsmix_files.h"
 #include "tests/testing.h"
 #include "training/image/augment.h"
 #include "training/image/decode.h"
@@ -24,34 +25,7 @@ using namespace iqa::training;
 namespace fs = std::filesystem;
 using iqa::testing::error_of;
 
-namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("iqa_test_dsmix_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-ImageU8 textured_image(int w, int h, int phase) {
-  ImageU8 img(w, h, 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      img.at(y, x, 0) = uint8_t(20 + (x * 200) / w);
-      img.at(y, x, 1) = uint8_t(128 + 90 * std::sin(0.7 * (x + phase)) * std::cos(0.5 * y));
-      img.at(y, x, 2) = uint8_t(30 + (y * 190) / h);
-    }
-  return img;
-}
-
-void touch(const std::string& path) { std::ofstream(path, std::ios::binary) << "x"; }
-
-
-}  // namespace
+using namespace iqa::testing;  // TempDir, textured_image, touch (tests/dsmix/dsmix_files.h)
 
 // ---- label weighting ----------------------------------------------------------------------------------
 
@@ -409,51 +383,4 @@ TEST_CASE("iqa-distort CSV round trip and stage-1 rendering of its files", "[dsm
   fs::remove(set.samples[7].image);
   CHECK_THROWS_WITH(read_distort_csv(out.file("distortions.csv"), in.path.string(), false),
                     Catch::Contains(set.samples[7].image));
-}
-
-TEST_CASE("On-the-fly samples: deterministic per key, different between keys", "[dsmix]") {
-  TempDir in("fly");
-  write_png(in.file("a.png"), textured_image(32, 32, 1));
-  write_png(in.file("b.png"), textured_image(48, 40, 2));
-  const KadisSet set = plan_on_the_fly(in.path.string(), {3, 11}, {2, 5}, 1, 9, true);
-  CHECK(set.on_the_fly);
-  REQUIRE(set.references == std::vector<std::string>{"a.png", "b.png"});
-  REQUIRE(set.samples.size() == 6);
-  CHECK(set.samples[0].image.empty());
-  CHECK(set.samples[0].type == types_for_reference("a.png", {3, 11}, 1, 9)[0]);
-  CHECK(set.samples[2].type == types_for_reference("b.png", {3, 11}, 1, 9)[0]);
-  CHECK(set.samples[1].level == 5);
-  CHECK(set.samples[5].type == 0);
-  CHECK(set.samples[5].image == "b.png");
-  CHECK(plan_on_the_fly(in.path.string(), {}, {}, 0, 9, false).samples.size() == 2 * 25 * 5);
-
-  SampleRenderOptions ro;
-  ro.crop = 32;
-  ro.distortion_seed = 17;
-  const size_t n = 3 * 32 * 32;
-  std::vector<float> a(n), b(n), c(n);
-  for (int64_t i : {2, 3}) {  // b.png, larger than the crop
-    render_qep_sample(set, i, 1000, ro, a.data());
-    render_qep_sample(set, i, 1000, ro, b.data());
-    render_qep_sample(set, i, 1001, ro, c.data());
-    CHECK(a == b);
-    CHECK(a != c);
-  }
-  // On a crop-sized reference without flips the sample is kadis_distort of the reference with the
-  // documented seed, and the map is its DSM against the reference.
-  ro.flip = false;
-  const ImageU8 ref = decode_image(in.file("a.png"));
-  const KadisSample& s = set.samples[1];
-  const ImageU8 want = to_u8(kadis_distort(to_float(ref), s.type, s.level, distortion_seed(17 ^ 555, 0, s.type, s.level)));
-  std::vector<float> map(16), want_image(n);
-  render_dsm_sample(set, 1, 555, ro, a.data(), map.data());
-  normalize_to_chw(want, want_image.data());
-  CHECK(a == want_image);
-  // On-the-fly references enter the ground truth min-max stretched, like the distorted image.
-  ImageF stretched = to_float(ref);
-  distort::mapmm_inplace(stretched);
-  CHECK(map == dsm_ground_truth(want, to_u8(stretched), 8));
-
-  ro.crop = 40;  // a.png is 32x32
-  CHECK_THROWS_WITH(render_qep_sample(set, 0, 1, ro, a.data()), Catch::Contains(in.file("a.png")));
 }

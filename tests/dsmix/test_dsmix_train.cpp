@@ -109,40 +109,6 @@ std::map<std::string, Tensor> checkpoint_model(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][config]") {
-  DsmixConfig c;
-  c.stage = "dsm";
-  c.references = "refs";
-  DsmixConfig r = c.resolved();
-  CHECK(r.epochs == 10);
-  CHECK(r.batch_size == 40);
-  CHECK(r.lr == 5e-3);
-  CHECK(r.weight_decay == 1e-4);
-  c.stage = "qep";
-  r = c.resolved();
-  CHECK((r.epochs == 120 && r.batch_size == 110 && r.lr == 0.01 && r.weight_decay == 1e-4));
-  REQUIRE_THROWS_WITH(r.validate(), Contains("--dsm_checkpoint"));
-  r.dsm_checkpoint = "x";
-  r.validate();
-  REQUIRE_THROWS_WITH(parse_choice<QepOptimizer>("adam"), "--qep_optimizer must be sgd or adamw, got 'adam'");
-  r.qep_optimizer = QepOptimizer::AdamW;
-  r.validate();
-  c.stage = "lp";
-  c.dataset = "tid2013";
-  r = c.resolved();
-  CHECK((r.epochs == 200 && r.batch_size == 64 && r.lr == 7e-4 && r.weight_decay == 0.01));
-  CHECK(lp_default_epochs("csiq") == 100);
-  CHECK(lp_default_epochs("data_json/all/koniq10k.json") == 200);
-  c.dataset.clear();
-  REQUIRE_THROWS_WITH(c.resolved().validate(), Contains("--dataset"));
-  DsmixConfig two_sources = tiny_config("dsm", "p");
-  two_sources.kadis_root = "k";
-  REQUIRE_THROWS_WITH(two_sources.resolved().validate(), Contains("exactly one of"));
-  const DsmixConfig t = tiny_config("qep", "proj");
-  CHECK(DsmixConfig::from_json(t.to_json()) == t);
-  REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"stage\": \"dsm\", \"bogus\": 1}"), Contains("bogus"));
-}
-
 TEST_CASE("DSMix batch: label weights from known sensitivity maps", "[dsmix][qep]") {
   // Sample 0 (type 3, level 2, all zeros) and sample 1 (type 7, level 5, all ones) share a reference;
   // sample 2 is pristine. Sensitivity: 0.1 everywhere on sample 0, 0.3 on sample 1, 5 on sample 2.
