@@ -96,9 +96,11 @@ TEST_CASE("CLIP tokenizer names the missing vocabulary file", "[clip]") {
   REQUIRE_THROWS_WITH(ClipTokenizer(path), Catch::Contains(path) && Catch::Contains("fetch_clip_vocab.sh"));
 }
 
-// Both towers and the logits of the fixture at `path` against open_clip's, in f32.
-static void check_parity(const std::string& path) {
-  const TinyClip f = open_clip_fixture(path);
+// Both towers and the logits of the fixture at `path` against open_clip's (or transformers'), in f32.
+static void check_parity(const std::string& path, WeightNaming naming = WeightNaming::OpenCLIP) {
+  TinyClip f = open_clip_fixture(path);
+  REQUIRE(detect_clip_naming(f.params) == naming);
+  if (naming == WeightNaming::HuggingFaceCLIP) f.params = clip_in_openclip_names(f.params);
   CLIPModel model(fixture_config(f.config));
   load_weights(model, f.params, /*strict=*/true, path);
   model.eval();
@@ -121,6 +123,12 @@ static void check_parity(const std::string& path) {
 
 TEST_CASE("CLIP text tower, image tower and logits match open_clip in f32", "[clip]") {
   check_parity(kFixtures + "clip_tiny.safetensors");
+}
+
+// Weights as transformers' CLIPModel names and shapes them (q/k/v split, projections as Linear weights),
+// written by transformers itself, so the translation is checked against the library, not against itself.
+TEST_CASE("CLIP from a Hugging Face CLIPModel state dict matches transformers in f32", "[clip]") {
+  check_parity(kFixtures + "clip_tiny_hf.safetensors", WeightNaming::HuggingFaceCLIP);
 }
 
 // Full ViT-B/32 size (600 MB fixture, not committed): make_clip_text_fixtures.py --full PATH, then run
