@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cuda_runtime.h"
+#include "engine/host_reads.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/tensor_basics.h"
@@ -220,18 +221,31 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(impl().storage->data) + offset() * int64_t(dtype_size(dtype()));
 }
 
+namespace {
+thread_local int64_t host_read_count = 0;
+
+// The values in logical order, as `dt`, on the host: one host read (a CUDA tensor's is counted by
+// the device-to-host copy inside to()).
+Tensor host_values(const Tensor& t, DType dt) {
+  if (t.device().is_cpu()) ++host_read_count;
+  return t.detach().to(kCPU, dt).contiguous();
+}
+}  // namespace
+
+int64_t host_reads() { return host_read_count; }
+
 std::vector<double> Tensor::to_vector_f64() const {
-  Tensor c = detach().to(kCPU, DType::F64).contiguous();
+  Tensor c = host_values(*this, DType::F64);
   const double* p = c.data<double>();
   return std::vector<double>(p, p + c.numel());
 }
 std::vector<float> Tensor::to_vector() const {
-  Tensor c = detach().to(kCPU, DType::F32).contiguous();
+  Tensor c = host_values(*this, DType::F32);
   const float* p = c.data<float>();
   return std::vector<float>(p, p + c.numel());
 }
 std::vector<int64_t> Tensor::to_vector_i64() const {
-  Tensor c = detach().to(kCPU, DType::I64).contiguous();
+  Tensor c = host_values(*this, DType::I64);
   const int64_t* p = c.data<int64_t>();
   return std::vector<int64_t>(p, p + c.numel());
 }
@@ -251,7 +265,10 @@ void Tensor::copy_(const Tensor& src) {
     Tensor sc = s.contiguous();
     Tensor moved = make_tensor(sc.shape(), sc.dtype(), device());
     if (sc.device().is_cpu()) cuda::copy_h2d(moved.raw_data(), sc.raw_data(), sc.nbytes());
-    else if (device().is_cpu()) cuda::copy_d2h(moved.raw_data(), sc.raw_data(), sc.nbytes());
+    else if (device().is_cpu()) {
+      ++host_read_count;
+      cuda::copy_d2h(moved.raw_data(), sc.raw_data(), sc.nbytes());
+    }
     else cuda::copy_d2d(moved.raw_data(), sc.raw_data(), sc.nbytes());
     s = moved;
   }

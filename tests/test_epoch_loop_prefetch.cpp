@@ -9,6 +9,7 @@
 #include "engine/nn.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "tests/cpu_loop.h"
 #include "tests/testing.h"
 #include "training/epoch_loop.h"
 
@@ -55,15 +56,7 @@ Seen run(const std::string& dir, int passes, int stop_after) {
   auto comm = dist::detail::create_local_communicator(kCPU);
   std::vector<std::pair<int, double>> epoch_loss;
   Seen seen;
-  EpochLoop loop;
-  loop.tool = "prefetch test";
-  loop.run_dir = dir;
-  loop.log = &log;
-  loop.comm = comm.get();
-  loop.resume = "auto";
-  loop.model = &model;
-  loop.optimizer = &opt;
-  loop.params = model.parameters();
+  EpochLoop loop = iqa::testing::cpu_loop("prefetch test", dir, log, *comm, model, opt);
   loop.passes = passes;
   loop.batches_per_epoch = 3;
   loop.loader = &loader;

@@ -10,6 +10,7 @@
 #include "engine/fault_point.h"
 #include "engine/random.h"
 #include "training/checkpoint.h"
+#include "training/deferred_scalars.h"
 
 namespace iqa::training {
 namespace fs = std::filesystem;
@@ -106,6 +107,51 @@ class BatchFeed {
   std::optional<Batch> ahead_;
 };
 
+// The losses of the steps since the last read, kept on the batch's device: reading a loss waits for
+// its step to finish, so the loop reads them together (one host copy) only where it needs the numbers:
+// at a step record, at an epoch's end, before any checkpoint, and after kMaxUnread steps (which bounds
+// how long a non-finite loss goes unnoticed when --log_every is large). The CPU defers too, so its
+// tests run the path the GPU runs. A non-finite loss is still named by its own step, and since every
+// save reads first, the weights it produced are never saved.
+class PendingLosses {
+ public:
+  static constexpr size_t kMaxUnread = 64;
+  struct Where {
+    int64_t step, batch;
+    int epoch;
+  };
+  void add(const Tensor& loss, Where where) {
+    losses_.push_back(loss.detach());
+    where_.push_back(where);
+  }
+  bool due(int64_t step, int log_every) const {
+    return !losses_.empty() && (step % log_every == 0 || losses_.size() >= kMaxUnread);
+  }
+  // Adds the values to pos in step order (the sums of reading each at once) and returns the last read
+  // (NaN before the first); throws naming the first non-finite loss.
+  double read(const EpochLoop& loop, Position& pos, const std::string& ckpt_path) {
+    const std::vector<double> values = read_scalars(losses_);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const Where& w = where_[i];
+      IQA_CHECK(std::isfinite(values[i]), loop.tool, ": non-finite loss (", values[i], ") at step ", w.step,
+                " (epoch ", w.epoch, ", batch ", w.batch, "); stopped, the last good checkpoint is kept",
+                loop.comm->rank() == 0 && fs::exists(ckpt_path) ? " at " + ckpt_path : std::string(" (none written yet)"));
+      pos.loss_sum += values[i];
+      ++pos.loss_count;
+      last_ = values[i];
+    }
+    losses_.clear();
+    where_.clear();
+    return last_;
+  }
+  double last() const { return last_; }
+
+ private:
+  std::vector<Tensor> losses_;
+  std::vector<Where> where_;
+  double last_ = std::nan("");
+};
+
 // The progress line's view-cache part: the share of this run's samples cut from the cache.
 std::string cache_note(const Loader& loader) {
   const LoaderStats st = loader.stats();
@@ -158,14 +204,13 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
                       main_rank && hooks.progress);
     int64_t images = 0, batch_index = first;
     BatchFeed feed(loop, prefetch);
+    PendingLosses pending;
     while (auto batch = feed.next()) {
       if (loop.schedule) loop.schedule(epoch, pos.step);
+      if (hooks.on_batch) hooks.on_batch(pos.step, *batch);
       Tensor loss = loop.loss(*batch, pos.step);
       if (hooks.on_loss) hooks.on_loss(pos.step, loss);
-      const double loss_value = loss.item();
-      IQA_CHECK(std::isfinite(loss_value), loop.tool, ": non-finite loss (", loss_value, ") at step ", pos.step,
-                " (epoch ", epoch, ", batch ", batch_index, "); stopped, the last good checkpoint is kept",
-                main_rank && fs::exists(ckpt_path) ? " at " + ckpt_path : std::string(" (none written yet)"));
+      pending.add(loss, {pos.step, batch_index, epoch});
       loop.optimizer->zero_grad();
       sync.begin_step();
       if (loop.scaler) {
@@ -183,13 +228,13 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
       ++pos.step;
       ++batch_index;
       images += batch->size;
-      pos.loss_sum += loss_value;
-      ++pos.loss_count;
-      progress.update(batch_index - first, images * world, loss_value, cache_note(*loop.loader));
-      if (pos.step % loop.log_every == 0)
-        log.json(nlohmann::json{{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_value},
+      if (pending.due(pos.step, loop.log_every)) pending.read(loop, pos, ckpt_path);
+      progress.update(batch_index - first, images * world, pending.last(), cache_note(*loop.loader));
+      if (pos.step % loop.log_every == 0)  // the read above made this step's loss the last one read
+        log.json(nlohmann::json{{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", pending.last()},
                                 {"lr", loop.optimizer->param_groups()[size_t(loop.logged_lr_group)].lr}}.dump());
       if (stop_requested() || hooks.stop_after_step == pos.step) {
+        pending.read(loop, pos, ckpt_path);
         progress.finish();
         save(loop, ckpt_path, pos, epoch, batch_index);
         log.line("stopped at step " + std::to_string(pos.step) + " (epoch " + std::to_string(epoch) +
@@ -197,6 +242,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
         return LoopOutcome{pos.step, true};
       }
     }
+    pending.read(loop, pos, ckpt_path);
     progress.finish();
     const double mean_loss = pos.loss_count ? pos.loss_sum / double(pos.loss_count) : std::nan("");
     loop.epoch_loss->emplace_back(epoch, mean_loss);

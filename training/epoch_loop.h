@@ -27,6 +27,7 @@ namespace iqa::training {
 
 struct TrainHooks {
   std::function<void(int64_t step, Tensor& loss)> on_loss;  // may replace the loss (tests inject NaN)
+  std::function<void(int64_t step, const Batch& batch)> on_batch;  // sees each step's batch first (tests)
   int stop_after_epoch = -1;  // behave as if SIGINT arrived right after this epoch (tests)
   int stop_after_step = -1;   // ... or right after this optimizer step (tests, mid-epoch resume)
   bool progress = true;       // progress bar / lines on stderr
@@ -51,7 +52,7 @@ struct EpochLoop {
   dist::Communicator* comm = nullptr;
   std::string resume;          // a checkpoint path, "auto" (the run's last.safetensors if present) or empty
   std::map<std::string, std::string> config;  // the run's configuration, stored in every checkpoint
-  int log_every = 10;          // optimizer steps between metrics.jsonl step records
+  int log_every = 10;          // optimizer steps between metrics.jsonl step records (and loss reads)
   int loss_decimals = 4;       // of the mean loss on train.log's epoch line
 
   // ---- what is trained and checkpointed ------------------------------------------------------------
@@ -76,7 +77,8 @@ struct EpochLoop {
   // in batch.device_inputs, in this function's order.
   Device device = kCPU;
   std::function<std::vector<Tensor>(const Batch& batch)> device_inputs;
-  // The batch's scalar loss (forward only; the loop checks it, then runs backward and the update).
+  // The batch's scalar loss (forward only; the loop runs backward and the update, and reads the loss
+  // later, with those of the steps since the last read: one host copy per log_every steps).
   std::function<Tensor(const Batch& batch, int64_t step)> loss;
 
   // ---- results -------------------------------------------------------------------------------------
@@ -98,8 +100,9 @@ struct LoopOutcome {
   bool interrupted = false;  // stopped by a signal or a test hook; the checkpoint lets it resume
 };
 
-// Runs the remaining epochs. A non-finite loss throws iqa::Error naming the step and keeps the last
-// good checkpoint; a stop request writes a checkpoint and returns interrupted.
+// Runs the remaining epochs. A non-finite loss throws iqa::Error naming the step (when its loss is read:
+// at the next step record, epoch end or save, so no later weights are saved) and keeps the last good
+// checkpoint; a stop request writes a checkpoint and returns interrupted.
 LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks);
 
 }  // namespace iqa::training

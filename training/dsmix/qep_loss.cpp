@@ -72,8 +72,8 @@ Tensor distillation_loss(const models::ResNetFeatures& student, const models::Re
     cosd_sum = cosd_sum.defined() ? add(cosd_sum, cosd) : cosd;
   }
   if (terms) {
-    terms->mae = mae_sum.item();
-    terms->cosd = cosd_sum.item();
+    terms->mae = mae_sum.detach();
+    terms->cosd = cosd_sum.detach();
   }
   return add(mul(mae_sum, alpha), mul(cosd_sum, beta));
 }

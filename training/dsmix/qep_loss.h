@@ -37,7 +37,9 @@ Tensor dsmix_ce_loss(const models::QualityEncoderOutput& out, const MixedBatch& 
 // [?]); the norm product is clamped at 1e-8 as torch's cosine_similarity does, so all-zero (post-ReLU)
 // locations give cos 0 and no NaN gradient.
 struct KdTerms {
-  double mae = 0, cosd = 0;  // the unweighted sums over stages
+  // The unweighted sums over stages: detached 0-d f32 tensors on the features' device, so a training
+  // step need not wait for them (read them where they are logged).
+  Tensor mae, cosd;
 };
 Tensor distillation_loss(const models::ResNetFeatures& student, const models::ResNetFeatures& teacher, double alpha,
                          double beta, KdTerms* terms = nullptr);

@@ -61,13 +61,19 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
   loop.schedule = [&](int, int64_t step) { schedule.apply(opt, step); };
   // The training maps' running mean, for the baseline "predict the training mean everywhere".
   double train_gt_sum = 0, train_gt_count = 0;
+  // The crops and their ground-truth maps reach the device through the loop's prefetcher (copied one
+  // batch ahead, so on CUDA the copy overlaps the previous step).
+  loop.device = env.device;
+  loop.device_inputs = [crop, grid](const Batch& b) {
+    return std::vector<Tensor>{b.plane_tensor(0, {3, crop, crop}), b.plane_tensor(1, {1, grid, grid})};
+  };
   loop.loss = [&](const Batch& b, int64_t) {
-    Tensor x = b.plane_tensor(0, {3, crop, crop}).to(env.device);
+    const Tensor& x = b.device_inputs[0];
+    const Tensor& gt = b.device_inputs[1];
     const Tensor gt_host = b.plane_tensor(1, {1, grid, grid});
     const float* g = gt_host.data<float>();
     for (int64_t i = 0; i < gt_host.numel(); ++i) train_gt_sum += g[i];
     train_gt_count += double(gt_host.numel());
-    Tensor gt = gt_host.to(env.device);
     amp::AutocastGuard ac(DType::BF16, env.autocast());
     return mse_loss(model->forward(x).to(DType::F32), gt);
   };

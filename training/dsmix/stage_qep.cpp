@@ -16,6 +16,7 @@
 #include "training/dsmix/common.h"
 #include "training/dsmix/qep_batches.h"
 #include "training/dsmix/qep_loss.h"
+#include "training/deferred_scalars.h"
 #include "training/dsmix/trainer.h"
 
 namespace iqa::training {
@@ -108,8 +109,10 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   dopts.mix = cfg.mix;
   dopts.random_box_count = cfg.random_box_count;
 
-  // Running sums of the loss terms between evaluations, for the log.
-  double ce_sum = 0, kd_mae_sum = 0, kd_cosd_sum = 0, mixed_sum = 0, pristine_sum = 0;
+  // Running sums of the loss terms between evaluations, for the log. The loss terms stay on the device
+  // until the evaluation reads them (a step never waits for its own loss).
+  DeferredSum ce_sum, kd_mae_sum, kd_cosd_sum;
+  double mixed_sum = 0, pristine_sum = 0;
   int64_t term_steps = 0;
 
   EpochLoop loop;
@@ -121,6 +124,9 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   loop.batches_per_epoch = sampler.batches_per_rank();
   loop.epoch_batches = [&](int epoch) { return map_to_subset(sampler.epoch_batches(uint64_t(epoch)), split.train); };
   loop.schedule = [&](int epoch, int64_t) { schedule.apply(opt, epoch); };
+  // The crops reach the device through the loop's prefetcher (copied one batch ahead).
+  loop.device = env.device;
+  loop.device_inputs = [crop](const Batch& b) { return std::vector<Tensor>{b.plane_tensor(0, {3, crop, crop})}; };
   loop.loss = [&](const Batch& b, int64_t step) {
     const int64_t n = b.size;
     std::vector<int> types(static_cast<size_t>(n)), levels(static_cast<size_t>(n));
@@ -130,7 +136,9 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
       types[size_t(i)] = s.type, levels[size_t(i)] = s.level, refs[size_t(i)] = s.reference;
       if (s.type == 0) pristine.push_back(i);
     }
-    Tensor x = b.plane_tensor(0, {3, crop, crop}).to(env.device);
+    const Tensor& x = b.device_inputs[0];
+    // The boxes and label weights are drawn on the host from the predictor's maps: the one read of the
+    // step that remains (DSMix needs the maps before it can mix).
     std::vector<float> maps;
     if (predictor) {
       NoGradGuard ng;
@@ -144,7 +152,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
       amp::AutocastGuard ac(DType::BF16, env.autocast());
       models::QualityEncoderOutput out = model->run(mb.images);
       loss = dsmix_ce_loss(out, mb);
-      ce_sum += loss.item();
+      ce_sum.add(loss);
       if (teacher && !pristine.empty()) {
         // Pristine samples are never mixed, so their rows of x and of the student's features match.
         const Tensor idx = Tensor::from_vector_i64(pristine, {int64_t(pristine.size())}).to(env.device);
@@ -160,8 +168,8 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
         sf.layer4 = index_select(out.features.layer4, 0, idx);
         KdTerms terms;
         loss = add(loss, distillation_loss(sf, tf, cfg.kd_alpha, cfg.kd_beta, &terms));
-        kd_mae_sum += terms.mae;
-        kd_cosd_sum += terms.cosd;
+        kd_mae_sum.add(terms.mae);
+        kd_cosd_sum.add(terms.cosd);
       }
     }
     mixed_sum += double(mb.mixed) / double(n);
@@ -198,18 +206,19 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
     }
     model->train();
     const std::vector<double> a = all_reduce_sums(*env.comm, env.device, std::vector<double>(s, s + 4));
-    const double n = std::max(1.0, a[3]), steps = std::max<int64_t>(1, term_steps);
+    const double n = std::max(1.0, a[3]), steps = std::max<int64_t>(1, term_steps), ce = ce_sum.sum();
     EpochEval ev;
     ev.fields = {{"split", "held-out"},    {"type_acc", a[0] / n},       {"level_acc", a[1] / n},
-                 {"joint_acc", a[2] / n},  {"count", a[3]},              {"train_ce", ce_sum / steps},
+                 {"joint_acc", a[2] / n},  {"count", a[3]},              {"train_ce", ce / steps},
                  {"train_mixed_fraction", mixed_sum / steps}, {"train_pristine_fraction", pristine_sum / steps}};
-    if (teacher) ev.fields["train_kd_mae"] = kd_mae_sum / steps, ev.fields["train_kd_cosd"] = kd_cosd_sum / steps;
+    if (teacher) ev.fields["train_kd_mae"] = kd_mae_sum.sum() / steps, ev.fields["train_kd_cosd"] = kd_cosd_sum.sum() / steps;
     char line[240];
     std::snprintf(line, sizeof line, "held-out accuracy: type %.4f  level %.4f  both %.4f  (train CE %.4f%s)", a[0] / n,
-                  a[1] / n, a[2] / n, ce_sum / steps, teacher ? ", KD terms logged" : "");
+                  a[1] / n, a[2] / n, ce / steps, teacher ? ", KD terms logged" : "");
     ev.line = line;
     ev.plotted = {{"held-out type acc", a[0] / n}, {"held-out level acc", a[1] / n}};
-    ce_sum = kd_mae_sum = kd_cosd_sum = mixed_sum = pristine_sum = 0;
+    ce_sum.reset(), kd_mae_sum.reset(), kd_cosd_sum.reset();
+    mixed_sum = pristine_sum = 0;
     term_steps = 0;
     return ev;
   };

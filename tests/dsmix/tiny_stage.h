@@ -1,0 +1,64 @@
+// The tiny DSMix stage runs the stage tests share: six 48x48 procedural references distorted on the fly
+// (made once per test process), 32x32 crops, tiny networks and a per-stage configuration.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <unistd.h>  // getpid: ctest runs test cases as parallel processes
+
+#include "training/dsmix/config.h"
+#include "training/dsmix/demo.h"
+#include "training/epoch_loop.h"
+
+namespace iqa::testing::dsmix_tiny {
+
+using namespace iqa::training;
+
+inline std::string fresh_dir(const std::string& name) {
+  const std::string d = (std::filesystem::temp_directory_path() / ("iqa_dsmix_" + name + "_" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(d);
+  return d;
+}
+
+// Six 48x48 procedural references, distorted on the fly with three types (one per reference).
+inline const std::string& reference_dir() {
+  static const std::string dir = [] {
+    const std::string d = fresh_dir("refs");
+    write_procedural_references(d, 6, 48, 48, 3);
+    return d;
+  }();
+  return dir;
+}
+
+inline TrainHooks quiet() {
+  TrainHooks h;
+  h.progress = false;
+  return h;
+}
+
+inline DsmixConfig tiny_config(const std::string& stage, const std::string& project) {
+  DsmixConfig c;
+  c.stage = stage;
+  c.project_dir = project;
+  c.crop = 32;
+  c.num_workers = 2;
+  c.device = DeviceChoice::CPU;
+  c.log_every = 1;
+  c.dsm_model = "tiny";
+  c.qe_model = "tiny";
+  c.references = reference_dir();
+  c.types = {1, 11, 21};
+  c.holdout = 0.2;  // 1 of 6 references
+  if (stage == "dsm") {
+    c.epochs = 2;
+    c.batch_size = 5;
+    c.lr = 1e-3;
+  } else if (stage == "qep") {
+    c.epochs = 3;
+    c.batch_size = 6;
+    c.images_per_reference = 3;
+    c.lr = 0.02;
+  }
+  return c;
+}
+
+}  // namespace iqa::testing::dsmix_tiny
