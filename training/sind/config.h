@@ -76,6 +76,8 @@ struct SindConfig {
   int eval_every = 0;                   // evaluate after epoch t when t % eval_every == 0; 0: the reference's cadence (eval_cadence)
   uint64_t seed = 0;
   std::string resume;                   // checkpoint to continue from ("auto": <project_dir>/checkpoints/last.safetensors)
+  std::string load_from;                // the reference's --load_from: a whole model's weights, then a fresh run (load_from.h)
+  int start_epoch = 0;                  // the reference's --start_epoch; only 0 is accepted (validate says why)
   Precision precision = Precision::FP32;  // fp32 | bf16 | fp16 (autocast on CUDA; fp16 adds a GradScaler)
   int num_workers = 4;
   LocalViewMode local_view = LocalViewMode::Mosaic;  // training batches' local view: mosaic | same-crop (--train_local_view)
