@@ -74,6 +74,11 @@ TEST_CASE("--load_from: a checkpoint's EMA weights or an exported state dict, th
   CHECK_THAT(fixtures::error_message_of([&] { load_sind_weights_only(*other, a, pth); }),
              Contains("python3 tools/export_weights.py " + pth) && Contains("PyTorch file"));
 
+  const std::string encoder = dir.str("encoder.safetensors");
+  save_safetensors(encoder, {{"x", Tensor::zeros({2})}}, {{"format", "dsmix-encoder"}});
+  CHECK_THAT(fixtures::error_message_of([&] { load_sind_weights_only(*other, a, encoder); }),
+             Contains("metadata format 'dsmix-encoder' is neither a sind-train checkpoint nor an exported state dict"));
+
   // Through the trainer: train.log names the file, and the run starts at epoch 0 (no resume).
   SindConfig b = tiny_config(fresh_dir("iqa_load_from_b"));
   b.epochs = 1;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "engine/safetensors.h"
 #include "tests/data/reference_fixtures.h"
 #include "tools/sind_flags.h"
 #include "tools/sind_score_flags.h"
@@ -93,6 +94,24 @@ TEST_CASE("sind-train flags: --json_dir --input_size --mixed_precision --ema_dec
   REQUIRE(SindConfig::from_json(c.to_json()) == c);
 }
 
+TEST_CASE("sind-train flags: the reference's argparse defaults", "[train][cli]") {
+  // ablation_exp.sh's "our_notalign" run gives neither --loss_type nor --scene_sampling: the
+  // reference's defaults make it the l1 baseline without scene sampling, and so must ours.
+  const SindConfig c = parse({"sind-train", "--clip_model", "tiny", "--epochs", "35", "--batch_size", "64",
+                              "--local_global", "--train_dataset", "spaq", "--exp_type", "cross-set"});
+  CHECK(c.loss_type == LossType::L1);
+  CHECK(c.scene_sampling == 0);
+  CHECK_NOTHROW(c.validate());
+  const SindConfig d = parse({"sind-train"});
+  CHECK(d.project_dir == "exp_log/debug");
+  CHECK(d.json_root == "./data_json");
+  CHECK(d.data_root == "./data");
+  CHECK(d.clip_model == "ViT-B-16");  // openai/ViT-B-16
+  CHECK((d.epochs == 35 && d.batch_size == 64 && d.warmup_epoch == 5 && d.input_size == 224));
+  CHECK((d.lr == 1e-5 && d.lr_ratio == 1 && d.weight_decay == 1e-5 && d.ema_decay == 0.99));
+  CHECK((d.precision == Precision::FP32 && d.start_epoch == 0 && !d.dataset_domain && !d.clip_freeze));
+}
+
 TEST_CASE("sind-train flags: --resume_from --load_from --start_epoch", "[train][cli]") {
   // --resume_from is --resume (the reference parses it; its load_state call is commented out).
   CHECK(parse({"sind-train", "--resume_from", "run/checkpoints/last.safetensors"}).resume ==
@@ -162,8 +181,8 @@ TEST_CASE("the SIND README's example commands parse and plan unchanged", "[train
   dir.write("data_json/for_cross_set/test/koniq10k_test.json", listing(3, 300, 3));
   for (const char* ds : {"livec", "live", "bid", "cid2013"})
     dir.write(std::string("data_json/for_cross_set/test/") + ds + ".json", listing(4, 200, 1));
-  // random_split/<ds>/<i>/{train,test}.json for the intra-dataset example's six sets, 10 splits, each
-  // set's scenes numbered from its registry base (koniq10k 300, livec 400, ...).
+  // random_split/<ds>/<i>/{train,val,test}.json (split_follow_liqe.py's layout) for the intra-dataset
+  // example's six sets, 10 splits, each set's scenes numbered from its registry base (koniq10k 300, ...).
   const std::vector<std::pair<std::string, int>> mixed = {{"koniq10k", 300}, {"livec", 400}, {"bid", 500},
                                                           {"kadid10k", 600}, {"csiq", 800},  {"live", 700}};
   for (int i = 1; i <= 10; ++i)
@@ -171,6 +190,7 @@ TEST_CASE("the SIND README's example commands parse and plan unchanged", "[train
       const std::string d = "data_json/random_split/" + ds + "/" + std::to_string(i) + "/";
       dir.write(d + "train.json", listing(3, base + 1, 3));
       dir.write(d + "test.json", listing(2, base + 1, 2));
+      dir.write(d + "val.json", listing(1, base + 1, 1));
     }
   dir.write("weights/clip_vit_b16.safetensors", "exported by tools/export_weights.py");
 
@@ -232,6 +252,7 @@ TEST_CASE("the SIND README's example commands parse and plan unchanged", "[train
     REQUIRE(rs[0].data.tests.size() == 6);
     CHECK(rs[0].data.tests[4].name == "csiq");
     CHECK(rs[0].data.tests[4].list.entries.size() == 2);  // tests are not oversampled
+    CHECK(rs[0].data.vals.size() == 6);                   // val.json read for the val-best weights
     std::set<int> dataset_domains;
     for (const auto& e : rs[0].data.train.entries) dataset_domains.insert(e.domain_id);
     CHECK(dataset_domains == std::set<int>{3, 4, 5, 6, 7, 8});  // domain_id / 100 per dataset
@@ -296,6 +317,15 @@ TEST_CASE("the reference's test-script commands (infer_demo.sh) run through sind
                                    "--data_root", "b"}),
                       Contains("it and --data_root differ"));
   REQUIRE_THROWS(parse_score({"sind-score", "--model_path", "a", "--checkpoint", "b", "x.jpg"}));  // one option
+
+  // A safetensors file without a format (tools/export_weights.py's) is read as the reference's state
+  // dict for test_IQA.py's model, ViT-B-16 LocalGlobalClipIQA: a wrong one fails naming the file.
+  const std::string exported = dir.str("exported.safetensors");
+  save_safetensors(exported, {{"head.x", Tensor::zeros({2})}}, {{"converted_by", "tools/export_weights.py"}});
+  CHECK_THAT(fixtures::error_message_of([&] { load_scoring_weights(exported, false); }),
+             Contains("cannot load into LocalGlobalClipIQA") && Contains(exported));
+  CHECK_THAT(fixtures::error_message_of([&] { load_scoring_weights(exported, true); }),
+             Contains("is a state dict, not a sind-train checkpoint"));
 
   // The reference's checkpoint is a torch .pth: the message says how to convert it.
   const std::string pth = dir.write("model_epoch035.pth", "PK");
