@@ -58,7 +58,14 @@ inline void add_sind_flags(CLI::App& app, SindConfig& c) {
                  "epochs between evaluations; 0: the reference's (5 for leave-one-out and random-split, 1 for cross-set)")
       ->capture_default_str();
   app.add_option("--seed", c.seed)->capture_default_str();
-  app.add_option("--resume", c.resume, "checkpoint path, or 'auto' (<project_dir>/.../checkpoints/last.safetensors)");
+  app.add_option("--resume,--resume_from", c.resume,
+                 "checkpoint path, or 'auto' (<project_dir>/.../checkpoints/last.safetensors); --resume_from: the "
+                 "reference's name (commented out in its code, so it did nothing there)");
+  app.add_option("--load_from", c.load_from,
+                 "a trained model's weights only (a sind-train checkpoint's EMA weights, or a reference .pth exported "
+                 "by tools/export_weights.py); optimizer, schedule and epochs start afresh");
+  app.add_option("--start_epoch", c.start_epoch, "the reference's; only 0 (see --resume and --load_from)")
+      ->capture_default_str();
   CLI::Option* precision = add_choice(app, "--precision", c.precision, "fp32 | bf16 | fp16");
   app.add_option_function<std::string>(
          "--mixed_precision", [&c](const std::string& v) { c.precision = precision_of_mixed(v); },

@@ -9,7 +9,7 @@
 namespace iqa::training {
 
 namespace {
-constexpr const char* kFormat = "iqa.cu-checkpoint";
+constexpr const char* kFormat = kTrainingCheckpointFormat;
 constexpr const char* kVersion = "1";
 
 // An i64 scalar holding `v` exactly (Tensor::full goes through double, which rounds above 2^53).
@@ -143,6 +143,12 @@ void load_checkpoint(const std::string& path, TrainingState& s) {
 
 std::map<std::string, std::string> read_checkpoint_config(const std::string& path) {
   return parse_config(SafetensorsFile::open(path).metadata(), path);
+}
+
+std::string safetensors_format(const std::string& path) {
+  const SafetensorsMetadata meta = SafetensorsFile::open(path).metadata();
+  const auto fmt = meta.find("format");
+  return fmt == meta.end() ? "" : fmt->second;
 }
 
 }  // namespace iqa::training

@@ -39,5 +39,9 @@ void save_checkpoint(const std::string& path, const TrainingState& state);
 void load_checkpoint(const std::string& path, TrainingState& state);
 // The config stored in a checkpoint, without loading anything else.
 std::map<std::string, std::string> read_checkpoint_config(const std::string& path);
+// A safetensors file's metadata 'format' ("" when it has none, as tools/export_weights.py's files;
+// "iqa.cu-checkpoint" for these checkpoints). An unreadable file throws.
+std::string safetensors_format(const std::string& path);
+inline constexpr const char* kTrainingCheckpointFormat = "iqa.cu-checkpoint";
 
 }  // namespace iqa::training

@@ -1,4 +1,4 @@
-// make-splits on the datasets' official files as shipped: SPAQ's, BID's and CID2013's .xlsx sheets and
+// make-splits on the datasets' official files as shipped: SPAQ's, BID's, CID2013's and CSIQ's .xlsx sheets and
 // LIVE Challenge's and LIVE's MATLAB .mat variables (tests/fixtures/official/, written by
 // make_official_files.py in the authors' layouts). A build configured without libzip/libexpat or
 // libmatio must say which package is missing instead.
@@ -54,6 +54,22 @@ TEST_CASE("xlsx: BID's DatabaseGrades and CID2013's second sheet", "[data][offic
   CHECK(xlsx_sheet_names(cid) == std::vector<std::string>{"Info", "CID2013 MOS"});
   CHECK(rows_of(load_source("cid2013", {{cid}, ""}).list) ==
         std::vector<Row>{{"CID2013/IS_I_C01_D01.jpg", 57.5, 450}, {"CID2013/IS_I_C01_D02.jpg", 61.25, 450}});
+}
+
+TEST_CASE("xlsx: CSIQ's csiq.DMOS.xlsx, its all_by_image sheet", "[data][official]") {
+  if (!xlsx_supported()) return;  // the SPAQ case checks the message
+  const std::string dmos = official("csiq.DMOS.xlsx");
+  CHECK(xlsx_sheet_names(dmos) == std::vector<std::string>{"all_by_distortion", "all_by_image"});
+  // Found by name on the second sheet; numeric image names (number cells) and "jpeg 2000" map to the
+  // file names hyperIQA's csiq_label.txt lists and the reference's folders and ids.
+  const SourceData s = load_source("csiq", {{dmos}, ""});
+  CHECK(rows_of(s.list) == std::vector<Row>{{"CSIQ/dst_imgs/awgn/1600.AWGN.1.png", 0.061989, 800},
+                                            {"CSIQ/dst_imgs/fnoise/1600.fnoise.2.png", 0.25, 803},
+                                            {"CSIQ/dst_imgs/jpeg2000/aerial_city.jpeg2000.3.png", 0.3, 805}});
+  CHECK(s.list.entries[0].reference == "1600.png");
+  const std::string bad = official("bad_csiq.xlsx");
+  CHECK_THAT(error_message_of([&] { load_source("csiq", {{bad}, ""}); }),
+             Contains(bad + " [sheet 'all_by_image']:3: unknown CSIQ distortion 'gaussian'"));
 }
 
 TEST_CASE("xlsx: a bad cell names the file the sheet and the row", "[data][official]") {

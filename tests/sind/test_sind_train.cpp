@@ -73,6 +73,7 @@ TEST_CASE("SindConfig JSON round trip and validation", "[train][config]") {
     REQUIRE_THAT(e.what(), Catch::Contains("divisible by --scene_sampling") && Catch::Contains("--clip_model"));
   }
   SindConfig no_scenes = c;
+  no_scenes.loss_type = LossType::ScaleShift;
   no_scenes.scene_sampling = 0;
   REQUIRE_THROWS_WITH(no_scenes.validate(), Catch::Contains("scale_shift needs --scene_sampling > 0"));
 }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "training/data/source_readers.h"
+#include "training/data/xlsx_reader.h"
 #include "training/distort/distort.h"
 
 namespace iqa::source {
@@ -80,7 +81,9 @@ SourceData load_csiq(const SourceFiles& f) {
   if (lower(path).size() > 4 && lower(path).substr(path.size() - 4) == ".txt") {
     s = load_csiq_labels(path, prefix);
   } else {
-    CsvTable t = read_csv(path);  // CSV export of csiq.DMOS.xlsx
+    // csiq.DMOS.xlsx as CSIQ ships it (its 'all_by_image' sheet: image, dst_idx, dst_type, dst_lev,
+    // dmos_std, dmos, right of an empty first column), or a CSV export of that sheet.
+    CsvTable t = read_score_table(path, {"all_by_image"});
     const size_t img = t.column({"image"}), type = t.column({"dst_type"}), lev = t.column({"dst_lev"});
     const size_t dmos = t.column({"dmos"});
     s = SourceData{"csiq", {}, {}};

@@ -25,8 +25,9 @@
 //   cid2013   the workbook's "CID2013 MOS" sheet (else its first), or its CSV: Source_ID (".jpg" added)
 //             or image, Realigned MOS.                                      -> CID2013/<image>
 //   kadid10k  dmos.csv: dist_img, ref_img, dmos[, var]. Domain 600 + type.     -> kadid10k/images/<dist_img>
-//   csiq      hyperIQA's csiq_label.txt ("<content>.<TAG>.<level>.png <dmos>", as the reference reads), or a
-//             CSV of csiq.DMOS.xlsx: image, dst_type, dst_lev, dmos. Domain 800 + folder in alphabetical
+//   csiq      csiq.DMOS.xlsx as shipped (its all_by_image sheet: image, dst_type, dst_lev, dmos) or a CSV
+//             of that sheet, or hyperIQA's csiq_label.txt ("<content>.<TAG>.<level>.png <dmos>", which the
+//             reference reads). Domain 800 + folder in alphabetical
 //             order (800 awgn, 801 blur, 802 contrast, 803 fnoise, 804 jpeg, 805 jpeg2000).
 //             -> CSIQ/dst_imgs/<folder>/<content>.<AWGN|BLUR|contrast|fnoise|JPEG|jpeg2000>.<lev>.png
 //   live      LIVE release 2's dmos_realigned.mat (dmos_new) + refnames_all.mat (refnames_all), images

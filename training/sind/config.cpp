@@ -38,6 +38,8 @@ void for_each_field(SindConfig& c, F&& f) {
   f("eval_every", c.eval_every);
   f("seed", c.seed);
   f("resume", c.resume);
+  f("load_from", c.load_from);
+  f("start_epoch", c.start_epoch);
   f("precision", c.precision);
   f("num_workers", c.num_workers);
   f("local_view", c.local_view);
@@ -123,13 +125,21 @@ void SindConfig::validate() const {
   // The reference never trains these from random weights (open_clip / torchvision download them), so a
   // missing file is an error, not a silent random init. An explicit --resume file carries the weights.
   const bool resumes_a_file = !resume.empty() && resume != "auto";
-  if (needs_pretrained(clip_model) && pretrained.empty() && !from_scratch && !resumes_a_file)
+  if (needs_pretrained(clip_model) && pretrained.empty() && !from_scratch && !resumes_a_file && load_from.empty())
     problems.push_back("--clip_model " + clip_model + " needs pretrained weights: pass --pretrained FILE or put the file at " +
                        default_weights_file(clip_model, "./weights") +
                        "; make it with tools/export_weights.py from an OpenCLIP / OpenAI checkpoint (ViT-B-16.pt, "
                        "--visual-only), a Hugging Face openai/clip-vit-base-patch16 pytorch_model.bin or torchvision's "
                        "resnet50-0676ba61.pth; --from_scratch trains from random weights on purpose");
   need(pretrained.empty() || std::filesystem::exists(pretrained), "--pretrained " + pretrained + " does not exist");
+  need(load_from.empty() || std::filesystem::exists(load_from), "--load_from " + load_from + " does not exist");
+  // The reference's --start_epoch N runs epochs N..epochs with a fresh optimizer and schedule and no
+  // state restored (its resume_from is commented out), i.e. a shorter run labelled from N; here the
+  // epoch loop numbers epochs from 0 or from a checkpoint, so N > 0 says what does each half of that.
+  need(start_epoch == 0, "--start_epoch " + std::to_string(start_epoch) +
+                             ": use --resume FILE (or --resume_from FILE) to continue a run at its checkpoint's epoch, "
+                             "or --load_from FILE --epochs " + std::to_string(std::max(1, epochs - start_epoch)) +
+                             " for a fresh run from trained weights");
   throw_config_problems("sind-train", problems);
 }
 

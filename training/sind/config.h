@@ -64,9 +64,11 @@ struct SindConfig {
   int batch_size = 64;                  // per GPU
   bool local_global = false;            // LocalGlobalClipIQA; otherwise SimpleClip / SimpleResNet
   bool all_global = false;              // ablation: the local branch uses the projected CLS too
-  LossType loss_type = LossType::ScaleShift;  // scale_shift | l1
-  int scene_sampling = 2;               // k scenes per GPU batch; 0 = ordinary shuffled batches
-  std::string project_dir = "exp_log/run";
+  // The reference's defaults (l1, 0: its "without alignment" baseline, which ablation_exp.sh runs by
+  // leaving both flags out); every SIND command of its README gives scale_shift and 2.
+  LossType loss_type = LossType::L1;    // scale_shift | l1
+  int scene_sampling = 0;               // k scenes per GPU batch; 0 = ordinary shuffled batches
+  std::string project_dir = "exp_log/debug";
   std::vector<std::string> train_dataset;  // registry names, or paths to data_json files
   std::vector<std::string> test_dataset;
   Protocol exp_type = Protocol::CrossSet;  // leave-one-out | cross-set | random-split
@@ -76,6 +78,8 @@ struct SindConfig {
   int eval_every = 0;                   // evaluate after epoch t when t % eval_every == 0; 0: the reference's cadence (eval_cadence)
   uint64_t seed = 0;
   std::string resume;                   // checkpoint to continue from ("auto": <project_dir>/checkpoints/last.safetensors)
+  std::string load_from;                // the reference's --load_from: a whole model's weights, then a fresh run (load_from.h)
+  int start_epoch = 0;                  // the reference's --start_epoch; only 0 is accepted (validate says why)
   Precision precision = Precision::FP32;  // fp32 | bf16 | fp16 (autocast on CUDA; fp16 adds a GradScaler)
   int num_workers = 4;
   LocalViewMode local_view = LocalViewMode::Mosaic;  // training batches' local view: mosaic | same-crop (--train_local_view)

@@ -1,4 +1,5 @@
 #include "training/sind/kept_weights.h"
+#include "training/sind/load_from.h"
 
 #include <algorithm>
 #include <cmath>
@@ -90,6 +91,15 @@ ScoringWeights load_scoring_weights(const std::string& checkpoint, bool raw_weig
   ScoringWeights w;
   w.path = checkpoint;
   w.raw = raw_weights;
+  require_safetensors("--checkpoint", checkpoint);
+  // No format (tools/export_weights.py) or safetensors' own "pt": a reference model, as its test
+  // script loads it. Any other format is read below, whose error names it.
+  if (const std::string fmt = safetensors_format(checkpoint); fmt.empty() || fmt == "pt") {
+    IQA_CHECK(!raw_weights, checkpoint, " is a state dict, not a sind-train checkpoint: it has no raw/EMA pair for --raw-weights");
+    w.model = reference_test_model(checkpoint, w.config);
+    w.description = "a reference state dict (ViT-B-16 --local_global, as test_IQA.py's load_sind)";
+    return w;
+  }
   w.stored = read_checkpoint_config(checkpoint);
   auto get = [&](const std::string& key) {
     auto it = w.stored.find(key);

@@ -21,6 +21,7 @@
 #include "training/sind/eval.h"
 #include "training/sind/kept_weights.h"
 #include "training/sind/model.h"
+#include "training/sind/load_from.h"
 
 namespace iqa::training {
 namespace {
@@ -96,6 +97,7 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   manual_seed(cfg.seed);
   std::shared_ptr<models::QualityModel> model = make_sind_model(cfg);
   if (!cfg.pretrained.empty()) log.line("pretrained: " + load_sind_pretrained(*model, cfg));
+  if (!cfg.load_from.empty()) log.line("load_from: " + load_sind_weights_only(*model, cfg, cfg.load_from));
   model->to(device);
   model->train();
   const ParamSplit split = split_sind_parameters(*model);
