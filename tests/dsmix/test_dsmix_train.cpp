@@ -53,7 +53,7 @@ TrainHooks quiet() {
   return h;
 }
 
-DsmixConfig tiny_config(const std::string& stage, const std::string& project) {
+DsmixConfig tiny_config(DsmixStage stage, const std::string& project) {
   DsmixConfig c;
   c.stage = stage;
   c.project_dir = project;
@@ -61,16 +61,16 @@ DsmixConfig tiny_config(const std::string& stage, const std::string& project) {
   c.num_workers = 2;
   c.device = DeviceChoice::CPU;
   c.log_every = 1;
-  c.dsm_model = "tiny";
-  c.qe_model = "tiny";
+  c.dsm_model = DsmModel::Tiny;
+  c.qe_model = QeModel::Tiny;
   c.references = reference_dir();
   c.types = {1, 11, 21};
   c.holdout = 0.2;  // 1 of 6 references
-  if (stage == "dsm") {
+  if (stage == DsmixStage::DSM) {
     c.epochs = 2;
     c.batch_size = 5;
     c.lr = 1e-3;
-  } else if (stage == "qep") {
+  } else if (stage == DsmixStage::QEP) {
     c.epochs = 3;
     c.batch_size = 6;
     c.images_per_reference = 3;
@@ -82,7 +82,7 @@ DsmixConfig tiny_config(const std::string& stage, const std::string& project) {
 // A stage-1 checkpoint for the stage-2 tests (one epoch is enough: only its maps are used).
 const std::string& dsm_checkpoint() {
   static const std::string path = [] {
-    DsmixConfig c = tiny_config("dsm", fresh_dir("dsm_fixture"));
+    DsmixConfig c = tiny_config(DsmixStage::DSM, fresh_dir("dsm_fixture"));
     c.epochs = 1;
     train_dsm(c, quiet());
     return c.project_dir + "/checkpoints/last.safetensors";
@@ -243,7 +243,7 @@ TEST_CASE("DSM predictor (tiny) learns a noise-strength map", "[dsmix][dsm]") {
 }
 
 TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step", "[dsmix][dsm]") {
-  const DsmixConfig a = tiny_config("dsm", fresh_dir("dsm_a"));
+  const DsmixConfig a = tiny_config(DsmixStage::DSM, fresh_dir("dsm_a"));
   const StageResult ra = train_dsm(a, quiet());
   REQUIRE(ra.history.epoch_loss.size() == 2);
   CHECK(ra.history.epoch_loss[1].second < ra.history.epoch_loss[0].second);
@@ -254,7 +254,7 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
   CHECK_THAT(read_text(a.project_dir + "/metrics.jsonl"), Contains("\"map_mse\""));
 
   // Interrupted mid-epoch 1 (after step 7 of 10), then resumed: the same weights and losses.
-  DsmixConfig b = tiny_config("dsm", fresh_dir("dsm_b"));
+  DsmixConfig b = tiny_config(DsmixStage::DSM, fresh_dir("dsm_b"));
   TrainHooks stop = quiet();
   stop.stop_after_step = 7;
   REQUIRE(train_dsm(b, stop).interrupted);
@@ -269,7 +269,7 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
   for (const auto& [name, t] : wa) require_equal(wb.at(name), t, name);
 
   // A non-finite loss stops the run, naming the step.
-  DsmixConfig c = tiny_config("dsm", fresh_dir("dsm_nan"));
+  DsmixConfig c = tiny_config(DsmixStage::DSM, fresh_dir("dsm_nan"));
   TrainHooks nan = quiet();
   nan.on_loss = [](int64_t step, Tensor& loss) {
     if (step == 3) loss = mul(loss, std::nan(""));
@@ -278,7 +278,7 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
 }
 
 TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][qep]") {
-  DsmixConfig c = tiny_config("qep", fresh_dir("qep"));
+  DsmixConfig c = tiny_config(DsmixStage::QEP, fresh_dir("qep"));
   c.dsm_checkpoint = dsm_checkpoint();
   // A "teacher" with torchvision names and an fc (skipped), like an ImageNet ResNet-50 export.
   manual_seed(5);
@@ -303,7 +303,7 @@ TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][
   const std::string enc = c.project_dir + "/encoder.safetensors";
   REQUIRE(fs::exists(enc));
   std::string summary;
-  auto backbone = load_encoder_backbone(enc, "resnet50", &summary);  // the file says tiny
+  auto backbone = load_encoder_backbone(enc, QeModel::ResNet50, &summary);  // the file says tiny
   CHECK(backbone->config.feature_dim() == models::ResNetConfig::tiny(0).feature_dim());
   const auto ckpt = checkpoint_model(c.project_dir + "/checkpoints/last.safetensors");
   for (const auto& [name, t] : backbone->state_dict()) require_equal(t, ckpt.at("backbone." + name), name);
@@ -313,11 +313,11 @@ TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][
   for (float v : backbone->bn1->running_mean.to_vector()) running_mean_abs += std::abs(v);
   CHECK(running_mean_abs > 0);
   // The stage-2 checkpoint itself is accepted as --encoder too.
-  auto from_ckpt = load_encoder_backbone(c.project_dir + "/checkpoints/last.safetensors", "resnet50");
+  auto from_ckpt = load_encoder_backbone(c.project_dir + "/checkpoints/last.safetensors", QeModel::ResNet50);
   require_equal(from_ckpt->conv1->weight, backbone->conv1->weight, "conv1 from checkpoint");
 
   // Joint label space, no teacher, no mixing: one epoch runs and says distillation is off.
-  DsmixConfig j = tiny_config("qep", fresh_dir("qep_joint"));
+  DsmixConfig j = tiny_config(DsmixStage::QEP, fresh_dir("qep_joint"));
   j.label_space = LabelSpace::Joint;
   j.mix = 1;
   j.epochs = 1;
@@ -330,7 +330,7 @@ TEST_CASE("the stage-2 encoder export loads into sind-train's resnet50 backbone"
   manual_seed(9);
   models::QualityEncoder qe(models::QualityEncoderConfig{});  // ResNet-50
   const std::string path = fresh_dir("export") + "/encoder.safetensors";
-  export_encoder(qe, "resnet50", path);
+  export_encoder(qe, QeModel::ResNet50, path);
   SindConfig sc;
   sc.clip_model = "resnet50";
   sc.pretrained = path;
@@ -379,7 +379,7 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   CHECK(fit_score_norm(three, ScoreNormMode::MinMax).apply(6.0) == Approx(1.0));
   CHECK(fit_score_norm(three, ScoreNormMode::None).apply(6.0) == 6.0);  // --score_norm none: raw MOS
 
-  DsmixConfig c = tiny_config("lp", fresh_dir("lp"));
+  DsmixConfig c = tiny_config(DsmixStage::LP, fresh_dir("lp"));
   c.references.clear();
   c.types.clear();
   c.dataset = data + "/all.json";

@@ -14,38 +14,18 @@
 namespace iqa::training {
 
 enum class LossType { ScaleShift, L1 };
-template <>
-struct ChoiceSpellings<LossType> {
-  static constexpr const char* flag = "--loss_type";
-  static constexpr Spelling<LossType> all[] = {{LossType::ScaleShift, "scale_shift"}, {LossType::L1, "l1"}};
-};
+IQA_CHOICE_SPELLINGS(LossType, "--loss_type", {LossType::ScaleShift, "scale_shift"}, {LossType::L1, "l1"});
 
 enum class Protocol { LeaveOneOut, CrossSet, RandomSplit };  // --exp_type
-template <>
-struct ChoiceSpellings<Protocol> {
-  static constexpr const char* flag = "--exp_type";
-  static constexpr Spelling<Protocol> all[] = {
-      {Protocol::LeaveOneOut, "leave-one-out"}, {Protocol::CrossSet, "cross-set"}, {Protocol::RandomSplit, "random-split"}};
-};
+IQA_CHOICE_SPELLINGS(Protocol, "--exp_type",
+                     {Protocol::LeaveOneOut, "leave-one-out"}, {Protocol::CrossSet, "cross-set"}, {Protocol::RandomSplit, "random-split"});
 
-template <>
-struct ChoiceSpellings<LocalViewMode> {
-  static constexpr const char* flag = "--local_view";
-  static constexpr Spelling<LocalViewMode> all[] = {{LocalViewMode::Mosaic, "mosaic"},
-                                                    {LocalViewMode::SameAsGlobal, "same-crop"}};
-};
+IQA_CHOICE_SPELLINGS(LocalViewMode, "--local_view",
+                     {LocalViewMode::Mosaic, "mosaic"}, {LocalViewMode::SameAsGlobal, "same-crop"});
 
-template <>
-struct ChoiceSpellings<DecodeMode> {
-  static constexpr const char* flag = "--decode";
-  static constexpr Spelling<DecodeMode> all[] = {{DecodeMode::Exact, "exact"}, {DecodeMode::Fast, "fast"}};
-};
+IQA_CHOICE_SPELLINGS(DecodeMode, "--decode", {DecodeMode::Exact, "exact"}, {DecodeMode::Fast, "fast"});
 
-template <>
-struct ChoiceSpellings<BadImagePolicy> {
-  static constexpr const char* flag = "--bad-image";
-  static constexpr Spelling<BadImagePolicy> all[] = {{BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"}};
-};
+IQA_CHOICE_SPELLINGS(BadImagePolicy, "--bad-image", {BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"});
 
 struct SindConfig {
   // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16; the CLI maps the reference's spellings onto these
