@@ -332,7 +332,7 @@ TEST_CASE("the stage-2 encoder export loads into sind-train's resnet50 backbone"
   const std::string path = fresh_dir("export") + "/encoder.safetensors";
   export_encoder(qe, QeModel::ResNet50, path);
   SindConfig sc;
-  sc.clip_model = "resnet50";
+  sc.clip_model = ClipModel::ResNet50;
   sc.pretrained = path;
   auto model = make_sind_model(sc);
   const std::string summary = load_sind_pretrained(*model, sc);

@@ -53,9 +53,9 @@ void in_dir(const std::string& dir, F&& fn) {
 
 TEST_CASE("sind-train flags: the reference's --clip_model spellings map to the model names", "[train][cli]") {
   for (const char* s : {"openai/ViT-B-16", "ViT-B-16", "ViT-B-16-quickgelu", "openai/ViT-B-16-quickgelu"})
-    CHECK(parse({"sind-train", "--clip_model", s}).clip_model == "ViT-B-16");
-  CHECK(parse({"sind-train", "--clip_model", "resnet50"}).clip_model == "resnet50");
-  CHECK(parse({"sind-train", "--clip_model", "tiny16"}).clip_model == "tiny16");
+    CHECK(parse({"sind-train", "--clip_model", s}).clip_model == ClipModel::ViTB16);
+  CHECK(parse({"sind-train", "--clip_model", "resnet50"}).clip_model == ClipModel::ResNet50);
+  CHECK(parse({"sind-train", "--clip_model", "tiny16"}).clip_model == ClipModel::Tiny16);
   REQUIRE_THROWS_WITH(parse({"sind-train", "--clip_model", "openai/ViT-L-14"}),
                       Contains("--clip_model must be one of openai/ViT-B-16 |") && Contains("got 'openai/ViT-L-14'"));
   CLI::App app{"sind-train"};
@@ -156,7 +156,7 @@ TEST_CASE("the SIND README's example commands parse and plan unchanged", "[train
       SindConfig c = parse(argv);
       use_default_weights(c, "./weights");  // as tools/sind-train.cpp does
       c.validate();
-      CHECK(c.clip_model == "ViT-B-16");
+      CHECK(c.clip_model == ClipModel::ViTB16);
       CHECK(c.pretrained == "./weights/clip_vit_b16.safetensors");
       return std::make_pair(c, plan_protocol(c));
     };
