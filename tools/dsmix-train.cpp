@@ -10,11 +10,11 @@
 
 #include "engine/error.h"
 #include "tools/cli_choice.h"
+#include "training/data/loader.h"  // DecodeMode and its spellings
 #include "training/dsmix/config.h"
 #include "training/dsmix/demo.h"
 #include "training/dsmix/trainer.h"
 #include "training/run_log.h"
-#include "training/sind/config.h"  // --decode's spellings
 #include "tools/tool_error.h"
 
 using namespace iqa::training;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "training/choice.h"
-#include "training/data/loader.h"  // LocalViewMode, BadImagePolicy
+#include "training/data/loader.h"  // LocalViewMode, BadImagePolicy, DecodeMode and their spellings
 
 namespace iqa::training {
 
@@ -26,13 +26,6 @@ IQA_CHOICE_SPELLINGS(LossType, "--loss_type", {LossType::ScaleShift, "scale_shif
 enum class Protocol { LeaveOneOut, CrossSet, RandomSplit };  // --exp_type
 IQA_CHOICE_SPELLINGS(Protocol, "--exp_type",
                      {Protocol::LeaveOneOut, "leave-one-out"}, {Protocol::CrossSet, "cross-set"}, {Protocol::RandomSplit, "random-split"});
-
-IQA_CHOICE_SPELLINGS(LocalViewMode, "--local_view",
-                     {LocalViewMode::Mosaic, "mosaic"}, {LocalViewMode::SameAsGlobal, "same-crop"});
-
-IQA_CHOICE_SPELLINGS(DecodeMode, "--decode", {DecodeMode::Exact, "exact"}, {DecodeMode::Fast, "fast"});
-
-IQA_CHOICE_SPELLINGS(BadImagePolicy, "--bad-image", {BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"});
 
 struct SindConfig {
   ClipModel clip_model = ClipModel::ViTB16;  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16
