@@ -2,6 +2,7 @@
 // stages' cross-rank sums.
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "engine/comm_tcp.h"
@@ -98,15 +99,10 @@ TEST_CASE("DsmixConfig: stage and model names are enums, old config.json text re
   // qe_model were strings; checkpoints and config.json files of that time hold exactly this text.
   const std::string old_text = testing::read_text(testing::fixture_file("configs/dsmix_config.json"));
   const DsmixConfig c = DsmixConfig::from_json(old_text);
-  CHECK(c.stage == DsmixStage::QEP);
-  CHECK(c.dsm_model == DsmModel::Tiny);
-  CHECK(c.qe_model == QeModel::Tiny);
-  CHECK(c.kadis_type8 == KadisType8::Literal);
-  CHECK(c.channels_last == ChannelsLast::Off);
-  CHECK(c.label_space == LabelSpace::Joint);
-  CHECK(c.qep_optimizer == QepOptimizer::AdamW);
-  CHECK(c.score_norm == ScoreNormMode::MinMax);
-  CHECK(c.precision == Precision::BF16);
+  CHECK(std::tuple{c.stage, c.dsm_model, c.qe_model, c.kadis_type8, c.channels_last, c.label_space, c.qep_optimizer,
+                   c.score_norm, c.precision} == std::tuple{DsmixStage::QEP, DsmModel::Tiny, QeModel::Tiny,
+                                                            KadisType8::Literal, ChannelsLast::Off, LabelSpace::Joint,
+                                                            QepOptimizer::AdamW, ScoreNormMode::MinMax, Precision::BF16});
   CHECK(c.to_json() == old_text);
   CHECK(c.to_string_map().at("stage") == "qep");
   // The defaults still spell the paper's models.

@@ -109,7 +109,7 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
        {"--stage must be dsm, qep or lp, got 'pretrain'"}},
       {"unknown DSMix encoder", {"--stage", "lp", "--qe_model", "resnet18"}, "dsmix-train", 105,
        {"--qe_model must be resnet50 or tiny, got 'resnet18'"}},
-      {"unknown SIND model", with(train(tiny.json), {"--clip_model", "ViT-L-14"}), "sind-train", 105,
+      {"unknown SIND model", {"--clip_model", "ViT-L-14"}, "sind-train", 105,
        {"--clip_model must be one of openai/ViT-B-16", "got 'ViT-L-14'"}},
       {"missing checkpoint", score(d + "absent.safetensors", png), "sind-score", 1, {d + "absent.safetensors"}},
       {"safetensors offsets past the end", score(d + "offsets.safetensors", png), "sind-score", 1,

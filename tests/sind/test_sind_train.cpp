@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "engine/ema.h"
 #include "engine/lr_schedule.h"
@@ -107,15 +108,10 @@ TEST_CASE("SindConfig: old config.json text reads back to the same enums, byte f
   // checkpoints and config.json files of that time hold exactly this text.
   const std::string old_text = testing::read_text(testing::fixture_file("configs/sind_config.json"));
   const SindConfig c = SindConfig::from_json(old_text);
-  CHECK(c.clip_model == ClipModel::ResNet50);
-  CHECK(c.loss_type == LossType::L1);
-  CHECK(c.exp_type == Protocol::RandomSplit);
-  CHECK(c.precision == Precision::FP16);
-  CHECK(c.local_view == LocalViewMode::SameAsGlobal);
+  CHECK(std::tuple{c.clip_model, c.loss_type, c.exp_type, c.precision, c.local_view, c.bad_image, c.decode, c.device} ==
+        std::tuple{ClipModel::ResNet50, LossType::L1, Protocol::RandomSplit, Precision::FP16,
+                   LocalViewMode::SameAsGlobal, BadImagePolicy::Skip, DecodeMode::Fast, DeviceChoice::CUDA});
   CHECK(c.test_local_view == LocalViewMode::SameAsGlobal);
-  CHECK(c.bad_image == BadImagePolicy::Skip);
-  CHECK(c.decode == DecodeMode::Fast);
-  CHECK(c.device == DeviceChoice::CUDA);
   CHECK(c.to_json() == old_text);
   CHECK(std::string(choice_name(SindConfig{}.clip_model)) == "ViT-B-16");
 }
