@@ -55,8 +55,9 @@ BenchCase copy_case(const std::string& op, Device device, DType dtype, bool smal
 }
 
 // One op-table row at one bench shape: standard-normal inputs (fixed ones such as scene ids and
-// probability targets as the row gives them, without gradients) on the device; with `backward`, under autograd with a fixed upstream gradient, the
-// gradients dropped after each call so nothing accumulates.
+// probability targets as the row gives them, without gradients) on the device; with `backward`, under
+// autograd with a fixed upstream gradient into every output at once, the gradients dropped after each
+// call so nothing accumulates.
 BenchCase table_case(const op_table::OpCase& row, const op_table::BenchShape& b, Device device, DType dtype,
                      bool small) {
   const op_table::Operands& operands = small ? b.small : b.full;
@@ -73,16 +74,17 @@ BenchCase table_case(const op_table::OpCase& row, const op_table::BenchShape& b,
   const op_table::BenchCost cost = b.cost(operands, dtype);
   c.bytes = cost.bytes;
   c.flops = cost.flops;
-  const op_table::OpFn fn = row.fn;
+  const op_table::OpCase* r = &row;  // the table lives as long as the program
   if (!b.backward) {
-    c.run = [fn, in] { fn(in); };
+    c.run = [r, in] { op_table::row_outputs(*r, in); };
     return c;
   }
-  Tensor probe = fn(in);  // iqa-bench runs under NoGradGuard: no graph kept
-  Tensor grad_out = probe.dim() == 0 ? Tensor() : random(probe.shape(), probe.dtype(), device);
-  c.run = [fn, in, grad_out]() mutable {
+  std::vector<Tensor> grad_out;
+  for (const Tensor& probe : op_table::row_outputs(row, in))  // iqa-bench runs under NoGradGuard: no graph kept
+    grad_out.push_back(probe.dim() == 0 ? Tensor() : random(probe.shape(), probe.dtype(), device));
+  c.run = [r, in, grad_out]() mutable {
     EnableGradGuard grad;
-    fn(in).backward(grad_out);
+    run_backward(op_table::row_outputs(*r, in), grad_out);
     for (Tensor& t : in)
       if (t.requires_grad()) t.zero_grad();
   };

@@ -69,7 +69,7 @@ struct SindStep : TrainStep {
 
 BenchCase sind_step_case(Device device, DType dtype, bool small, int64_t batch) {
   training::SindConfig cfg;
-  cfg.clip_model = small ? "tiny" : "ViT-B-16";
+  cfg.clip_model = small ? training::ClipModel::Tiny : training::ClipModel::ViTB16;
   cfg.local_global = true;
   const int64_t B = small ? 4 : batch;
   auto step = std::make_shared<SindStep>();
@@ -91,7 +91,7 @@ BenchCase sind_step_case(Device device, DType dtype, bool small, int64_t batch) 
   step->scenes = Tensor::from_vector_i64(ids, {B}, DType::I64, device);
   step->set_precision(device, dtype);
   BenchCase c;
-  c.shape = cfg.clip_model + "-b" + std::to_string(B);
+  c.shape = std::string(training::choice_name(cfg.clip_model)) + "-b" + std::to_string(B);
   c.items = double(B);
   c.run = [step] { step->run(); };
   return c;

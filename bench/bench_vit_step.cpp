@@ -1,13 +1,12 @@
 // iqa-bench cases for the kernels that decide a ViT training step (issue 3 §4), at ViT-B/16 batch-64
 // shapes (64 x 197 = 12608 token rows). bench/torch_peer_vit.py times PyTorch's eager equivalents.
 //
-// iqa-bench runs under NoGradGuard, so each case calls the kernels an autograd op launches, forward and
-// backward together. Byte counts are the traffic the kernels actually move (every launch's reads and
-// writes), so GB/s compares directly with the "copy" case's bandwidth.
+// Byte counts are the traffic the kernels actually move (every launch's reads and writes), so GB/s
+// compares directly with the "copy" case's bandwidth.
 //   bias_quick_gelu:  QuickGELU forward (pre in, y out) + backward (pre, g in; d(pre) out; bias-gradient
-//                     partial sums): 5 slabs of 12608 x 3072.
-//   add_layer_norm:   forward (x, residual in; sum, y out) + backward with grad_sum (sum, g_y, g_sum in;
-//                     dx out) + the weight/bias partial sums (sum, g_y in): 10 slabs of 12608 x 768.
+//                     partial sums): 5 slabs of 12608 x 3072, the passes of linear_quick_gelu without its GEMMs.
+//   add_layer_norm:   the op-table row (tests/op_table/rows_norm_matmul.cpp): forward and backward under
+//                     autograd, gradients into both outputs; counted as 10 slabs of 12608 x 768.
 //   cross_entropy_soft: 64 x 1000 logits (launch bound: what matters is one launch each way).
 //   adamw_multi_tensor / adamw_per_tensor / sgd_multi_tensor: ViT-B/16's ~150 fp32 parameter tensors
 //                     (86M floats); AdamW moves 7 floats per element, SGD with momentum 5.
@@ -16,18 +15,15 @@
 #include <vector>
 
 #include "bench/bench_ops.h"
-#include "engine/cuda_runtime.h"
-#include "engine/dispatch.h"
-#include "engine/ops.h"
 #include "engine/optim.h"
-#include "kernels/layer_norm.h"
-#include "kernels/linear_quick_gelu.h"
+#include "engine/quick_gelu_passes.h"
 
 namespace iqa::bench {
 namespace {
 
 std::string dims2(int64_t a, int64_t b) { return std::to_string(a) + "x" + std::to_string(b); }
 
+// The two passes linear_quick_gelu runs around its GEMM (engine/quick_gelu_passes.h), timed alone.
 BenchCase bias_quick_gelu_case(Device device, DType dtype, bool small) {
   const int64_t rows = small ? 1024 : 12608, cols = 3072;
   Tensor pre = Tensor::randn({rows, cols}, dtype, device), g = Tensor::randn({rows, cols}, dtype, device);
@@ -36,62 +32,10 @@ BenchCase bias_quick_gelu_case(Device device, DType dtype, bool small) {
   BenchCase c;
   c.shape = dims2(rows, cols);
   c.bytes = 5.0 * double(pre.nbytes());
-  if (device.is_cpu()) {
-    c.run = [=] {
-      kernels::cpu::quick_gelu_forward(dtype, pre.raw_data(), y.raw_data(), rows * cols);
-      kernels::cpu::quick_gelu_backward_bias(dtype, pre.raw_data(), g.raw_data(), dpre.raw_data(), db.raw_data(), rows,
-                                             cols);
-    };
-    return c;
-  }
-#ifdef IQA_WITH_CUDA
-  Tensor ws = Tensor::empty({kernels::cuda::quick_gelu_backward_bias_workspace_floats(rows, cols)}, DType::F32, device);
   c.run = [=] {
-    cudaStream_t s = cuda::current_stream();
-    kernels::cuda::quick_gelu_forward(dtype, pre.raw_data(), y.raw_data(), rows * cols, s);
-    kernels::cuda::quick_gelu_backward_bias(dtype, pre.raw_data(), g.raw_data(), dpre.raw_data(), db.raw_data(), rows,
-                                            cols, ws.data<float>(), s);
+    quick_gelu_pass(pre, y);
+    quick_gelu_backward_pass(pre, g, dpre, db);
   };
-#endif
-  return c;
-}
-
-BenchCase add_layer_norm_case(Device device, DType dtype, bool small) {
-  const int64_t rows = small ? 1024 : 12608, cols = 768;
-  auto slab = [&] { return Tensor::randn({rows, cols}, dtype, device); };
-  Tensor x = slab(), r = slab(), gy = slab(), gs = slab();
-  Tensor sum = Tensor::empty({rows, cols}, dtype, device), y = Tensor::empty({rows, cols}, dtype, device);
-  Tensor dx = Tensor::empty({rows, cols}, dtype, device);
-  Tensor w = Tensor::randn({cols}, dtype, device), b = Tensor::randn({cols}, dtype, device);
-  Tensor dw = Tensor::empty({cols}, dtype, device), db = Tensor::empty({cols}, dtype, device);
-  const DType stat = device.is_cpu() ? dtype : DType::F32;
-  Tensor mean = Tensor::empty({rows}, stat, device), rstd = Tensor::empty({rows}, stat, device);
-  BenchCase c;
-  c.shape = dims2(rows, cols);
-  c.bytes = 10.0 * double(x.nbytes());
-  if (device.is_cpu()) {
-    c.run = [=] {
-      kernels::cpu::add_layer_norm_forward(dtype, x.raw_data(), r.raw_data(), w.raw_data(), b.raw_data(),
-                                           sum.raw_data(), y.raw_data(), mean.raw_data(), rstd.raw_data(), rows, cols,
-                                           1e-5);
-      kernels::cpu::add_layer_norm_backward(dtype, sum.raw_data(), w.raw_data(), mean.raw_data(), rstd.raw_data(),
-                                            gy.raw_data(), gs.raw_data(), dx.raw_data(), dw.raw_data(), db.raw_data(),
-                                            rows, cols);
-    };
-    return c;
-  }
-#ifdef IQA_WITH_CUDA
-  Tensor ws = Tensor::empty({kernels::cuda::layer_norm_backward_workspace_floats(rows, cols)}, DType::F32, device);
-  c.run = [=] {
-    cudaStream_t s = cuda::current_stream();
-    kernels::cuda::add_layer_norm_forward(dtype, x.raw_data(), r.raw_data(), w.raw_data(), b.raw_data(),
-                                          sum.raw_data(), y.raw_data(), mean.data<float>(), rstd.data<float>(), rows,
-                                          cols, 1e-5, s);
-    kernels::cuda::add_layer_norm_backward(dtype, sum.raw_data(), w.raw_data(), mean.data<float>(), rstd.data<float>(),
-                                           gy.raw_data(), gs.raw_data(), dx.raw_data(), dw.raw_data(), db.raw_data(),
-                                           rows, cols, ws.data<float>(), s);
-  };
-#endif
   return c;
 }
 
@@ -142,7 +86,7 @@ BenchCase optimizer_case(Device device, bool small, OptimKind kind) {
 }
 
 const BenchRegistrar bias_quick_gelu_reg("bias_quick_gelu", bias_quick_gelu_case);
-const BenchRegistrar add_layer_norm_reg("add_layer_norm", add_layer_norm_case);
+const BenchRegistrar add_layer_norm_reg("add_layer_norm", op_table_bench("add_layer_norm"));  // an op-table row
 const BenchRegistrar cross_entropy_reg("cross_entropy_soft", op_table_bench("cross_entropy_soft"));  // an op-table row
 const BenchRegistrar adamw_multi_reg("adamw_multi_tensor", [](Device d, DType, bool small) {
   return optimizer_case(d, small, OptimKind::AdamWMulti);

@@ -44,48 +44,62 @@ Tensor accumulate(const Tensor& acc, const Tensor& g) {
 }
 }  // namespace
 
-void run_backward(const Tensor& root, const Tensor& grad_in) {
-  IQA_CHECK(root.requires_grad(), "backward() on a tensor that does not require grad: ", root.str());
-  Tensor grad = grad_in;
-  if (!grad.defined()) {
-    IQA_CHECK(root.numel() == 1, "backward() without a gradient needs a scalar, got ", root.str());
-    grad = Tensor::ones(root.shape(), root.dtype(), root.device());
+void run_backward(const Tensor& root, const Tensor& grad) { run_backward(std::vector<Tensor>{root}, {grad}); }
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads_in) {
+  IQA_CHECK(roots.size() == grads_in.size(), "backward(): ", roots.size(), " tensors but ", grads_in.size(), " gradients");
+  std::vector<Tensor> root_grads;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& root = roots[i];
+    IQA_CHECK(root.requires_grad(), "backward() on a tensor that does not require grad: ", root.str());
+    Tensor grad = grads_in[i];
+    if (!grad.defined()) {
+      IQA_CHECK(root.numel() == 1, "backward() without a gradient needs a scalar, got ", root.str());
+      grad = Tensor::ones(root.shape(), root.dtype(), root.device());
+    }
+    IQA_CHECK(grad.shape() == root.shape(), "backward(): gradient shape ", shape_str(grad.shape()),
+              " != tensor shape ", shape_str(root.shape()));
+    root_grads.push_back(grad);
   }
-  IQA_CHECK(grad.shape() == root.shape(), "backward(): gradient shape ", shape_str(grad.shape()),
-            " != tensor shape ", shape_str(root.shape()));
 
   NoGradGuard no_grad;
   amp::SuspendGuard no_autocast;  // backward ops keep the dtypes autocast chose in the forward (as PyTorch)
-  // Reverse topological order by iterative DFS over tensors that have a grad_fn.
+  // Reverse topological order by iterative DFS over tensors that have a grad_fn, from every root in
+  // turn (a DFS forest's post-order still lists a node after everything it feeds).
   std::vector<TensorImpl*> order;
   std::unordered_map<TensorImpl*, std::shared_ptr<TensorImpl>> keep;  // keeps nodes alive while we run
   {
     std::unordered_set<TensorImpl*> seen;
     std::vector<std::pair<TensorImpl*, size_t>> stack;
-    TensorImpl* r = root.impl_ptr().get();
-    stack.push_back({r, 0});
-    seen.insert(r);
-    keep[r] = root.impl_ptr();
-    while (!stack.empty()) {
-      auto& [t, next] = stack.back();
-      Node* node = t->grad_fn.get();
-      if (node && next < node->inputs.size()) {
-        const Tensor& in = node->inputs[next++];
-        if (in.defined() && in.requires_grad()) {
-          TensorImpl* ip = in.impl_ptr().get();
-          if (seen.insert(ip).second) {
-            keep[ip] = in.impl_ptr();
-            stack.push_back({ip, 0});
+    for (const Tensor& root : roots) {
+      TensorImpl* r = root.impl_ptr().get();
+      if (!seen.insert(r).second) continue;
+      stack.push_back({r, 0});
+      keep[r] = root.impl_ptr();
+      while (!stack.empty()) {
+        auto& [t, next] = stack.back();
+        Node* node = t->grad_fn.get();
+        if (node && next < node->inputs.size()) {
+          const Tensor& in = node->inputs[next++];
+          if (in.defined() && in.requires_grad()) {
+            TensorImpl* ip = in.impl_ptr().get();
+            if (seen.insert(ip).second) {
+              keep[ip] = in.impl_ptr();
+              stack.push_back({ip, 0});
+            }
           }
+        } else {
+          order.push_back(t);
+          stack.pop_back();
         }
-      } else {
-        order.push_back(t);
-        stack.pop_back();
       }
     }
   }
   std::unordered_map<TensorImpl*, Tensor> grads;
-  grads[root.impl_ptr().get()] = grad.detach();
+  for (size_t i = 0; i < roots.size(); ++i) {
+    auto& slot = grads[roots[i].impl_ptr().get()];
+    slot = accumulate(slot, root_grads[i].detach());
+  }
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl* t = *it;
     auto git = grads.find(t);

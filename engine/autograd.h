@@ -48,5 +48,8 @@ void record(const char* name, Tensor& out, std::vector<Tensor> inputs, BackwardF
 
 // Runs backward from `root` with upstream gradient `grad` (ones for a scalar when undefined).
 void run_backward(const Tensor& root, const Tensor& grad);
+// Backward from several tensors at once (torch.autograd.backward): grads[i] arrives at roots[i]
+// (undefined: ones, for a scalar), and a node fed by more than one root sees the sum, in one walk.
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads);
 
 }  // namespace iqa

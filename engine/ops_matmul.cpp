@@ -8,7 +8,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/gemm.h"
-#include "kernels/linear_quick_gelu.h"
+#include "engine/quick_gelu_passes.h"
 
 namespace iqa {
 
@@ -204,11 +204,7 @@ Tensor linear_quick_gelu_impl(const Tensor& x, const Tensor& weight, const Tenso
   out_shape.push_back(out_f);
   Tensor pre = linear_2d(x2, weight, bias, std::nullopt);
   Tensor y2 = Tensor::empty(pre.shape(), pre.dtype(), pre.device());
-  if (pre.numel() > 0) {
-    if (pre.device().is_cpu()) kernels::cpu::quick_gelu_forward(pre.dtype(), pre.raw_data(), y2.raw_data(), pre.numel());
-    else IQA_ON_CUDA(kernels::cuda::quick_gelu_forward(pre.dtype(), pre.raw_data(), y2.raw_data(), pre.numel(),
-                                                      cuda::current_stream()));
-  }
+  quick_gelu_pass(pre, y2);
   Tensor out = y2.view(out_shape);
   Tensor wd = weight.detach();
   bool want_x = x.requires_grad(), want_w = weight.requires_grad(), want_b = bias.defined() && bias.requires_grad();
@@ -216,25 +212,9 @@ Tensor linear_quick_gelu_impl(const Tensor& x, const Tensor& weight, const Tenso
   record("linear_quick_gelu", out, {x, weight, bias}, [x2, wd, pre, want_x, want_w, want_b, x_shape, out_f](const Tensor& g) {
     Tensor gc = g.reshape({-1, out_f}).contiguous();
     if (gc.dtype() != pre.dtype()) gc = gc.to(pre.dtype());
-    const int64_t rows = pre.shape()[0];
     Tensor dpre = Tensor::empty(pre.shape(), pre.dtype(), pre.device());
     Tensor db = want_b ? Tensor::empty({out_f}, pre.dtype(), pre.device()) : Tensor();
-    void* dbp = want_b ? db.raw_data() : nullptr;
-    if (pre.numel() == 0) {
-      if (want_b) db.zero_();
-    } else if (pre.device().is_cpu()) {
-      kernels::cpu::quick_gelu_backward_bias(pre.dtype(), pre.raw_data(), gc.raw_data(), dpre.raw_data(), dbp, rows,
-                                             out_f);
-    } else {
-      IQA_ON_CUDA({
-        Tensor ws = want_b ? Tensor::empty({kernels::cuda::quick_gelu_backward_bias_workspace_floats(rows, out_f)},
-                                           DType::F32, pre.device())
-                           : Tensor();
-        kernels::cuda::quick_gelu_backward_bias(pre.dtype(), pre.raw_data(), gc.raw_data(), dpre.raw_data(), dbp,
-                                                rows, out_f, want_b ? ws.data<float>() : nullptr,
-                                                cuda::current_stream());
-      });
-    }
+    quick_gelu_backward_pass(pre, gc, dpre, db);
     std::vector<Tensor> grads = linear_backward_2d(dpre, x2, wd, want_x, want_w, false);
     if (grads[0].defined()) grads[0] = grads[0].reshape(x_shape);
     grads[2] = db;

@@ -1,6 +1,7 @@
 // The op table's generic checks (rows in tests/op_table/): every row's f64 finite-difference
 // gradchecks on the CPU, and its CUDA forward (and backward) against the CPU on the same rounded
 // inputs. Known values, reference fixtures and edge cases stay in the per-op test files.
+#include "engine/autograd.h"
 #include "engine/random.h"
 #include "tests/op_table/op_table.h"
 #include "tests/testing.h"
@@ -51,19 +52,24 @@ std::vector<Tensor> with_layouts(const Operands& operands, const std::vector<Ten
 }
 
 struct Run {
-  DType out_dtype;
-  std::vector<Tensor> results;  // the output, then each differentiable operand's gradient
+  std::vector<DType> out_dtypes;
+  std::vector<Tensor> results;  // the outputs, then each differentiable operand's gradient
 };
 
-// Runs the row on (device, dt) and back-propagates `upstream` (ones for a 0-d output).
+// Runs the row on (device, dt) and back-propagates upstream[k] into output k (ones for a 0-d one).
 Run run_row(const OpCase& c, const Operands& operands, const std::vector<Tensor>& values, Device device, DType dt,
-            bool backward, const Tensor& upstream) {
+            bool backward, const std::vector<Tensor>& upstream) {
   std::vector<Tensor> leaves = make_leaves(operands, values, device, dt, backward);
-  Tensor out = c.fn(with_layouts(operands, leaves));
-  Run r{out.dtype(), {out.detach().cpu()}};
+  const std::vector<Tensor> outs = row_outputs(c, with_layouts(operands, leaves));
+  Run r;
+  std::vector<Tensor> grads;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    r.out_dtypes.push_back(outs[k].dtype());
+    r.results.push_back(outs[k].detach().cpu());
+    grads.push_back(outs[k].dim() == 0 ? Tensor() : upstream[k].to(device, outs[k].dtype()));
+  }
   if (!backward) return r;
-  if (out.dim() == 0) out.backward();
-  else out.backward(upstream.to(device, out.dtype()));
+  run_backward(outs, grads);
   for (size_t i = 0; i < operands.size(); ++i)
     if (differentiable(operands[i])) r.results.push_back(leaves[i].grad().cpu());
   return r;
@@ -71,21 +77,37 @@ Run run_row(const OpCase& c, const Operands& operands, const std::vector<Tensor>
 
 void compare_on_device(const OpCase& c, const Operands& operands, DType dt, bool backward, uint64_t seed) {
   const std::vector<Tensor> values = make_values(operands, dt, seed);
-  Tensor probe;
+  std::vector<Tensor> probe;
   {
     NoGradGuard ng;
-    probe = c.fn(with_layouts(operands, make_leaves(operands, values, kCPU, c.reference, false)));
+    probe = row_outputs(c, with_layouts(operands, make_leaves(operands, values, kCPU, c.reference, false)));
   }
-  const Tensor upstream = uniform(probe.shape(), c.grad_lo, c.grad_hi, seed + 1000).to(dt).to(DType::F64);
+  std::vector<Tensor> upstream;
+  for (size_t k = 0; k < probe.size(); ++k)
+    upstream.push_back(uniform(probe[k].shape(), c.grad_lo, c.grad_hi, seed + 1000 + k).to(dt).to(DType::F64));
   const Run cpu = run_row(c, operands, values, kCPU, c.reference, backward, upstream);
   const Run gpu = run_row(c, operands, values, cuda_device(0), dt, backward, upstream);
-  if (c.keeps_dtype) REQUIRE(gpu.out_dtype == dt);
+  if (c.keeps_dtype)
+    for (DType out_dt : gpu.out_dtypes) REQUIRE(out_dt == dt);
   REQUIRE(gpu.results.size() == cpu.results.size());
   for (size_t k = 0; k < cpu.results.size(); ++k) {
-    INFO("result " << k << " (0 = output, then the gradients)");
+    INFO("result " << k << " (the " << probe.size() << " output(s), then the gradients)");
     const Tol tol = c.tol(dt, k);
     require_close(gpu.results[k], cpu.results[k], tol.rtol, tol.atol, c.name.c_str());
   }
+}
+
+// What the gradcheck differentiates: fn's output, or for a row with several outputs the sum over
+// them of <output, fixed random weights>, so every output's gradient path counts.
+Tensor checked_output(const OpCase& c, const std::vector<Tensor>& in, uint64_t seed) {
+  if (!c.outputs) return c.fn(in);
+  const std::vector<Tensor> outs = c.outputs(in);
+  Tensor total;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const Tensor term = sum(mul(outs[k], uniform(outs[k].shape(), -1, 1, seed + 500 + k)));
+    total = total.defined() ? add(total, term) : term;
+  }
+  return total;
 }
 
 }  // namespace
@@ -98,9 +120,8 @@ TEST_CASE("op table: f64 finite-difference gradients of every row", "[ops][gradc
       const Operands& operands = c.gradcheck[i];
       std::vector<Tensor> leaves = make_leaves(operands, make_values(operands, DType::F64, seed_of(c.name) + 10 * i),
                                                kCPU, DType::F64, true);
-      OpFn fn = c.fn;
-      gradcheck([&](const std::vector<Tensor>& in) { return fn(with_layouts(operands, in)); }, leaves,
-                c.gradcheck_tol);
+      gradcheck([&](const std::vector<Tensor>& in) { return checked_output(c, with_layouts(operands, in), seed_of(c.name)); },
+                leaves, c.gradcheck_tol);
       ++checks;
     }
   }

@@ -102,6 +102,21 @@ TEST_CASE("autograd: accumulation, shared subexpression, no_grad, broadcasting",
   REQUIRE(u.impl().grad_fn == nullptr);
 }
 
+TEST_CASE("autograd: backward from several roots at once sums what reaches a shared node", "[autograd]") {
+  Tensor x = Tensor::from_vector({1, 2, 3}, {3}).set_requires_grad(true);
+  Tensor h = x * 2.0;  // feeds both roots, as add_layer_norm's sum feeds its out
+  Tensor y = h * h;    // dy/dh = 2h = 4x
+  run_backward({y, h}, {Tensor::from_vector({1, 1, 1}, {3}), Tensor::from_vector({10, 20, 30}, {3})});
+  // dx = 2 * (4x * 1 + g_h) = 8x + 2 g_h: one walk, h's node run once with both gradients added.
+  REQUIRE(x.grad().to_vector() == std::vector<float>{28, 56, 84});
+  REQUIRE(h.impl().grad_fn == nullptr);
+  // A scalar root may leave its gradient undefined (ones); a count mismatch is an error.
+  Tensor z = sum(x * 3.0);
+  run_backward(std::vector<Tensor>{z}, std::vector<Tensor>{Tensor()});
+  REQUIRE(x.grad().to_vector() == std::vector<float>{31, 59, 87});
+  REQUIRE_THROWS_AS(run_backward(std::vector<Tensor>{sum(x)}, std::vector<Tensor>{}), Error);
+}
+
 TEST_CASE("CUDA tensors: round trip, Philox parity with CPU, caching allocator", "[cuda][tensor]") {
   IQA_REQUIRE_CUDA_OR_SKIP();
   Device gpu = cuda_device(0);

@@ -56,9 +56,9 @@ TEST_CASE("sind-train's step reads the host once per log_every steps", "[host_re
 }
 
 TEST_CASE("DSMix stages 1 and 2 read the host once per log_every steps", "[host_reads][dsmix]") {
-  for (const char* stage : {"dsm", "qep"}) {
-    INFO(stage);
-    DsmixConfig c = dsmix_stage::tiny_config(stage, dsmix_stage::fresh_dir(std::string("reads_") + stage));
+  for (DsmixStage stage : {DsmixStage::DSM, DsmixStage::QEP}) {
+    INFO(choice_name(stage));
+    DsmixConfig c = dsmix_stage::tiny_config(stage, dsmix_stage::fresh_dir(std::string("reads_") + choice_name(stage)));
     c.log_every = 3;
     c.mix = 1;  // qep: no sensitivity maps, whose boxes are drawn on the host
     ReadTrace trace;
@@ -68,12 +68,12 @@ TEST_CASE("DSMix stages 1 and 2 read the host once per log_every steps", "[host_
 }
 
 TEST_CASE("DSMix stages 1 and 2: each step's device inputs are its own batch's planes", "[prefetch][dsmix]") {
-  for (const char* stage : {"dsm", "qep"}) {
-    INFO(stage);
-    DsmixConfig c = dsmix_stage::tiny_config(stage, dsmix_stage::fresh_dir(std::string("prefetch_") + stage));
+  for (DsmixStage stage : {DsmixStage::DSM, DsmixStage::QEP}) {
+    INFO(choice_name(stage));
+    DsmixConfig c = dsmix_stage::tiny_config(stage, dsmix_stage::fresh_dir(std::string("prefetch_") + choice_name(stage)));
     c.mix = 1;
     const int64_t crop = c.crop, grid = crop / 8;
-    const bool dsm = std::string(stage) == "dsm";
+    const bool dsm = stage == DsmixStage::DSM;
     TrainHooks h = dsmix_stage::quiet();
     std::vector<int64_t> numbers;
     h.on_batch = [&](int64_t, const Batch& b) {

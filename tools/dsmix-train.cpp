@@ -10,11 +10,11 @@
 
 #include "engine/error.h"
 #include "tools/cli_choice.h"
+#include "training/data/loader.h"  // DecodeMode and its spellings
 #include "training/dsmix/config.h"
 #include "training/dsmix/demo.h"
 #include "training/dsmix/trainer.h"
 #include "training/run_log.h"
-#include "training/sind/config.h"  // --decode's spellings
 #include "tools/tool_error.h"
 
 using namespace iqa::training;
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   CLI::App app{"dsmix-train: DSMix pre-training (stage dsm: sensitivity maps; qep: quality encoder with DSMix + "
                "distillation) and linear probing (lp)"};
   DsmixConfig c;
-  app.add_option("--stage", c.stage, "dsm | qep | lp")->capture_default_str();
+  add_choice(app, "--stage", c.stage, "dsm | qep | lp");
   app.add_flag("--demo", c.demo, "all three stages on synthetic data with tiny networks (CPU, a few minutes)");
   app.add_option("--project_dir", c.project_dir, "run directory (train.log, metrics.jsonl, config.json, curves.svg, checkpoints/)")
       ->capture_default_str();
@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--holdout", c.holdout, "fraction of references held out for map error / accuracy (0: none, no evaluation)")->capture_default_str();
   // models
-  app.add_option("--dsm_model", c.dsm_model, "vit-b8 (ViT-B/8 without CLS, random init [unknown]) | tiny")->capture_default_str();
-  app.add_option("--qe_model", c.qe_model, "resnet50 (random init [unknown]) | tiny")->capture_default_str();
+  add_choice(app, "--dsm_model", c.dsm_model, "vit-b8 (ViT-B/8 without CLS, random init [unknown]) | tiny");
+  add_choice(app, "--qe_model", c.qe_model, "resnet50 (random init [unknown]) | tiny");
   std::string channels_last = choice_name(c.channels_last);  // a flag with an optional value
   app.add_flag("--channels_last{on}", channels_last,
                "run the ResNets NHWC (cuDNN channels-last convolutions): --channels_last or --channels_last=on|off; "

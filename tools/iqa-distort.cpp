@@ -9,7 +9,9 @@
 
 #include "training/distort/distort.h"
 #include "training/distort/set.h"
+#include "tools/cli_choice.h"
 #include "tools/tool_error.h"
+#include "training/data/loader.h"  // BadImagePolicy and its spellings
 
 using namespace iqa;
 
@@ -71,7 +73,8 @@ int main(int argc, char** argv) {
                "type, level)."};
   app.footer(type_table());
   DistortSetOptions opts;
-  std::string types = "1-25", levels = "1-5", bad_image = "fail";
+  std::string types = "1-25", levels = "1-5";
+  BadImagePolicy bad_image = BadImagePolicy::Fail;
   int threads = 0;
   app.add_option("--input", opts.input_dir, "folder of reference images (.jpg, .png, .bmp)")->required();
   app.add_option("--output", opts.output_dir, "folder for the distorted images and the CSV")->required();
@@ -87,16 +90,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--format", opts.format, "output format")->check(CLI::IsMember({"bmp", "png"}))->capture_default_str();
   app.add_option("--csv", opts.csv_name, "CSV file name inside --output")->capture_default_str();
-  app.add_option("--bad-image", bad_image, "fail: stop at the first undecodable reference; skip: log it and go on")
-      ->check(CLI::IsMember({"fail", "skip"}))
-      ->capture_default_str();
+  training::add_choice(app, "--bad-image", bad_image,
+                       "fail: stop at the first undecodable reference; skip: log it and go on");
   app.add_option("--threads", threads, "references processed in parallel (0: all cores)")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   try {
     opts.types = parse_id_list(types, 1, kNumDistortionTypes, true);
     opts.levels = parse_id_list(levels, 1, kNumDistortionLevels, false);
-    opts.skip_bad_images = bad_image == "skip";
+    opts.skip_bad_images = bad_image == BadImagePolicy::Skip;
     if (threads > 0) omp_set_num_threads(threads);
     ProgressDisplay display;
     DistortSetResult r = generate_distorted_set(opts, [&](const DistortSetProgress& p) { display.update(p); });

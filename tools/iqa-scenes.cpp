@@ -25,6 +25,7 @@
 #include "training/data/dataset.h"
 #include "training/image/augment.h"
 #include "training/image/decode.h"
+#include "tools/cli_choice.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
@@ -76,7 +77,8 @@ std::vector<float> preprocess(const std::string& path, int64_t size) {
 int main(int argc, char** argv) {
   CLI::App app{"iqa-scenes: zero-shot CLIP scene labels for an image dataset"};
   std::string checkpoint, vocab, data_json, data_root = ".", list_file, out, format = "csv", labels_arg,
-                                            prompt = "a photo of {label}", dataset, device_name = "auto";
+                                            prompt = "a photo of {label}", dataset;
+  training::DeviceChoice device_choice = training::DeviceChoice::Auto;
   std::vector<std::string> inputs;
   int domain_base = -1, batch = 32;
   app.add_option("--checkpoint", checkpoint,
@@ -96,7 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "write to this file instead of stdout");
   app.add_option("--format", format, "csv | json")->capture_default_str();
   app.add_option("--batch", batch, "images per forward")->capture_default_str();
-  app.add_option("--device", device_name, "auto | cpu | cuda")->capture_default_str();
+  training::add_choice(app, "--device", device_choice, "auto | cpu | cuda");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -129,7 +131,8 @@ int main(int argc, char** argv) {
     CLIPModel model(CLIPConfig::from_state_dict(ckpt, checkpoint));
     load_weights(model, ckpt, /*strict=*/true, checkpoint);
     model.eval();
-    const bool gpu = device_name == "cuda" || (device_name == "auto" && cuda::available());
+    const bool gpu = device_choice == training::DeviceChoice::CUDA ||
+                     (device_choice == training::DeviceChoice::Auto && cuda::available());
     const Device device = gpu ? cuda_device(0) : kCPU;
     model.to(device);
     NoGradGuard ng;

@@ -29,6 +29,7 @@
 #include "training/image/encode.h"
 #include "training/data/loader.h"
 #include "training/image/augment_plan.h"
+#include "tools/cli_choice.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
@@ -52,13 +53,6 @@ ImageU8 photo_like(int w, int h, uint32_t seed) {
       }
     }
   return img;
-}
-
-LoaderOptions bench_options(const std::string& local, const std::string& decode) {
-  LoaderOptions o;
-  o.local_view = local == "mosaic" ? LocalViewMode::Mosaic : LocalViewMode::SameAsGlobal;
-  o.decode = parse_decode_mode(decode);
-  return o;
 }
 
 double process_cpu_seconds() {
@@ -168,19 +162,18 @@ int main(int argc, char** argv) {
   CLI::App app{"loader-bench: training-loader throughput per worker count"};
   std::vector<int> worker_counts;
   int images = 256, distinct = 8, batch = 32;
-  std::string local = "mosaic", sizes_arg = "both", decode = "exact";
+  std::string sizes_arg = "both";
+  LoaderOptions chosen;  // --local-view and --decode
   bool cache = false, compare = false;
   app.add_option("--workers", worker_counts, "worker counts to time (default 1, 2, 4, ... up to the core count)")
       ->delimiter(',');
   app.add_option("--images", images, "images timed per run (default 256)");
   app.add_option("--distinct", distinct, "distinct JPEG files per size, cycled (default 8)");
   app.add_option("--batch", batch, "batch size (default 32)");
-  app.add_option("--local-view", local, "mosaic (2024 SIND) or global (SIND HEAD)")
-      ->check(CLI::IsMember({"mosaic", "global"}));
+  training::add_choice(app, "--local-view", chosen.local_view, "mosaic (2024 SIND) or same-crop (SIND HEAD)");
   app.add_option("--sizes", sizes_arg, "koniq (1024x768), spaq (4000x3000) or both")
       ->check(CLI::IsMember({"koniq", "spaq", "both"}));
-  app.add_option("--decode", decode, "exact (full-size decode, the default) or fast (DCT-scaled)")
-      ->check(CLI::IsMember({"exact", "fast"}));
+  training::add_choice(app, "--decode", chosen.decode, "exact (full-size decode, the default) or fast (DCT-scaled)");
   app.add_flag("--cache", cache, "time the view cache: uncached, cold (filling) and warm epochs, bytes per image");
   app.add_flag("--compare-decode", compare, "print how much the fast decode's views differ from the exact ones");
   CLI11_PARSE(app, argc, argv);
@@ -210,7 +203,7 @@ int main(int argc, char** argv) {
         batches.push_back(sb);
       }
       {
-        const LoaderOptions defaults = bench_options(local, decode);
+        const LoaderOptions defaults = chosen;
         if (compare) compare_decode(list, dir, defaults, 64);
         const DecodeOptions d = loader_decode_options(defaults);
         double bytes = 0;
@@ -225,7 +218,7 @@ int main(int argc, char** argv) {
                     double(reps) * distinct / secs);
       }
       for (int workers : worker_counts) {
-        LoaderOptions o = bench_options(local, decode);
+        LoaderOptions o = chosen;
         o.data_root = dir.string();
         o.workers = workers;
         o.prefetch_batches = std::max(2, workers);
@@ -241,8 +234,8 @@ int main(int argc, char** argv) {
       }
     }
     std::filesystem::remove_all(dir);
-    std::printf("(%d cores; %s decode; local view: %s; views 224x224 from a 256 squash-resize%s)\n", cores, decode.c_str(), local.c_str(),
-                local == "mosaic" ? " and a 672-short-side mosaic" : "");
+    std::printf("(%d cores; %s decode; local view: %s; views 224x224 from a 256 squash-resize%s)\n", cores, training::choice_name(chosen.decode),
+                training::choice_name(chosen.local_view), chosen.local_view == LocalViewMode::Mosaic ? " and a 672-short-side mosaic" : "");
     return 0;
   } catch (const std::exception& e) {
     return iqa::tools::report_error("loader-bench", e);

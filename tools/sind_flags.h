@@ -29,7 +29,7 @@ inline void add_sind_flags(CLI::App& app, SindConfig& c) {
            }
          },
          clip_model_spellings() + " (openai/ViT-B-16 and ViT-B-16-quickgelu are ViT-B-16)")
-      ->default_str(c.clip_model);
+      ->default_str(choice_name(c.clip_model));
   app.add_option("--pretrained", c.pretrained,
                  "backbone or whole-model weights (safetensors); default: ./weights/clip_vit_b16, clip_vit_b8 or resnet50.safetensors if present");
   app.add_flag("--from_scratch", c.from_scratch, "ViT-B-16 / ViT-B-8 / resnet50 from random weights (no --pretrained)");

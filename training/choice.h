@@ -18,9 +18,18 @@ struct Spelling {
   const char* name;
 };
 
-// Specialise with: static constexpr const char* flag = "--x"; static constexpr Spelling<E> all[] = {...};
+// Specialised once per enum, with IQA_CHOICE_SPELLINGS inside namespace iqa::training.
 template <class E>
 struct ChoiceSpellings;
+
+// IQA_CHOICE_SPELLINGS(Precision, "--precision", {Precision::FP32, "fp32"}, {Precision::BF16, "bf16"}):
+// the flag that names the choice in errors, and every value with its one spelling.
+#define IQA_CHOICE_SPELLINGS(E, FLAG, ...)              \
+  template <>                                           \
+  struct ChoiceSpellings<E> {                           \
+    static constexpr const char* flag = FLAG;           \
+    static constexpr Spelling<E> all[] = {__VA_ARGS__}; \
+  }
 
 // "a, b or c": the allowed spellings, for error messages.
 template <class E>
@@ -52,19 +61,11 @@ const char* choice_name(E value) {
 
 // The choices both trainers share.
 enum class DeviceChoice { Auto, CPU, CUDA };
-template <>
-struct ChoiceSpellings<DeviceChoice> {
-  static constexpr const char* flag = "--device";
-  static constexpr Spelling<DeviceChoice> all[] = {
-      {DeviceChoice::Auto, "auto"}, {DeviceChoice::CPU, "cpu"}, {DeviceChoice::CUDA, "cuda"}};
-};
+IQA_CHOICE_SPELLINGS(DeviceChoice, "--device",
+                     {DeviceChoice::Auto, "auto"}, {DeviceChoice::CPU, "cpu"}, {DeviceChoice::CUDA, "cuda"});
 
 enum class Precision { FP32, BF16, FP16 };  // bf16 / fp16: autocast on CUDA; fp16 adds a GradScaler
-template <>
-struct ChoiceSpellings<Precision> {
-  static constexpr const char* flag = "--precision";
-  static constexpr Spelling<Precision> all[] = {
-      {Precision::FP32, "fp32"}, {Precision::BF16, "bf16"}, {Precision::FP16, "fp16"}};
-};
+IQA_CHOICE_SPELLINGS(Precision, "--precision",
+                     {Precision::FP32, "fp32"}, {Precision::BF16, "bf16"}, {Precision::FP16, "fp16"});
 
 }  // namespace iqa::training

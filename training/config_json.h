@@ -3,7 +3,6 @@
 // spellings. Reading back rejects unknown keys and unknown choice values, naming the key.
 #pragma once
 #include <algorithm>
-#include <initializer_list>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -62,11 +61,6 @@ inline std::map<std::string, std::string> json_string_map(const std::string& jso
   for (const auto& [key, value] : j.items())
     m[key] = value.is_string() ? value.get<std::string>() : value.dump();
   return m;
-}
-
-// Whether v is one of the choices (for the options that stay strings: model names, stages).
-inline bool one_of(const std::string& v, std::initializer_list<const char*> choices) {
-  return std::any_of(choices.begin(), choices.end(), [&](const char* c) { return v == c; });
 }
 
 // Throws "<tool>: invalid configuration:" with one problem a line, when there are any.

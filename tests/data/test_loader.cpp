@@ -115,8 +115,8 @@ TEST_CASE("Loader batches are byte-identical for 1 and 3 workers and match a dir
   // The big JPEG was DCT-downscaled (short side 800/2 = 400 >= 300).
   CHECK(loader_decode_options(o).min_short_side == 300);
   CHECK(loader_decode_options(LoaderOptions{}).min_short_side == 0);  // the default decodes exactly
-  CHECK(parse_decode_mode("fast") == DecodeMode::Fast);
-  CHECK_THROWS_WITH(parse_decode_mode("dct"), Catch::Contains("--decode") && Catch::Contains("'dct'"));
+  CHECK(training::parse_choice<DecodeMode>("fast") == DecodeMode::Fast);
+  CHECK_THROWS_WITH(training::parse_choice<DecodeMode>("dct"), "--decode must be exact or fast, got 'dct'");
   CHECK(decode_image(dir.file("big4.jpg"), loader_decode_options(o)).width == 320);
 
   Tensor t = a[0].global_tensor();
@@ -241,8 +241,8 @@ TEST_CASE("Loader shuts down cleanly mid-epoch and can abandon an epoch", "[data
   REQUIRE(kept);
   CHECK(kept->size == 2);
   CHECK(std::isfinite(kept->global_view.get()[kept->view_floats() - 1]));
-  CHECK(parse_bad_image_policy("skip") == BadImagePolicy::Skip);
-  CHECK_THROWS_WITH(parse_bad_image_policy("ignore"), Catch::Contains("'ignore'"));
+  CHECK(training::parse_choice<BadImagePolicy>("skip") == BadImagePolicy::Skip);
+  CHECK_THROWS_WITH(training::parse_choice<BadImagePolicy>("ignore"), "--bad-image must be fail or skip, got 'ignore'");
 }
 
 TEST_CASE("Loader generic constructor: planes of two sizes, any worker count, bad samples", "[data][loader]") {

@@ -2,9 +2,12 @@
 // stages' cross-rank sums.
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "engine/comm_tcp.h"
+#include "engine/safetensors.h"
+#include "tests/fixture_paths.h"
 #include "tests/testing.h"
 #include "training/dsmix/common.h"
 #include "training/dsmix/config.h"
@@ -16,7 +19,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 // A configuration away from the defaults in several fields, for validation and the JSON round trip.
-DsmixConfig non_default_config(const std::string& stage) {
+DsmixConfig non_default_config(DsmixStage stage) {
   DsmixConfig c;
   c.stage = stage;
   c.project_dir = "proj";
@@ -24,8 +27,8 @@ DsmixConfig non_default_config(const std::string& stage) {
   c.crop = 32;
   c.num_workers = 2;
   c.device = DeviceChoice::CPU;
-  c.dsm_model = "tiny";
-  c.qe_model = "tiny";
+  c.dsm_model = DsmModel::Tiny;
+  c.qe_model = QeModel::Tiny;
   c.types = {1, 11, 21};
   c.holdout = 0.2;
   c.epochs = 3;
@@ -39,14 +42,14 @@ DsmixConfig non_default_config(const std::string& stage) {
 
 TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][config]") {
   DsmixConfig c;
-  c.stage = "dsm";
+  c.stage = DsmixStage::DSM;
   c.references = "refs";
   DsmixConfig r = c.resolved();
   CHECK(r.epochs == 10);
   CHECK(r.batch_size == 40);
   CHECK(r.lr == 5e-3);
   CHECK(r.weight_decay == 1e-4);
-  c.stage = "qep";
+  c.stage = DsmixStage::QEP;
   r = c.resolved();
   CHECK((r.epochs == 120 && r.batch_size == 110 && r.lr == 0.01 && r.weight_decay == 1e-4));
   REQUIRE_THROWS_WITH(r.validate(), Contains("--dsm_checkpoint"));
@@ -55,7 +58,7 @@ TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][c
   REQUIRE_THROWS_WITH(parse_choice<QepOptimizer>("adam"), "--qep_optimizer must be sgd or adamw, got 'adam'");
   r.qep_optimizer = QepOptimizer::AdamW;
   r.validate();
-  c.stage = "lp";
+  c.stage = DsmixStage::LP;
   c.dataset = "tid2013";
   r = c.resolved();
   CHECK((r.epochs == 200 && r.batch_size == 64 && r.lr == 7e-4 && r.weight_decay == 0.01));
@@ -63,10 +66,10 @@ TEST_CASE("DsmixConfig: stage defaults, validation, JSON round trip", "[dsmix][c
   CHECK(lp_default_epochs("data_json/all/koniq10k.json") == 200);
   c.dataset.clear();
   REQUIRE_THROWS_WITH(c.resolved().validate(), Contains("--dataset"));
-  DsmixConfig two_sources = non_default_config("dsm");
+  DsmixConfig two_sources = non_default_config(DsmixStage::DSM);
   two_sources.kadis_root = "k";
   REQUIRE_THROWS_WITH(two_sources.resolved().validate(), Contains("exactly one of"));
-  const DsmixConfig t = non_default_config("qep");
+  const DsmixConfig t = non_default_config(DsmixStage::QEP);
   CHECK(DsmixConfig::from_json(t.to_json()) == t);
   REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"stage\": \"dsm\", \"bogus\": 1}"), Contains("bogus"));
 }
@@ -89,6 +92,38 @@ TEST_CASE("DsmixConfig: choices are enums, a bad value is rejected with the allo
   CHECK(DsmixConfig::from_json(c.to_json()) == c);
   REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"qep_optimizer\": \"adam\"}"),
                       Contains("key 'qep_optimizer'") && Contains("must be sgd or adamw, got 'adam'"));
+}
+
+TEST_CASE("DsmixConfig: stage and model names are enums, old config.json text reads back byte for byte", "[dsmix][config]") {
+  // tests/fixtures/configs/dsmix_config.json was written by to_json while stage, dsm_model and
+  // qe_model were strings; checkpoints and config.json files of that time hold exactly this text.
+  const std::string old_text = testing::read_text(testing::fixture_file("configs/dsmix_config.json"));
+  const DsmixConfig c = DsmixConfig::from_json(old_text);
+  CHECK(std::tuple{c.stage, c.dsm_model, c.qe_model, c.kadis_type8, c.channels_last, c.label_space, c.qep_optimizer,
+                   c.score_norm, c.precision} == std::tuple{DsmixStage::QEP, DsmModel::Tiny, QeModel::Tiny,
+                                                            KadisType8::Literal, ChannelsLast::Off, LabelSpace::Joint,
+                                                            QepOptimizer::AdamW, ScoreNormMode::MinMax, Precision::BF16});
+  CHECK(c.to_json() == old_text);
+  CHECK(c.to_string_map().at("stage") == "qep");
+  // The defaults still spell the paper's models.
+  const DsmixConfig d;
+  CHECK(std::string(choice_name(d.stage)) + choice_name(d.dsm_model) + choice_name(d.qe_model) == "dsmvit-b8resnet50");
+}
+
+TEST_CASE("DsmixConfig: a bad stage or model name fails at parse, naming the key and the allowed values", "[dsmix][config]") {
+  REQUIRE_THROWS_WITH(parse_choice<DsmixStage>("pretrain"), "--stage must be dsm, qep or lp, got 'pretrain'");
+  REQUIRE_THROWS_WITH(parse_choice<DsmModel>("vit-b16"), "--dsm_model must be vit-b8 or tiny, got 'vit-b16'");
+  REQUIRE_THROWS_WITH(parse_choice<QeModel>("resnet18"), "--qe_model must be resnet50 or tiny, got 'resnet18'");
+  REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"stage\": \"QEP\"}"),
+                      "dsmix config.json: key 'stage': --stage must be dsm, qep or lp, got 'QEP'");
+  REQUIRE_THROWS_WITH(DsmixConfig::from_json("{\"qe_model\": \"resnet-50\"}"),
+                      "dsmix config.json: key 'qe_model': --qe_model must be resnet50 or tiny, got 'resnet-50'");
+  // A stage-2 encoder file whose qe_model this build does not know names the file.
+  const testing::TempDir dir("dsmix_config");
+  const std::string path = dir.file("encoder.safetensors");
+  save_safetensors(path, {}, {{"format", "dsmix-encoder"}, {"qe_model", "resnet18"}});
+  REQUIRE_THROWS_WITH(load_encoder_backbone(path, QeModel::Tiny),
+                      Contains(path + " records qe_model 'resnet18'") && Contains("must be resnet50 or tiny"));
 }
 
 TEST_CASE("all_reduce_sums: exact double sums over 2 CPU ranks (TCP), no f64 tensor", "[dsmix][comm]") {

@@ -36,7 +36,7 @@ namespace {
 // A stage-1 checkpoint for the stage-2 tests (one epoch is enough: only its maps are used).
 const std::string& dsm_checkpoint() {
   static const std::string path = [] {
-    DsmixConfig c = tiny_config("dsm", fresh_dir("dsm_fixture"));
+    DsmixConfig c = tiny_config(DsmixStage::DSM, fresh_dir("dsm_fixture"));
     c.epochs = 1;
     train_dsm(c, quiet());
     return c.project_dir + "/checkpoints/last.safetensors";
@@ -197,7 +197,7 @@ TEST_CASE("DSM predictor (tiny) learns a noise-strength map", "[dsmix][dsm]") {
 }
 
 TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step", "[dsmix][dsm]") {
-  const DsmixConfig a = tiny_config("dsm", fresh_dir("dsm_a"));
+  const DsmixConfig a = tiny_config(DsmixStage::DSM, fresh_dir("dsm_a"));
   const StageResult ra = train_dsm(a, quiet());
   REQUIRE(ra.history.epoch_loss.size() == 2);
   CHECK(ra.history.epoch_loss[1].second < ra.history.epoch_loss[0].second);
@@ -208,7 +208,7 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
   CHECK_THAT(read_text(a.project_dir + "/metrics.jsonl"), Contains("\"map_mse\""));
 
   // Interrupted mid-epoch 1 (after step 7 of 10), then resumed: the same weights and losses.
-  DsmixConfig b = tiny_config("dsm", fresh_dir("dsm_b"));
+  DsmixConfig b = tiny_config(DsmixStage::DSM, fresh_dir("dsm_b"));
   TrainHooks stop = quiet();
   stop.stop_after_step = 7;
   REQUIRE(train_dsm(b, stop).interrupted);
@@ -223,7 +223,7 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
   for (const auto& [name, t] : wa) require_equal(wb.at(name), t, name);
 
   // A non-finite loss stops the run, naming the step.
-  DsmixConfig c = tiny_config("dsm", fresh_dir("dsm_nan"));
+  DsmixConfig c = tiny_config(DsmixStage::DSM, fresh_dir("dsm_nan"));
   TrainHooks nan = quiet();
   nan.on_loss = [](int64_t step, Tensor& loss) {
     if (step == 3) loss = mul(loss, std::nan(""));
@@ -232,7 +232,7 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
 }
 
 TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][qep]") {
-  DsmixConfig c = tiny_config("qep", fresh_dir("qep"));
+  DsmixConfig c = tiny_config(DsmixStage::QEP, fresh_dir("qep"));
   c.dsm_checkpoint = dsm_checkpoint();
   // A "teacher" with torchvision names and an fc (skipped), like an ImageNet ResNet-50 export.
   manual_seed(5);
@@ -257,7 +257,7 @@ TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][
   const std::string enc = c.project_dir + "/encoder.safetensors";
   REQUIRE(fs::exists(enc));
   std::string summary;
-  auto backbone = load_encoder_backbone(enc, "resnet50", &summary);  // the file says tiny
+  auto backbone = load_encoder_backbone(enc, QeModel::ResNet50, &summary);  // the file says tiny
   CHECK(backbone->config.feature_dim() == models::ResNetConfig::tiny(0).feature_dim());
   const auto ckpt = checkpoint_model(c.project_dir + "/checkpoints/last.safetensors");
   for (const auto& [name, t] : backbone->state_dict()) require_equal(t, ckpt.at("backbone." + name), name);
@@ -267,11 +267,11 @@ TEST_CASE("stage qep: DSMix + distillation, accuracy, encoder export", "[dsmix][
   for (float v : backbone->bn1->running_mean.to_vector()) running_mean_abs += std::abs(v);
   CHECK(running_mean_abs > 0);
   // The stage-2 checkpoint itself is accepted as --encoder too.
-  auto from_ckpt = load_encoder_backbone(c.project_dir + "/checkpoints/last.safetensors", "resnet50");
+  auto from_ckpt = load_encoder_backbone(c.project_dir + "/checkpoints/last.safetensors", QeModel::ResNet50);
   require_equal(from_ckpt->conv1->weight, backbone->conv1->weight, "conv1 from checkpoint");
 
   // Joint label space, no teacher, no mixing: one epoch runs and says distillation is off.
-  DsmixConfig j = tiny_config("qep", fresh_dir("qep_joint"));
+  DsmixConfig j = tiny_config(DsmixStage::QEP, fresh_dir("qep_joint"));
   j.label_space = LabelSpace::Joint;
   j.mix = 1;
   j.epochs = 1;
@@ -284,9 +284,9 @@ TEST_CASE("the stage-2 encoder export loads into sind-train's resnet50 backbone"
   manual_seed(9);
   models::QualityEncoder qe(models::QualityEncoderConfig{});  // ResNet-50
   const std::string path = fresh_dir("export") + "/encoder.safetensors";
-  export_encoder(qe, "resnet50", path);
+  export_encoder(qe, QeModel::ResNet50, path);
   SindConfig sc;
-  sc.clip_model = "resnet50";
+  sc.clip_model = ClipModel::ResNet50;
   sc.pretrained = path;
   auto model = make_sind_model(sc);
   const std::string summary = load_sind_pretrained(*model, sc);
@@ -333,7 +333,7 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   CHECK(fit_score_norm(three, ScoreNormMode::MinMax).apply(6.0) == Approx(1.0));
   CHECK(fit_score_norm(three, ScoreNormMode::None).apply(6.0) == 6.0);  // --score_norm none: raw MOS
 
-  DsmixConfig c = tiny_config("lp", fresh_dir("lp"));
+  DsmixConfig c = tiny_config(DsmixStage::LP, fresh_dir("lp"));
   c.references.clear();
   c.types.clear();
   c.dataset = data + "/all.json";

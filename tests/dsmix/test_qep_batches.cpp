@@ -105,7 +105,7 @@ TEST_CASE("dsmix-train --holdout 0 keeps every reference for training and > 0 ho
   REQUIRE_THROWS_WITH(split_by_reference(one, 0.2, 0), Contains("--holdout 0"));
 
   DsmixConfig c;
-  c.stage = "qep";
+  c.stage = DsmixStage::QEP;
   c.references = "refs";
   c.dsm_checkpoint = "x";
   DsmixConfig r = c.resolved();

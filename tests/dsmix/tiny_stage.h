@@ -35,7 +35,7 @@ inline TrainHooks quiet() {
   return h;
 }
 
-inline DsmixConfig tiny_config(const std::string& stage, const std::string& project) {
+inline DsmixConfig tiny_config(DsmixStage stage, const std::string& project) {
   DsmixConfig c;
   c.stage = stage;
   c.project_dir = project;
@@ -43,16 +43,16 @@ inline DsmixConfig tiny_config(const std::string& stage, const std::string& proj
   c.num_workers = 2;
   c.device = DeviceChoice::CPU;
   c.log_every = 1;
-  c.dsm_model = "tiny";
-  c.qe_model = "tiny";
+  c.dsm_model = DsmModel::Tiny;
+  c.qe_model = QeModel::Tiny;
   c.references = reference_dir();
   c.types = {1, 11, 21};
   c.holdout = 0.2;  // 1 of 6 references
-  if (stage == "dsm") {
+  if (stage == DsmixStage::DSM) {
     c.epochs = 2;
     c.batch_size = 5;
     c.lr = 1e-3;
-  } else if (stage == "qep") {
+  } else if (stage == DsmixStage::QEP) {
     c.epochs = 3;
     c.batch_size = 6;
     c.images_per_reference = 3;

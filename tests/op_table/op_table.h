@@ -19,6 +19,9 @@
 namespace iqa::op_table {
 
 using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
+// An op with several differentiable outputs (add_layer_norm's sum and out): each output is compared,
+// and the backward sends an upstream gradient into every one of them at once.
+using MultiOpFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 // How the op sees an operand made as a contiguous leaf: as it is, with its last two dims swapped
 // (a strided view), or one element past the start of a 1-D leaf (a misaligned view of numel-1).
@@ -52,8 +55,9 @@ struct DeviceCheck {
 struct Tol {
   double rtol, atol;
 };
-// Tolerance for result `which` (0 the output, k > 0 the gradient of the k-th differentiable operand)
-// computed on the device in `dt`, against the CPU reference on the same rounded inputs.
+// Tolerance for result `which` (0 the output, k > 0 the gradient of the k-th differentiable operand;
+// a row with n outputs numbers them 0..n-1 and the gradients from n) computed on the device in `dt`,
+// against the CPU reference on the same rounded inputs.
 using TolRule = std::function<Tol(DType dt, size_t which)>;
 inline TolRule by_dtype(Tol f32, Tol narrow) {
   return [=](DType dt, size_t) { return dt == DType::F32 ? f32 : narrow; };
@@ -77,6 +81,7 @@ struct BenchShape {
 struct OpCase {
   std::string name;
   OpFn fn;
+  MultiOpFn outputs;  // instead of fn, for a row with several outputs
   std::vector<Operands> gradcheck;  // f64 central differences on the CPU, one check each; empty: off
   double gradcheck_tol = 1e-5;
   std::vector<DeviceCheck> device;  // CUDA against the CPU; empty: off
@@ -88,6 +93,11 @@ struct OpCase {
   bool keeps_dtype = false;          // the device output must have the input dtype
   std::vector<BenchShape> bench;
 };
+
+// The row's outputs for these inputs: fn's one, or all of outputs'.
+inline std::vector<Tensor> row_outputs(const OpCase& c, const std::vector<Tensor>& in) {
+  return c.outputs ? c.outputs(in) : std::vector<Tensor>{c.fn(in)};
+}
 
 // "12608x768"
 inline std::string dims_str(const Shape& s) {

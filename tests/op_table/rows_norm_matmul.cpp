@@ -88,6 +88,41 @@ void add_layer_norm_rows(std::vector<OpCase>& t) {
   strided.fn = [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], Tensor()); };
   strided.gradcheck = {{op({5, 3}, -2, 2, Layout::Transposed), op({5})}};
   t.push_back(strided);
+
+  // The residual add fused with the LayerNorm after it: two outputs (sum, the next residual, and out),
+  // gradients arriving at both as in a transformer block. Results: 0 sum, 1 out, 2 dx, 3 dresidual,
+  // 4 dweight, 5 dbias.
+  OpCase fused;
+  fused.name = "add_layer_norm";
+  fused.outputs = [](const std::vector<Tensor>& in) {
+    AddLayerNormResult r = add_layer_norm(in[0], in[1], in[2], in[3]);
+    return std::vector<Tensor>{r.sum, r.out};
+  };
+  fused.gradcheck = {{op({2, 3, 6}, -2, 2), op({2, 3, 6}, -2, 2), op({6}), op({6})}};
+  auto pair = [](Shape s, DType dt) {
+    const int64_t C = s.back();
+    return DeviceCheck{{op(s, -3, 3), op(s, -3, 3), op({C}), op({C})}, {dt}, -1};
+  };
+  fused.device = {pair({197, 768}, DType::BF16), pair({3, 49, 100}, DType::F32), pair({2, 3, 4099}, DType::BF16)};
+  fused.tol = [](DType dt, size_t which) {
+    const double narrow = which >= 4 ? 5e-2 : 3e-2;
+    return dt == DType::F32 ? Tol{1e-4, 1e-4} : Tol{narrow, narrow};
+  };
+  fused.grad_lo = -3;
+  fused.grad_hi = 3;
+  // iqa-bench's add_layer_norm (bench/torch_peer_vit.py's peer): forward and backward at ViT-B/16's
+  // 12608 x 768 rows. The traffic counted is what fused kernels need at least (x and residual in, sum
+  // and out written; sum, both upstream gradients in and dx out; sum and g_out again for the weight
+  // and bias sums: 10 slabs), the peer's count too; autograd's extra passes (adding g_sum, the leaves'
+  // gradient copies) are part of the time, so GB/s is an effective figure.
+  BenchShape fb;
+  fb.name = "add_layer_norm";
+  fb.full = {op({12608, 768}), op({12608, 768}), op({768}), op({768})};
+  fb.small = {op({1024, 768}), op({1024, 768}), op({768}), op({768})};
+  fb.cost = [](const Operands& o, DType dt) { return BenchCost{10.0 * numel_of(o[0].shape) * double(dtype_size(dt))}; };
+  fb.backward = true;
+  fused.bench.push_back(fb);
+  t.push_back(fused);
 }
 
 // y = x W^T + b with W in PyTorch's [out, in] layout, at ViT-B/16's QKV or MLP width, batch 256.

@@ -58,9 +58,9 @@ void in_dir(const std::string& dir, F&& fn) {
 
 TEST_CASE("sind-train flags: the reference's --clip_model spellings map to the model names", "[train][cli]") {
   for (const char* s : {"openai/ViT-B-16", "ViT-B-16", "ViT-B-16-quickgelu", "openai/ViT-B-16-quickgelu"})
-    CHECK(parse({"sind-train", "--clip_model", s}).clip_model == "ViT-B-16");
-  CHECK(parse({"sind-train", "--clip_model", "resnet50"}).clip_model == "resnet50");
-  CHECK(parse({"sind-train", "--clip_model", "tiny16"}).clip_model == "tiny16");
+    CHECK(parse({"sind-train", "--clip_model", s}).clip_model == ClipModel::ViTB16);
+  CHECK(parse({"sind-train", "--clip_model", "resnet50"}).clip_model == ClipModel::ResNet50);
+  CHECK(parse({"sind-train", "--clip_model", "tiny16"}).clip_model == ClipModel::Tiny16);
   REQUIRE_THROWS_WITH(parse({"sind-train", "--clip_model", "openai/ViT-L-14"}),
                       Contains("--clip_model must be one of openai/ViT-B-16 |") && Contains("got 'openai/ViT-L-14'"));
   CLI::App app{"sind-train"};
@@ -106,7 +106,7 @@ TEST_CASE("sind-train flags: the reference's argparse defaults", "[train][cli]")
   CHECK(d.project_dir == "exp_log/debug");
   CHECK(d.json_root == "./data_json");
   CHECK(d.data_root == "./data");
-  CHECK(d.clip_model == "ViT-B-16");  // openai/ViT-B-16
+  CHECK(d.clip_model == ClipModel::ViTB16);  // openai/ViT-B-16
   CHECK((d.epochs == 35 && d.batch_size == 64 && d.warmup_epoch == 5 && d.input_size == 224));
   CHECK((d.lr == 1e-5 && d.lr_ratio == 1 && d.weight_decay == 1e-5 && d.ema_decay == 0.99));
   CHECK((d.precision == Precision::FP32 && d.start_epoch == 0 && !d.dataset_domain && !d.clip_freeze));
@@ -220,7 +220,7 @@ TEST_CASE("the SIND README's example commands parse and plan unchanged", "[train
       SindConfig c = parse(argv);
       use_default_weights(c, "./weights");  // as tools/sind-train.cpp does
       c.validate();
-      CHECK(c.clip_model == "ViT-B-16");
+      CHECK(c.clip_model == ClipModel::ViTB16);
       CHECK(c.pretrained == "./weights/clip_vit_b16.safetensors");
       return std::make_pair(c, plan_protocol(c));
     };

@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "engine/ema.h"
 #include "engine/lr_schedule.h"
 #include "engine/safetensors.h"
+#include "tests/fixture_paths.h"
 #include "tests/sind/tiny_run.h"
 #include "tests/testing.h"
 #include "training/checkpoint.h"
@@ -64,14 +66,18 @@ TEST_CASE("SindConfig JSON round trip and validation", "[train][config]") {
   REQUIRE_THROWS_WITH(SindConfig::from_json("{\"lrr\": 1}"), Catch::Contains("unknown key 'lrr'"));
   SindConfig bad = c;
   bad.batch_size = 63;
-  bad.clip_model = "ViT-L-14";
+  bad.input_size = 384;
   bad.scene_sampling = 2;
   try {
     bad.validate();
     FAIL("validate accepted a bad config");
   } catch (const Error& e) {
-    REQUIRE_THAT(e.what(), Catch::Contains("divisible by --scene_sampling") && Catch::Contains("--clip_model"));
+    REQUIRE_THAT(e.what(), Catch::Contains("divisible by --scene_sampling") && Catch::Contains("--input_size must be 224"));
   }
+  // An unknown model never gets that far: it is refused where config.json is read.
+  REQUIRE_THROWS_WITH(SindConfig::from_json("{\"clip_model\": \"ViT-L-14\"}"),
+                      "config.json: key 'clip_model': --clip_model must be ViT-B-16, ViT-B-8, resnet50, tiny or tiny16, "
+                      "got 'ViT-L-14'");
   SindConfig no_scenes = c;
   no_scenes.loss_type = LossType::ScaleShift;
   no_scenes.scene_sampling = 0;
@@ -96,6 +102,19 @@ TEST_CASE("SindConfig: choices are enums, a bad value is rejected with the allow
   REQUIRE(SindConfig::from_json(c.to_json()) == c);
   REQUIRE_THROWS_WITH(SindConfig::from_json("{\"loss_type\": \"mse\"}"),
                       Catch::Contains("key 'loss_type'") && Catch::Contains("must be scale_shift or l1, got 'mse'"));
+}
+
+TEST_CASE("SindConfig: old config.json text reads back to the same enums, byte for byte", "[train][config]") {
+  // tests/fixtures/configs/sind_config.json was written by to_json while clip_model was a string;
+  // checkpoints and config.json files of that time hold exactly this text.
+  const std::string old_text = testing::read_text(testing::fixture_file("configs/sind_config.json"));
+  const SindConfig c = SindConfig::from_json(old_text);
+  CHECK(std::tuple{c.clip_model, c.loss_type, c.exp_type, c.precision, c.local_view, c.bad_image, c.decode, c.device} ==
+        std::tuple{ClipModel::ResNet50, LossType::L1, Protocol::RandomSplit, Precision::FP16,
+                   LocalViewMode::SameAsGlobal, BadImagePolicy::Skip, DecodeMode::Fast, DeviceChoice::CUDA});
+  CHECK(c.test_local_view == LocalViewMode::SameAsGlobal);
+  CHECK(c.to_json() == old_text);
+  CHECK(std::string(choice_name(SindConfig{}.clip_model)) == "ViT-B-16");
 }
 
 TEST_CASE("parameter groups and the warmup-cosine wiring", "[train][schedule]") {

@@ -28,7 +28,7 @@ inline const SmallSet& small_set() {
 inline SindConfig tiny_config(const std::string& project) {
   SindConfig c = demo_config(project);
   // The trainer's mechanics, not learning: the cheaper 32-pixel-patch tiny ViT, with warm-up.
-  c.clip_model = "tiny";
+  c.clip_model = ClipModel::Tiny;
   c.warmup_epoch = 1;
   c.lr = 1e-3;
   c.data_root = small_set().dir;

@@ -25,14 +25,13 @@
 #include "engine/tensor.h"
 #include "training/data/dataset.h"
 #include "training/data/scene_sampler.h"
+#include "training/choice.h"
 #include "training/data/view_cache.h"
 #include "training/data/view_cache_fill.h"
 
 namespace iqa {
 
-enum class BadImagePolicy { Fail, Skip };
-// "fail" or "skip" (the --bad-image flag); throws on anything else.
-BadImagePolicy parse_bad_image_policy(const std::string& s);
+enum class BadImagePolicy { Fail, Skip };  // --bad-image fail | skip
 
 // How big JPEGs are decoded (the --decode flag). Exact is the reference's pixels: a full-size decode,
 // then the resizes (byte-equal to Pillow's). Fast decodes at 1/2, 1/4 or 1/8 scale in the DCT domain
@@ -42,14 +41,24 @@ BadImagePolicy parse_bad_image_policy(const std::string& s);
 // +-4 levels, decoded fast at 1/4 scale; 64 training draws on each of 4 files): the mosaic differs in
 // 33.4% of its bytes (mean |diff| 0.36, max 6 gray levels), the 256 global view in 16.1% (mean 0.16,
 // max 2). Noisier photos differ more (issue 18 measured 68-76% of the mosaic's bytes, max 20-40).
-enum class DecodeMode { Exact, Fast };
-// "exact" or "fast"; throws on anything else.
-DecodeMode parse_decode_mode(const std::string& s);
+enum class DecodeMode { Exact, Fast };  // --decode exact | fast
 
 enum class LocalViewMode {
   Mosaic,        // the 7x7 mini-patch mosaic of a 672-short-side resize (2024 SIND, sind.md §1.3)
   SameAsGlobal,  // SIND HEAD: the local branch sees the global crop (no second view is rendered)
 };
+
+}  // namespace iqa
+
+// The loader's choices as the tools and config.json spell them (training/choice.h).
+namespace iqa::training {
+IQA_CHOICE_SPELLINGS(BadImagePolicy, "--bad-image", {BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"});
+IQA_CHOICE_SPELLINGS(DecodeMode, "--decode", {DecodeMode::Exact, "exact"}, {DecodeMode::Fast, "fast"});
+IQA_CHOICE_SPELLINGS(LocalViewMode, "--local_view",
+                     {LocalViewMode::Mosaic, "mosaic"}, {LocalViewMode::SameAsGlobal, "same-crop"});
+}  // namespace iqa::training
+
+namespace iqa {
 
 struct LoaderOptions {
   std::string data_root;          // listed image paths are relative to this

@@ -9,18 +9,6 @@
 
 namespace iqa {
 
-BadImagePolicy parse_bad_image_policy(const std::string& s) {
-  if (s == "fail") return BadImagePolicy::Fail;
-  if (s == "skip") return BadImagePolicy::Skip;
-  fail(cat("--bad-image: expected 'fail' or 'skip', got '", s, "'"));
-}
-
-DecodeMode parse_decode_mode(const std::string& s) {
-  if (s == "exact") return DecodeMode::Exact;
-  if (s == "fast") return DecodeMode::Fast;
-  fail(cat("--decode: expected 'exact' or 'fast', got '", s, "'"));
-}
-
 uint64_t loader_sample_key(uint64_t seed, uint64_t epoch, int64_t position) {
   return sample_key(seed, epoch, uint64_t(position));
 }

@@ -14,6 +14,22 @@ namespace iqa::training {
 namespace fs = std::filesystem;
 using namespace iqa::models;
 
+namespace {
+// A choice a checkpoint or an exported file records under `key` (its CLI spelling), or `fallback`
+// when it records none; a spelling this build does not know is an error naming the file.
+template <class E>
+E recorded_choice(const std::map<std::string, std::string>& stored, const std::string& key, E fallback,
+                  const std::string& path) {
+  const auto it = stored.find(key);
+  if (it == stored.end()) return fallback;
+  try {
+    return parse_choice<E>(it->second);
+  } catch (const Error& e) {
+    throw Error("dsmix-train: " + path + " records " + key + " '" + it->second + "': " + e.what());
+  }
+}
+}  // namespace
+
 KadisSet load_kadis_set(const DsmixConfig& cfg, bool include_references) {
   if (!cfg.kadis_root.empty()) {
     KadisLayout layout;
@@ -47,22 +63,20 @@ ReferenceSplit split_by_reference(const KadisSet& set, double holdout, uint64_t 
   return s;
 }
 
-DSMPredictorConfig dsm_predictor_config(const std::string& dsm_model, int crop) {
-  if (dsm_model == "tiny") return DSMPredictorConfig::tiny(crop);
-  IQA_CHECK(dsm_model == "vit-b8", "dsmix-train: unknown --dsm_model '", dsm_model, "'");
+DSMPredictorConfig dsm_predictor_config(DsmModel dsm_model, int crop) {
+  if (dsm_model == DsmModel::Tiny) return DSMPredictorConfig::tiny(crop);
   DSMPredictorConfig c;
   c.encoder.image_size = crop;
   return c;
 }
 
-ResNetConfig backbone_config(const std::string& qe_model) {
-  if (qe_model == "tiny") return ResNetConfig::tiny(0);
-  IQA_CHECK(qe_model == "resnet50", "dsmix-train: unknown --qe_model '", qe_model, "'");
+ResNetConfig backbone_config(QeModel qe_model) {
+  if (qe_model == QeModel::Tiny) return ResNetConfig::tiny(0);
   return ResNetConfig::resnet50(0);
 }
 
 QualityEncoderConfig quality_encoder_config(const DsmixConfig& cfg) {
-  QualityEncoderConfig c = cfg.qe_model == "tiny" ? QualityEncoderConfig::tiny() : QualityEncoderConfig{};
+  QualityEncoderConfig c = cfg.qe_model == QeModel::Tiny ? QualityEncoderConfig::tiny() : QualityEncoderConfig{};
   c.backbone = backbone_config(cfg.qe_model);
   c.backbone.channels_last = cfg.use_channels_last();
   c.joint = cfg.label_space == LabelSpace::Joint;
@@ -71,9 +85,9 @@ QualityEncoderConfig quality_encoder_config(const DsmixConfig& cfg) {
 
 std::shared_ptr<DSMPredictor> load_frozen_predictor(const std::string& checkpoint, int crop) {
   const auto stored = read_checkpoint_config(checkpoint);
-  IQA_CHECK(stored.count("stage") && stored.at("stage") == "dsm", "dsmix-train: --dsm_checkpoint ", checkpoint,
+  IQA_CHECK(stored.count("stage") && stored.at("stage") == choice_name(DsmixStage::DSM), "dsmix-train: --dsm_checkpoint ", checkpoint,
             " is not a stage-1 (dsm) checkpoint");
-  const std::string model = stored.count("dsm_model") ? stored.at("dsm_model") : "vit-b8";
+  const DsmModel model = recorded_choice(stored, "dsm_model", DsmModel::ViTB8, checkpoint);
   const int stored_crop = stored.count("crop") ? std::stoi(stored.at("crop")) : 224;
   IQA_CHECK(stored_crop == crop, "dsmix-train: --dsm_checkpoint ", checkpoint, " was trained at --crop ", stored_crop,
             ", this run uses --crop ", crop, "; the predictor's positional embedding fixes the size");
@@ -85,33 +99,33 @@ std::shared_ptr<DSMPredictor> load_frozen_predictor(const std::string& checkpoin
   return p;
 }
 
-void export_encoder(const QualityEncoder& qe, const std::string& qe_model, const std::string& path) {
+void export_encoder(const QualityEncoder& qe, QeModel qe_model, const std::string& path) {
   if (!fs::path(path).parent_path().empty()) fs::create_directories(fs::path(path).parent_path());
-  save_safetensors(path, qe.backbone->state_dict(), {{"format", "dsmix-encoder"}, {"qe_model", qe_model}});
+  save_safetensors(path, qe.backbone->state_dict(), {{"format", "dsmix-encoder"}, {"qe_model", choice_name(qe_model)}});
 }
 
-std::shared_ptr<ResNet> load_encoder_backbone(const std::string& path, const std::string& fallback_qe_model,
+std::shared_ptr<ResNet> load_encoder_backbone(const std::string& path, QeModel fallback_qe_model,
                                               std::string* summary) {
   IQA_CHECK(fs::exists(path), "dsmix-train: --encoder ", path, " does not exist");
   SafetensorsFile file = SafetensorsFile::open(path);
-  std::string qe_model = fallback_qe_model;
+  QeModel qe_model = fallback_qe_model;
   TensorMap state;
   const auto& meta = file.metadata();
   if (meta.count("format") && meta.at("format") == "iqa.cu-checkpoint") {
     const auto stored = read_checkpoint_config(path);
-    IQA_CHECK(stored.count("stage") && stored.at("stage") == "qep", "dsmix-train: --encoder ", path,
+    IQA_CHECK(stored.count("stage") && stored.at("stage") == choice_name(DsmixStage::QEP), "dsmix-train: --encoder ", path,
               " is a checkpoint but not of stage qep");
-    if (stored.count("qe_model")) qe_model = stored.at("qe_model");
+    qe_model = recorded_choice(stored, "qe_model", qe_model, path);
     const std::string prefix = "model.backbone.";
     for (const auto& n : file.names())
       if (n.rfind(prefix, 0) == 0) state[n.substr(prefix.size())] = file.get(n);
   } else {
-    if (meta.count("qe_model")) qe_model = meta.at("qe_model");
+    qe_model = recorded_choice(meta, "qe_model", qe_model, path);
     for (const auto& n : file.names()) state[n] = file.get(n);
   }
   auto backbone = std::make_shared<ResNet>(backbone_config(qe_model));
   const LoadReport r = load_torchvision_resnet(*backbone, state, /*strict=*/true, path);
-  if (summary) *summary = "encoder " + qe_model + " from " + path + ": " + r.summary();
+  if (summary) *summary = std::string("encoder ") + choice_name(qe_model) + " from " + path + ": " + r.summary();
   return backbone;
 }
 

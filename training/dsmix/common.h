@@ -29,9 +29,9 @@ struct ReferenceSplit {
 };
 ReferenceSplit split_by_reference(const KadisSet& set, double holdout, uint64_t seed);
 
-models::DSMPredictorConfig dsm_predictor_config(const std::string& dsm_model, int crop);
+models::DSMPredictorConfig dsm_predictor_config(DsmModel dsm_model, int crop);
 models::QualityEncoderConfig quality_encoder_config(const DsmixConfig& cfg);
-models::ResNetConfig backbone_config(const std::string& qe_model);
+models::ResNetConfig backbone_config(QeModel qe_model);
 
 // The stage-1 predictor from its checkpoint (built from the checkpoint's own --dsm_model and --crop;
 // a crop different from `crop` is an error because the ViT's positions are fixed), frozen, eval mode.
@@ -39,11 +39,11 @@ std::shared_ptr<models::DSMPredictor> load_frozen_predictor(const std::string& c
 
 // Writes the encoder's backbone with torchvision ResNet names (conv1.weight, layer1.0.bn1.running_mean,
 // ...) and metadata {"format": "dsmix-encoder", "qe_model": ...}, atomically.
-void export_encoder(const models::QualityEncoder& qe, const std::string& qe_model, const std::string& path);
+void export_encoder(const models::QualityEncoder& qe, QeModel qe_model, const std::string& path);
 // The backbone for stage 3 from an exported encoder (torchvision names) or a stage-2 checkpoint
 // (model.backbone.*). The architecture comes from the file's qe_model when it records one, else from
-// `fallback_qe_model`. Returns the backbone and a one-line description of what was loaded.
-std::shared_ptr<models::ResNet> load_encoder_backbone(const std::string& path, const std::string& fallback_qe_model,
+// `fallback_qe_model` (a recorded name that is not a --qe_model spelling is an error naming the file). Returns the backbone and a one-line description of what was loaded.
+std::shared_ptr<models::ResNet> load_encoder_backbone(const std::string& path, QeModel fallback_qe_model,
                                                       std::string* summary = nullptr);
 
 // Consecutive batches of `items` for evaluation, rank r taking batches r, r + world, ... (numbers are

@@ -78,17 +78,17 @@ int lp_default_epochs(const std::string& dataset) {
 
 DsmixConfig DsmixConfig::resolved() const {
   DsmixConfig c = *this;
-  if (stage == "dsm") {
+  if (stage == DsmixStage::DSM) {
     if (c.epochs == 0) c.epochs = 10;
     if (c.batch_size == 0) c.batch_size = 40;
     if (c.lr == 0) c.lr = 5e-3;
     if (c.weight_decay < 0) c.weight_decay = 1e-4;
-  } else if (stage == "qep") {
+  } else if (stage == DsmixStage::QEP) {
     if (c.epochs == 0) c.epochs = 120;
     if (c.batch_size == 0) c.batch_size = 110;
     if (c.lr == 0) c.lr = 0.01;
     if (c.weight_decay < 0) c.weight_decay = 1e-4;
-  } else if (stage == "lp") {
+  } else if (stage == DsmixStage::LP) {
     if (c.epochs == 0) c.epochs = lp_default_epochs(dataset);
     if (c.batch_size == 0) c.batch_size = 64;
     if (c.lr == 0) c.lr = 7e-4;
@@ -102,7 +102,6 @@ void DsmixConfig::validate() const {
   auto need = [&](bool ok, const std::string& msg) {
     if (!ok) problems.push_back(msg);
   };
-  need(one_of(stage, {"dsm", "qep", "lp"}), "--stage must be dsm, qep or lp, got '" + stage + "'");
   need(epochs >= 1, "--epochs must be >= 1 (resolve the stage defaults first)");
   need(batch_size >= 1, "--batch_size must be >= 1");
   need(lr > 0, "--lr must be positive");
@@ -111,18 +110,16 @@ void DsmixConfig::validate() const {
   need(precision != Precision::FP16, "--precision must be fp32 or bf16, got 'fp16' (dsmix-train runs no GradScaler)");
   need(num_workers > 0 && log_every > 0 && eval_every > 0, "--num_workers, --log_every and --eval_every must be positive");
   need(!project_dir.empty(), "--project_dir must not be empty");
-  need(one_of(dsm_model, {"vit-b8", "tiny"}), "--dsm_model must be vit-b8 or tiny, got '" + dsm_model + "'");
-  need(one_of(qe_model, {"resnet50", "tiny"}), "--qe_model must be resnet50 or tiny, got '" + qe_model + "'");
-  if (stage == "dsm" || stage == "qep") {
+  if (stage == DsmixStage::DSM || stage == DsmixStage::QEP) {
     const int sources = int(!kadis_root.empty()) + int(!distorted_csv.empty()) + int(!references.empty());
-    need(sources == 1, "--stage " + stage + " needs exactly one of --kadis_root, --distorted_csv, --references (got " +
+    need(sources == 1, std::string("--stage ") + choice_name(stage) + " needs exactly one of --kadis_root, --distorted_csv, --references (got " +
                            std::to_string(sources) + ")");
     need(distorted_csv.empty() || !reference_dir.empty(), "--distorted_csv needs --reference_dir (iqa-distort's --input)");
     for (int t : types) need(t >= 1 && t <= 25, "--types: " + std::to_string(t) + " is not a KADID type (1..25)");
     need(types_per_image >= 1, "--types_per_image must be >= 1");
     need(holdout >= 0 && holdout < 1, "--holdout must be in [0, 1)");
   }
-  if (stage == "qep") {
+  if (stage == DsmixStage::QEP) {
     need(!dsm_checkpoint.empty() || mix == 1, "--stage qep needs --dsm_checkpoint (the stage-1 predictor), unless --mix 1");
     need(mix >= 1, "--mix must be >= 1");
     need(kd_alpha >= 0 && kd_beta >= 0, "--kd_alpha and --kd_beta must be >= 0");
@@ -130,7 +127,7 @@ void DsmixConfig::validate() const {
     need(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
     need(lr_step >= 1 && lr_gamma > 0, "--lr_step must be >= 1 and --lr_gamma positive");
   }
-  if (stage == "lp") {
+  if (stage == DsmixStage::LP) {
     need(!dataset.empty(), "--stage lp needs --dataset (a registry name or a listing .json)");
     need(splits >= 1, "--splits must be >= 1");
     need(train_fraction > 0 && train_fraction < 1, "--train_fraction must be in (0, 1)");

@@ -19,43 +19,34 @@
 
 namespace iqa::training {
 
-template <>
-struct ChoiceSpellings<KadisType8> {
-  static constexpr const char* flag = "--kadis_type8";
-  static constexpr Spelling<KadisType8> all[] = {{KadisType8::WithType8, "with-type8"}, {KadisType8::Literal, "literal"}};
-};
+enum class DsmixStage { DSM, QEP, LP };
+IQA_CHOICE_SPELLINGS(DsmixStage, "--stage", {DsmixStage::DSM, "dsm"}, {DsmixStage::QEP, "qep"}, {DsmixStage::LP, "lp"});
+
+enum class DsmModel { ViTB8, Tiny };  // the stage-1 predictor: ViT-B/8 without CLS, or the test-sized one
+IQA_CHOICE_SPELLINGS(DsmModel, "--dsm_model", {DsmModel::ViTB8, "vit-b8"}, {DsmModel::Tiny, "tiny"});
+
+enum class QeModel { ResNet50, Tiny };  // the quality encoder (and the KD teacher's architecture)
+IQA_CHOICE_SPELLINGS(QeModel, "--qe_model", {QeModel::ResNet50, "resnet50"}, {QeModel::Tiny, "tiny"});
+
+IQA_CHOICE_SPELLINGS(KadisType8, "--kadis_type8",
+                     {KadisType8::WithType8, "with-type8"}, {KadisType8::Literal, "literal"});
 
 enum class ChannelsLast { Auto, On, Off };
-template <>
-struct ChoiceSpellings<ChannelsLast> {
-  static constexpr const char* flag = "--channels_last";
-  static constexpr Spelling<ChannelsLast> all[] = {{ChannelsLast::Auto, "auto"}, {ChannelsLast::On, "on"}, {ChannelsLast::Off, "off"}};
-};
+IQA_CHOICE_SPELLINGS(ChannelsLast, "--channels_last",
+                     {ChannelsLast::Auto, "auto"}, {ChannelsLast::On, "on"}, {ChannelsLast::Off, "off"});
 
 enum class LabelSpace { TwoHeads, Joint };
-template <>
-struct ChoiceSpellings<LabelSpace> {
-  static constexpr const char* flag = "--label_space";
-  static constexpr Spelling<LabelSpace> all[] = {{LabelSpace::TwoHeads, "two-heads"}, {LabelSpace::Joint, "joint"}};
-};
+IQA_CHOICE_SPELLINGS(LabelSpace, "--label_space", {LabelSpace::TwoHeads, "two-heads"}, {LabelSpace::Joint, "joint"});
 
 enum class QepOptimizer { SGD, AdamW };
-template <>
-struct ChoiceSpellings<QepOptimizer> {
-  static constexpr const char* flag = "--qep_optimizer";
-  static constexpr Spelling<QepOptimizer> all[] = {{QepOptimizer::SGD, "sgd"}, {QepOptimizer::AdamW, "adamw"}};
-};
+IQA_CHOICE_SPELLINGS(QepOptimizer, "--qep_optimizer", {QepOptimizer::SGD, "sgd"}, {QepOptimizer::AdamW, "adamw"});
 
 enum class ScoreNormMode { ZScore, MinMax, None };
-template <>
-struct ChoiceSpellings<ScoreNormMode> {
-  static constexpr const char* flag = "--score_norm";
-  static constexpr Spelling<ScoreNormMode> all[] = {
-      {ScoreNormMode::ZScore, "zscore"}, {ScoreNormMode::MinMax, "minmax"}, {ScoreNormMode::None, "none"}};
-};
+IQA_CHOICE_SPELLINGS(ScoreNormMode, "--score_norm",
+                     {ScoreNormMode::ZScore, "zscore"}, {ScoreNormMode::MinMax, "minmax"}, {ScoreNormMode::None, "none"});
 
 struct DsmixConfig {
-  std::string stage = "dsm";             // dsm | qep | lp
+  DsmixStage stage = DsmixStage::DSM;    // dsm | qep | lp
   std::string project_dir = "exp_log/dsmix";
   bool demo = false;
 
@@ -85,8 +76,8 @@ struct DsmixConfig {
   double holdout = 0.05;                 // fraction of references held out for map error / accuracy (0: none, no evaluation)
 
   // ---- models ---------------------------------------------------------------------------------------
-  std::string dsm_model = "vit-b8";      // vit-b8 | tiny   (the stage-1 predictor)
-  std::string qe_model = "resnet50";     // resnet50 | tiny (the quality encoder and the KD teacher)
+  DsmModel dsm_model = DsmModel::ViTB8;  // vit-b8 | tiny   (the stage-1 predictor)
+  QeModel qe_model = QeModel::ResNet50;  // resnet50 | tiny (the quality encoder and the KD teacher)
   ChannelsLast channels_last = ChannelsLast::Auto;  // auto (on when the run is on CUDA) | on | off: the ResNets run NHWC
 
   // ---- stage 2 (qep) --------------------------------------------------------------------------------

@@ -149,28 +149,28 @@ DatasetList make_demo_iqa_set(const std::string& dir, int references, int width,
   return list;
 }
 
-DsmixConfig demo_stage_config(const std::string& project_dir, const std::string& stage) {
+DsmixConfig demo_stage_config(const std::string& project_dir, DsmixStage stage) {
   DsmixConfig c;
   c.demo = true;
   c.stage = stage;
-  c.project_dir = project_dir + "/" + stage;
+  c.project_dir = project_dir + "/" + choice_name(stage);
   c.crop = 64;
   c.num_workers = 2;
   c.log_every = 5;
-  c.dsm_model = "tiny";
-  c.qe_model = "tiny";
+  c.dsm_model = DsmModel::Tiny;
+  c.qe_model = QeModel::Tiny;
   c.references = project_dir + "/data/references";
   c.types = demo_distortion_types();
   c.types_per_image = 2;
   c.holdout = 0.2;
-  if (stage == "dsm") {
+  if (stage == DsmixStage::DSM) {
     c.references = project_dir + "/data/dsm_references";
     c.epochs = 5;  // 5 x 200 steps on 320 training references
     c.batch_size = 16;
     // Below the paper's 5e-3 (batch 40, ViT-B/8): measured with the tiny predictor on 800 references,
     // 1000 steps, held-out map MSE 0.00066 at 1e-3 and 0.00073 at 2e-3 (mean map: 0.00126).
     c.lr = 1e-3;
-  } else if (stage == "qep") {
+  } else if (stage == DsmixStage::QEP) {
     c.epochs = 13;  // on DemoSize::references = 120
     // 8 references x 3 same-reference samples: a sample's 2 mixing partners share its chunk, and the
     // batch still spans 8 contents (batches of 1-2 contents starve BatchNorm's statistics).
@@ -198,14 +198,14 @@ DsmixConfig demo_stage_config(const std::string& project_dir, const std::string&
 
 DemoResult run_demo_stages(const DsmixConfig& base, const DemoSize& size, const TrainHooks& hooks) {
   const std::string root = base.project_dir, data = root + "/data";
-  auto stage_config = [&](const std::string& stage, int epochs) {
+  auto stage_config = [&](DsmixStage stage, int epochs) {
     DsmixConfig c = demo_stage_config(root, stage);
     c.device = base.device;
     c.num_workers = base.num_workers;
     c.seed = base.seed;
     c.resume = base.resume;
     if (epochs > 0) c.epochs = epochs;
-    if (stage == "lp" && size.lp_splits > 0) c.splits = size.lp_splits;
+    if (stage == DsmixStage::LP && size.lp_splits > 0) c.splits = size.lp_splits;
     return c;
   };
   const bool talk = hooks.progress;
@@ -221,16 +221,16 @@ DemoResult run_demo_stages(const DsmixConfig& base, const DemoSize& size, const 
 
   DemoResult r;
   if (talk) std::cout << "\n== stage 1: sensitivity-map pre-training (tiny ViT/8) ==" << std::endl;
-  r.dsm = train_dsm(stage_config("dsm", size.dsm_epochs), hooks);
+  r.dsm = train_dsm(stage_config(DsmixStage::DSM, size.dsm_epochs), hooks);
   if ((r.interrupted = r.dsm.interrupted)) return r;
   if (talk) std::cout << "\n== stage 2: quality-encoder pre-training with DSMix (tiny ResNet) ==" << std::endl;
-  r.qep = train_qep(stage_config("qep", size.qep_epochs), hooks);
+  r.qep = train_qep(stage_config(DsmixStage::QEP, size.qep_epochs), hooks);
   if ((r.interrupted = r.qep.interrupted)) return r;
   if (talk) std::cout << "\n== stage 3: linear probe on the stage-2 encoder ==" << std::endl;
-  r.lp = train_lp(stage_config("lp", size.lp_epochs), hooks);
+  r.lp = train_lp(stage_config(DsmixStage::LP, size.lp_epochs), hooks);
   if ((r.interrupted = r.lp.interrupted)) return r;
   if (talk) std::cout << "\n== stage 3 baseline: the same linear probe on a randomly initialised encoder ==" << std::endl;
-  DsmixConfig rnd = stage_config("lp", size.lp_epochs);
+  DsmixConfig rnd = stage_config(DsmixStage::LP, size.lp_epochs);
   rnd.encoder.clear();
   rnd.project_dir = root + "/lp_random";
   r.lp_random = train_lp(rnd, hooks);
@@ -244,7 +244,7 @@ int run_dsmix_demo(const DsmixConfig& base) {
   const DemoResult r = run_demo_stages(base, DemoSize{});
   if (r.interrupted) return 130;
   const StageResult &dsm = r.dsm, &qep = r.qep, &lp = r.lp, &lp_random = r.lp_random;
-  const int splits = demo_stage_config(root, "lp").splits;
+  const int splits = demo_stage_config(root, DsmixStage::LP).splits;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "\nDSMix demo summary (" << std::lround(secs) << " s):\n"
             << "  stage 1  held-out map MSE " << fixed(dsm.metrics.at("map_mse"), 6) << "  MAE " << f4(dsm.metrics.at("map_mae"))

@@ -34,7 +34,7 @@ const std::vector<int>& demo_distortion_types();
 DatasetList make_demo_iqa_set(const std::string& dir, int references, int width, int height, uint64_t seed);
 
 // The demo's base configuration (tiny models, crop 64, CPU-sized recipe) for `stage`.
-DsmixConfig demo_stage_config(const std::string& project_dir, const std::string& stage);
+DsmixConfig demo_stage_config(const std::string& project_dir, DsmixStage stage);
 
 // How much data and how many epochs the demo uses; the defaults are `dsmix-train --demo`'s, the test
 // runs a smaller one.

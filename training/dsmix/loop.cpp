@@ -22,7 +22,7 @@ void StageEnv::open_run(const std::string& dir) {
   log = std::make_unique<RunLog>(dir, main_rank);
 }
 
-StageEnv open_stage(const DsmixConfig& input, const std::string& stage) {
+StageEnv open_stage(const DsmixConfig& input, DsmixStage stage) {
   StageEnv env;
   env.cfg = input.resolved();
   env.cfg.stage = stage;
@@ -79,8 +79,9 @@ StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<E
   const DsmixConfig& cfg = env.cfg;
   StageResult result;
   StageHistory& history = result.history;
-  loop.tool = "dsmix-train " + cfg.stage;
-  loop.progress_label = cfg.stage + " epoch";
+  const std::string stage = choice_name(cfg.stage);
+  loop.tool = "dsmix-train " + stage;
+  loop.progress_label = stage + " epoch";
   loop.run_dir = env.run_dir;
   loop.log = env.log.get();
   loop.comm = env.comm.get();
@@ -102,9 +103,9 @@ StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<E
   loop.history_json = [&](int64_t) { return history.to_json(); };
   loop.restore_history = [&](const std::string& json) { history = StageHistory::from_json(json); };
   loop.check_checkpoint = [&](const std::string& path, const std::map<std::string, std::string>& stored) {
-    IQA_CHECK(stored.count("stage") && stored.at("stage") == cfg.stage, "dsmix-train: ", path,
+    IQA_CHECK(stored.count("stage") && stored.at("stage") == stage, "dsmix-train: ", path,
               " is a checkpoint of stage '", stored.count("stage") ? stored.at("stage") : std::string("?"),
-              "', not of --stage ", cfg.stage);
+              "', not of --stage ", stage);
   };
   loop.plot_series = [&] {
     std::vector<PlotSeries> series;
@@ -114,7 +115,7 @@ StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<E
   result.interrupted = run_epoch_loop(loop, hooks).interrupted;
   for (const std::string& k : metric_keys) result.metrics[k] = history.last_eval(k);
   if (summary_format && !evaluate) {
-    result.lines.push_back("stage " + cfg.stage + ": trained without held-out references (--holdout 0), no evaluation");
+    result.lines.push_back("stage " + stage + ": trained without held-out references (--holdout 0), no evaluation");
   } else if (summary_format) {
     IQA_CHECK(metric_keys.size() == 3, "run_stage_loop: a summary formats exactly three metrics");
     char line[256];

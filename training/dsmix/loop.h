@@ -36,7 +36,7 @@ struct StageEnv {
 };
 // Resolves and validates cfg for `stage`, opens the device and communicator, points the log at
 // cfg.project_dir and writes its config.json (main rank).
-StageEnv open_stage(const DsmixConfig& cfg, const std::string& stage);
+StageEnv open_stage(const DsmixConfig& cfg, DsmixStage stage);
 
 // What an evaluation after an epoch reports.
 struct EpochEval {

@@ -15,7 +15,7 @@
 namespace iqa::training {
 
 StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
-  StageEnv env = open_stage(input, "dsm");
+  StageEnv env = open_stage(input, DsmixStage::DSM);
   const DsmixConfig& cfg = env.cfg;
   RunLog& log = *env.log;
 
@@ -51,7 +51,7 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
   const CosineAnnealing schedule(std::max<int64_t>(1, per_epoch * cfg.epochs));
 
   EpochLoop loop;
-  loop.plot_title = "DSMix stage 1: sensitivity maps (" + cfg.dsm_model + ")";
+  loop.plot_title = "DSMix stage 1: sensitivity maps (" + std::string(choice_name(cfg.dsm_model)) + ")";
   loop.model = model.get();
   loop.optimizer = &opt;
   loop.params = params;

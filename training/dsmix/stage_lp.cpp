@@ -64,7 +64,7 @@ std::string f4(double v) {
 }  // namespace
 
 StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
-  StageEnv env = open_stage(input, "lp");
+  StageEnv env = open_stage(input, DsmixStage::LP);
   const DsmixConfig cfg = env.cfg;  // env.cfg changes per split
 
   const DatasetList list = load_lp_listing(cfg);
@@ -78,7 +78,7 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
   std::shared_ptr<models::ResNet> encoder =
       cfg.encoder.empty() ? std::make_shared<models::ResNet>(backbone_config(cfg.qe_model))
                           : load_encoder_backbone(cfg.encoder, cfg.qe_model, &enc_summary);
-  if (cfg.encoder.empty()) enc_summary = "encoder " + cfg.qe_model + ": random initialisation (no --encoder; a baseline)";
+  if (cfg.encoder.empty()) enc_summary = std::string("encoder ") + choice_name(cfg.qe_model) + ": random initialisation (no --encoder; a baseline)";
   for (auto& t : encoder->parameters()) t.set_requires_grad(false);
   encoder->to(env.device);
   encoder->eval();

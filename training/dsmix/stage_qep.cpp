@@ -35,7 +35,7 @@ Tensor host_f32(const Tensor& t) { return t.to(DType::F32).to(kCPU).contiguous()
 }  // namespace
 
 StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
-  StageEnv env = open_stage(input, "qep");
+  StageEnv env = open_stage(input, DsmixStage::QEP);
   const DsmixConfig& cfg = env.cfg;
   RunLog& log = *env.log;
   const bool joint = cfg.label_space == LabelSpace::Joint;
@@ -44,7 +44,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   const ReferenceSplit split = split_by_reference(set, cfg.holdout, cfg.seed);
   log.line("qep: " + std::to_string(set.samples.size()) + " samples (distorted + pristine) of " +
            std::to_string(set.references.size()) + " references (" + std::to_string(split.held_out.size()) +
-           " held out by reference), crop " + std::to_string(cfg.crop) + ", " + cfg.qe_model + ", label space " +
+           " held out by reference), crop " + std::to_string(cfg.crop) + ", " + choice_name(cfg.qe_model) + ", label space " +
            choice_name(cfg.label_space) + ", device " + env.device.str());
 
   manual_seed(cfg.seed);
@@ -116,7 +116,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   int64_t term_steps = 0;
 
   EpochLoop loop;
-  loop.plot_title = "DSMix stage 2: quality encoder (" + cfg.qe_model + ", Mix " + std::to_string(cfg.mix) + ")";
+  loop.plot_title = "DSMix stage 2: quality encoder (" + std::string(choice_name(cfg.qe_model)) + ", Mix " + std::to_string(cfg.mix) + ")";
   loop.model = model.get();
   loop.optimizer = &opt;
   loop.params = params;

@@ -5,10 +5,12 @@
 namespace iqa::training {
 
 StageResult run_dsmix_stage(const DsmixConfig& cfg, const TrainHooks& hooks) {
-  if (cfg.stage == "dsm") return train_dsm(cfg, hooks);
-  if (cfg.stage == "qep") return train_qep(cfg, hooks);
-  if (cfg.stage == "lp") return train_lp(cfg, hooks);
-  throw Error("dsmix-train: --stage must be dsm, qep or lp, got '" + cfg.stage + "'");
+  switch (cfg.stage) {
+    case DsmixStage::DSM: return train_dsm(cfg, hooks);
+    case DsmixStage::QEP: return train_qep(cfg, hooks);
+    case DsmixStage::LP: return train_lp(cfg, hooks);
+  }
+  throw Error("dsmix-train: no trainer for --stage value " + std::to_string(int(cfg.stage)));
 }
 
 }  // namespace iqa::training

@@ -58,14 +58,14 @@ void for_each_field(SindConfig& c, F&& f) {
 // the bare tag, and its QuickGELU variant (OpenAI's weights use QuickGELU either way, as ours do).
 struct ModelSpelling {
   const char* spelling;
-  const char* model;
+  ClipModel model;
 };
-constexpr ModelSpelling kSpellings[] = {
-    {"openai/ViT-B-16", "ViT-B-16"},  {"openai/ViT-B-16-quickgelu", "ViT-B-16"}, {"ViT-B-16-quickgelu", "ViT-B-16"},
-    {"ViT-B-16", "ViT-B-16"},         {"ViT-B-8", "ViT-B-8"},                    {"resnet50", "resnet50"},
-    {"tiny", "tiny"},                 {"tiny16", "tiny16"}};
+constexpr ModelSpelling kSpellings[] = {{"openai/ViT-B-16", ClipModel::ViTB16}, {"openai/ViT-B-16-quickgelu", ClipModel::ViTB16},
+                                        {"ViT-B-16-quickgelu", ClipModel::ViTB16}, {"ViT-B-16", ClipModel::ViTB16},
+                                        {"ViT-B-8", ClipModel::ViTB8},         {"resnet50", ClipModel::ResNet50},
+                                        {"tiny", ClipModel::Tiny},             {"tiny16", ClipModel::Tiny16}};
 
-bool needs_pretrained(const std::string& model) { return one_of(model, {"ViT-B-16", "ViT-B-8", "resnet50"}); }
+bool needs_pretrained(ClipModel model) { return model != ClipModel::Tiny && model != ClipModel::Tiny16; }
 
 }  // namespace
 
@@ -75,16 +75,20 @@ std::string clip_model_spellings() {
   return s;
 }
 
-std::string canonical_clip_model(const std::string& name) {
+ClipModel canonical_clip_model(const std::string& name) {
   for (const auto& m : kSpellings)
     if (name == m.spelling) return m.model;
   throw Error("--clip_model must be one of " + clip_model_spellings() + ", got '" + name + "'");
 }
 
-std::string default_weights_file(const std::string& clip_model, const std::string& weights_dir) {
-  if (clip_model == "ViT-B-16") return weights_dir + "/clip_vit_b16.safetensors";
-  if (clip_model == "ViT-B-8") return weights_dir + "/clip_vit_b8.safetensors";
-  if (clip_model == "resnet50") return weights_dir + "/resnet50.safetensors";
+std::string default_weights_file(ClipModel clip_model, const std::string& weights_dir) {
+  switch (clip_model) {
+    case ClipModel::ViTB16: return weights_dir + "/clip_vit_b16.safetensors";
+    case ClipModel::ViTB8: return weights_dir + "/clip_vit_b8.safetensors";
+    case ClipModel::ResNet50: return weights_dir + "/resnet50.safetensors";
+    case ClipModel::Tiny:
+    case ClipModel::Tiny16: break;
+  }
   return "";
 }
 
@@ -98,8 +102,6 @@ void SindConfig::validate() const {
   auto need = [&](bool ok, const std::string& msg) {
     if (!ok) problems.push_back(msg);
   };
-  need(one_of(clip_model, {"ViT-B-16", "ViT-B-8", "resnet50", "tiny", "tiny16"}),
-       "--clip_model must be ViT-B-16, ViT-B-8, resnet50, tiny or tiny16, got '" + clip_model + "'");
   need(epochs >= 1, "--epochs must be >= 1");
   need(lr > 0 && lr_ratio > 0, "--lr and --lr_ratio must be positive");
   need(warmup_epoch >= 0, "--warmup_epoch must be >= 0");
@@ -116,17 +118,17 @@ void SindConfig::validate() const {
   need(resize == 256 || resize == 244, "--resize must be 256 or 244, got " + std::to_string(resize));
   need(log_every > 0 && splits > 0, "--log_every and --splits must be positive");
   need(!(all_global && !local_global), "--all_global is an ablation of --local_global");
-  need(!(all_global && clip_model == "ViT-B-8"), "--all_global needs a model with a CLS token (not ViT-B-8)");
+  need(!(all_global && clip_model == ClipModel::ViTB8), "--all_global needs a model with a CLS token (not ViT-B-8)");
   if (!demo) need(!train_dataset.empty(), "--train_dataset is required (or --demo)");
   need(!project_dir.empty(), "--project_dir must not be empty");
   need(ema_decay >= 0 && ema_decay <= 1, "--ema_decay must be in [0, 1]");
   // Every model here takes 224x224 crops (ViT-B/16's position table, the mosaic's 7x7 grid of 32s).
-  need(input_size == 224, "--input_size must be 224 (the crop size of " + clip_model + "), got " + std::to_string(input_size));
+  need(input_size == 224, "--input_size must be 224 (the crop size of " + std::string(choice_name(clip_model)) + "), got " + std::to_string(input_size));
   // The reference never trains these from random weights (open_clip / torchvision download them), so a
   // missing file is an error, not a silent random init. An explicit --resume file carries the weights.
   const bool resumes_a_file = !resume.empty() && resume != "auto";
   if (needs_pretrained(clip_model) && pretrained.empty() && !from_scratch && !resumes_a_file && load_from.empty())
-    problems.push_back("--clip_model " + clip_model + " needs pretrained weights: pass --pretrained FILE or put the file at " +
+    problems.push_back(std::string("--clip_model ") + choice_name(clip_model) + " needs pretrained weights: pass --pretrained FILE or put the file at " +
                        default_weights_file(clip_model, "./weights") +
                        "; make it with tools/export_weights.py from an OpenCLIP / OpenAI checkpoint (ViT-B-16.pt, "
                        "--visual-only), a Hugging Face openai/clip-vit-base-patch16 pytorch_model.bin or torchvision's "

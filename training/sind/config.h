@@ -9,48 +9,26 @@
 #include <vector>
 
 #include "training/choice.h"
-#include "training/data/loader.h"  // LocalViewMode, BadImagePolicy
+#include "training/data/loader.h"  // LocalViewMode, BadImagePolicy, DecodeMode and their spellings
 
 namespace iqa::training {
 
+// The backbones: OpenAI CLIP ViT-B/16 and ViT-B/8 (no CLS), torchvision's ResNet-50, and two test-sized
+// ViTs (32- and 16-pixel patches). The CLI also takes the reference's spellings (canonical_clip_model).
+enum class ClipModel { ViTB16, ViTB8, ResNet50, Tiny, Tiny16 };
+IQA_CHOICE_SPELLINGS(ClipModel, "--clip_model",
+                     {ClipModel::ViTB16, "ViT-B-16"}, {ClipModel::ViTB8, "ViT-B-8"}, {ClipModel::ResNet50, "resnet50"},
+                     {ClipModel::Tiny, "tiny"}, {ClipModel::Tiny16, "tiny16"});
+
 enum class LossType { ScaleShift, L1 };
-template <>
-struct ChoiceSpellings<LossType> {
-  static constexpr const char* flag = "--loss_type";
-  static constexpr Spelling<LossType> all[] = {{LossType::ScaleShift, "scale_shift"}, {LossType::L1, "l1"}};
-};
+IQA_CHOICE_SPELLINGS(LossType, "--loss_type", {LossType::ScaleShift, "scale_shift"}, {LossType::L1, "l1"});
 
 enum class Protocol { LeaveOneOut, CrossSet, RandomSplit };  // --exp_type
-template <>
-struct ChoiceSpellings<Protocol> {
-  static constexpr const char* flag = "--exp_type";
-  static constexpr Spelling<Protocol> all[] = {
-      {Protocol::LeaveOneOut, "leave-one-out"}, {Protocol::CrossSet, "cross-set"}, {Protocol::RandomSplit, "random-split"}};
-};
-
-template <>
-struct ChoiceSpellings<LocalViewMode> {
-  static constexpr const char* flag = "--local_view";
-  static constexpr Spelling<LocalViewMode> all[] = {{LocalViewMode::Mosaic, "mosaic"},
-                                                    {LocalViewMode::SameAsGlobal, "same-crop"}};
-};
-
-template <>
-struct ChoiceSpellings<DecodeMode> {
-  static constexpr const char* flag = "--decode";
-  static constexpr Spelling<DecodeMode> all[] = {{DecodeMode::Exact, "exact"}, {DecodeMode::Fast, "fast"}};
-};
-
-template <>
-struct ChoiceSpellings<BadImagePolicy> {
-  static constexpr const char* flag = "--bad-image";
-  static constexpr Spelling<BadImagePolicy> all[] = {{BadImagePolicy::Fail, "fail"}, {BadImagePolicy::Skip, "skip"}};
-};
+IQA_CHOICE_SPELLINGS(Protocol, "--exp_type",
+                     {Protocol::LeaveOneOut, "leave-one-out"}, {Protocol::CrossSet, "cross-set"}, {Protocol::RandomSplit, "random-split"});
 
 struct SindConfig {
-  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16; the CLI maps the reference's spellings onto these
-  // (canonical_clip_model).
-  std::string clip_model = "ViT-B-16";
+  ClipModel clip_model = ClipModel::ViTB16;  // ViT-B-16 | ViT-B-8 | resnet50 | tiny | tiny16
   std::string pretrained;               // safetensors of the backbone (CLIP / torchvision naming) or a whole model
   bool from_scratch = false;            // ViT-B-16 / ViT-B-8 / resnet50 without --pretrained: random init on purpose
   bool clip_freeze = false;             // the reference's --clip_freeze: the backbone is fixed, only the head trains
@@ -95,7 +73,7 @@ struct SindConfig {
   int splits = 10;                      // random-split: how many splits to run
   bool demo = false;
 
-  // Throws iqa::Error listing every invalid value (unknown model, non-positive sizes, batch not
+  // Throws iqa::Error listing every invalid value (non-positive sizes, batch not
   // divisible by scene_sampling, scale_shift without scene sampling, missing datasets, a full-size
   // model without --pretrained or --from_scratch, an --input_size the model cannot take). The choices
   // are enums, checked where they are parsed (CLI, from_json: parse_choice lists the allowed values).
@@ -111,9 +89,9 @@ struct SindConfig {
 
 // The reference's --clip_model spellings (open_clip "<pretrained>/<model tag>": openai/ViT-B-16,
 // ViT-B-16-quickgelu, ...; resnet50) mapped to this project's model names; a name that is already one
-// is returned as it is. Throws listing the accepted spellings for anything else (ViT-L-14 among them:
+// is taken as it is. Throws listing the accepted spellings for anything else (ViT-L-14 among them:
 // the reference maps it, but no reported run uses it and this project has no such model).
-std::string canonical_clip_model(const std::string& name);
+ClipModel canonical_clip_model(const std::string& name);
 // The accepted spellings, for --help.
 std::string clip_model_spellings();
 
@@ -121,7 +99,7 @@ std::string clip_model_spellings();
 // open_clip / torchvision; this project reads a file tools/export_weights.py made):
 // <weights_dir>/clip_vit_b16.safetensors, clip_vit_b8.safetensors, resnet50.safetensors. "" for the
 // tiny models, which have no pretrained weights.
-std::string default_weights_file(const std::string& clip_model, const std::string& weights_dir);
+std::string default_weights_file(ClipModel clip_model, const std::string& weights_dir);
 // Sets cfg.pretrained to default_weights_file when that is not given, the model wants weights,
 // --from_scratch is off and the file exists.
 void use_default_weights(SindConfig& cfg, const std::string& weights_dir);

@@ -161,7 +161,7 @@ DatasetList make_demo_dataset(const std::string& dir, const DemoSetOptions& opts
 SindConfig demo_config(const std::string& project_dir) {
   SindConfig c;
   c.demo = true;
-  c.clip_model = "tiny16";
+  c.clip_model = ClipModel::Tiny16;
   c.local_global = true;
   c.loss_type = LossType::ScaleShift;
   c.scene_sampling = 2;

@@ -107,7 +107,7 @@ ScoringWeights load_scoring_weights(const std::string& checkpoint, bool raw_weig
     return it->second;
   };
   SindConfig& cfg = w.config;
-  cfg.clip_model = get("clip_model");
+  cfg.clip_model = parse_choice<ClipModel>(get("clip_model"));
   cfg.local_global = get("local_global") == "true";
   cfg.all_global = get("all_global") == "true";
   cfg.resize = std::stoi(get("resize"));

@@ -16,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 
 std::string model_of(const SindConfig& c) {
-  return c.clip_model + (c.local_global ? " --local_global" : "") + (c.all_global ? " --all_global" : "");
+  return std::string(choice_name(c.clip_model)) + (c.local_global ? " --local_global" : "") + (c.all_global ? " --all_global" : "");
 }
 
 }  // namespace
@@ -30,7 +30,7 @@ void require_safetensors(const std::string& flag, const std::string& path) {
 
 std::shared_ptr<models::QualityModel> reference_test_model(const std::string& path, SindConfig& cfg) {
   cfg = SindConfig{};
-  cfg.clip_model = "ViT-B-16";
+  cfg.clip_model = ClipModel::ViTB16;
   cfg.local_global = true;
   cfg.resize = 256;
   cfg.test_local_view = LocalViewMode::Mosaic;

@@ -10,25 +10,28 @@ using namespace iqa::models;
 
 namespace {
 
-VisionTransformerConfig vit_config(const std::string& name) {
-  if (name == "ViT-B-16") return VisionTransformerConfig::vit_b16();
-  if (name == "ViT-B-8") {
-    VisionTransformerConfig c = VisionTransformerConfig::vit_b16();
-    c.patch_size = 8;
-    return c;
+VisionTransformerConfig vit_config(ClipModel model) {
+  switch (model) {
+    case ClipModel::ViTB16: return VisionTransformerConfig::vit_b16();
+    case ClipModel::ViTB8: {
+      VisionTransformerConfig c = VisionTransformerConfig::vit_b16();
+      c.patch_size = 8;
+      return c;
+    }
+    case ClipModel::Tiny: return VisionTransformerConfig::tiny(32, 224);
+    // The demo's model: the same width-64, 2-layer ViT with 16-pixel patches (196 tokens at 224), fine
+    // enough to see pixel-level noise that 32-pixel patches average away.
+    case ClipModel::Tiny16: return VisionTransformerConfig::tiny(16, 224);
+    case ClipModel::ResNet50: break;
   }
-  if (name == "tiny") return VisionTransformerConfig::tiny(32, 224);
-  // The demo's model: the same width-64, 2-layer ViT with 16-pixel patches (196 tokens at 224), fine
-  // enough to see pixel-level noise that 32-pixel patches average away.
-  if (name == "tiny16") return VisionTransformerConfig::tiny(16, 224);
-  throw Error("make_sind_model: '" + name + "' is not a ViT");
+  throw Error(std::string("make_sind_model: '") + choice_name(model) + "' is not a ViT");
 }
 
 }  // namespace
 
 namespace {
 std::shared_ptr<QualityModel> build_sind_model(const SindConfig& cfg) {
-  if (cfg.clip_model == "resnet50") {
+  if (cfg.clip_model == ClipModel::ResNet50) {
     IQA_CHECK(!cfg.local_global, "make_sind_model: --local_global needs a CLIP ViT, not resnet50 (SimpleResNet)");
     return std::make_shared<SimpleResNetIQA>(ResNetConfig::resnet50(0));
   }

@@ -186,7 +186,7 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
   // ---- the table ---------------------------------------------------------------------------------------
   auto& L = summary.lines;
   const bool has_val = std::any_of(runs.begin(), runs.end(), [](const ProtocolRun& r) { return !r.data.vals.empty(); });
-  L.push_back(std::string("Summary (") + choice_name(cfg.exp_type) + ", " + cfg.clip_model + ", loss " +
+  L.push_back(std::string("Summary (") + choice_name(cfg.exp_type) + ", " + choice_name(cfg.clip_model) + ", loss " +
               choice_name(cfg.loss_type) + ")");
   L.push_back("  'best-epoch' = the reference's selection: best SRCC over evaluated epochs ON THE TEST SET (optimistic).");
   L.push_back(has_val ? "  'val-selected' = test values at the epoch with the best validation SRCC (honest)."

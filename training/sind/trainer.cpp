@@ -274,7 +274,7 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
     result = RunResult::from_json(json);
     result.interrupted = false;
   };
-  loop.plot_title = "SIND " + cfg.clip_model + " (" + choice_name(cfg.loss_type) + ")";
+  loop.plot_title = std::string("SIND ") + choice_name(cfg.clip_model) + " (" + choice_name(cfg.loss_type) + ")";
   loop.plot_series = [&] {
     std::vector<PlotSeries> srcc;
     for (const SetResult& s : result.sets) {
