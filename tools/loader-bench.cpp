@@ -29,6 +29,7 @@
 #include "training/image/encode.h"
 #include "training/data/loader.h"
 #include "training/image/augment_plan.h"
+#include "tools/loader_bench_flags.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
@@ -166,32 +167,18 @@ void compare_decode(const DatasetList& list, const std::filesystem::path& dir, L
 
 int main(int argc, char** argv) {
   CLI::App app{"loader-bench: training-loader throughput per worker count"};
-  std::vector<int> worker_counts;
-  int images = 256, distinct = 8, batch = 32;
-  std::string local = "mosaic", sizes_arg = "both", decode = "exact";
-  bool cache = false, compare = false;
-  app.add_option("--workers", worker_counts, "worker counts to time (default 1, 2, 4, ... up to the core count)")
-      ->delimiter(',');
-  app.add_option("--images", images, "images timed per run (default 256)");
-  app.add_option("--distinct", distinct, "distinct JPEG files per size, cycled (default 8)");
-  app.add_option("--batch", batch, "batch size (default 32)");
-  app.add_option("--local-view", local, "mosaic (2024 SIND) or global (SIND HEAD)")
-      ->check(CLI::IsMember({"mosaic", "global"}));
-  app.add_option("--sizes", sizes_arg, "koniq (1024x768), spaq (4000x3000) or both")
-      ->check(CLI::IsMember({"koniq", "spaq", "both"}));
-  app.add_option("--decode", decode, "exact (full-size decode, the default) or fast (DCT-scaled)")
-      ->check(CLI::IsMember({"exact", "fast"}));
-  app.add_flag("--cache", cache, "time the view cache: uncached, cold (filling) and warm epochs, bytes per image");
-  app.add_flag("--compare-decode", compare, "print how much the fast decode's views differ from the exact ones");
+  LoaderBenchArgs a;
+  add_loader_bench_flags(app, a);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    finish_loader_bench_args(a);
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-    if (worker_counts.empty())
-      for (int w = 1; w <= cores; w *= 2) worker_counts.push_back(w);
+    const int images = a.images, distinct = a.distinct, batch = a.batch;
+    const std::string &local = a.local, &decode = a.decode;
     std::vector<std::pair<int, int>> sizes;
-    if (sizes_arg != "spaq") sizes.push_back({1024, 768});
-    if (sizes_arg != "koniq") sizes.push_back({4000, 3000});
+    if (a.sizes_arg != "spaq") sizes.push_back({1024, 768});
+    if (a.sizes_arg != "koniq") sizes.push_back({4000, 3000});
 
     const std::filesystem::path dir =
         std::filesystem::temp_directory_path() / ("iqa_loader_bench_" + std::to_string(getpid()));
@@ -211,7 +198,7 @@ int main(int argc, char** argv) {
       }
       {
         const LoaderOptions defaults = bench_options(local, decode);
-        if (compare) compare_decode(list, dir, defaults, 64);
+        if (a.compare) compare_decode(list, dir, defaults, 64);
         const DecodeOptions d = loader_decode_options(defaults);
         double bytes = 0;
         for (const auto& e : list.entries) bytes += double(std::filesystem::file_size(dir / e.image));
@@ -224,12 +211,12 @@ int main(int argc, char** argv) {
                     h, jpeg_scale_denominator(w, h, d.min_short_side), 8 * bytes / distinct / (double(w) * h),
                     double(reps) * distinct / secs);
       }
-      for (int workers : worker_counts) {
+      for (int workers : a.worker_counts) {
         LoaderOptions o = bench_options(local, decode);
         o.data_root = dir.string();
         o.workers = workers;
         o.prefetch_batches = std::max(2, workers);
-        if (cache) {
+        if (a.cache) {
           bench_cache(list, dir, o, batches, w, h);
           continue;
         }

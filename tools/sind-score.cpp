@@ -11,7 +11,7 @@
 #include <iostream>
 
 #include "engine/error.h"
-#include "tools/cli_choice.h"
+#include "tools/sind_score_flags.h"
 #include "training/epoch_loop.h"  // pick_training_device
 #include "training/metrics.h"
 #include "training/run_log.h"
@@ -23,71 +23,36 @@
 using namespace iqa;
 using namespace iqa::training;
 
-namespace {
-
-enum class OutputFormat { Auto, Csv, Json };
-
-}  // namespace
-
-template <>
-struct iqa::training::ChoiceSpellings<OutputFormat> {
-  static constexpr const char* flag = "--format";
-  static constexpr Spelling<OutputFormat> all[] = {
-      {OutputFormat::Auto, "auto"}, {OutputFormat::Csv, "csv"}, {OutputFormat::Json, "json"}};
-};
-
 int main(int argc, char** argv) {
   CLI::App app{"sind-score: score images with a trained SIND checkpoint"};
-  std::string checkpoint, data_json, data_root = ".", out, cache_dir;
-  DeviceChoice device = DeviceChoice::Auto;
-  BadImagePolicy bad = BadImagePolicy::Skip;
-  DecodeMode decode = DecodeMode::Exact;
-  OutputFormat format = OutputFormat::Auto;
-  LocalViewMode local_view = LocalViewMode::Mosaic;
-  std::vector<std::string> inputs;
-  bool single_view = false, raw_weights = false, calibrate = false, no_progress = false;
-  app.add_option("--checkpoint", checkpoint,
-                 "checkpoints/last.safetensors, best.safetensors or val-best.safetensors of a sind-train run")
-      ->required();
-  app.add_option("inputs", inputs, "image files or folders");
-  app.add_option("--data_json", data_json, "a listing: data_json (its scores give SRCC/PLCC) or image paths only");
-  app.add_option("--data_root", data_root, "root of the listing's image paths")->capture_default_str();
-  app.add_option("--out", out, "write the scores to this file (default: stdout)");
-  add_choice(app, "--format", format, "auto (json for an --out ending in .json, else csv) | csv | json");
-  app.add_option("--cache_dir", cache_dir,
-                 "decoded-view cache folder (a training run's view_cache: its images are not decoded again); empty = off");
-  app.add_flag("--single-view", single_view, "score the centre view pair only (default: 9-crop mean)");
-  app.add_flag("--raw-weights", raw_weights, "last.safetensors' trained weights instead of their EMA");
-  app.add_flag("--calibrate", calibrate, "also print each score on the training set's MOS scale");
-  add_choice(app, "--local_view", local_view, "mosaic | same-crop (default: the run's --test_local_view)");
-  add_choice(app, "--device", device, "auto | cpu | cuda");
-  add_choice(app, "--bad-image", bad, "skip (score the rest, name each unreadable image, exit 2) | fail (stop at the first)");
-  add_choice(app, "--decode", decode, "exact (full decode, the reference's pixels) | fast (DCT-scaled big JPEGs)");
-  app.add_flag("--no-progress", no_progress, "no progress bar on stderr");
+  SindScoreArgs a;
+  add_sind_score_flags(app, a);
   CLI11_PARSE(app, argc, argv);
 
   try {
-    IQA_CHECK(!inputs.empty() || !data_json.empty(), "sind-score: give image files/folders or --data_json");
-    const ScoringWeights w = load_scoring_weights(checkpoint, raw_weights);
+    finish_sind_score_args(a, app);
+    const std::string &checkpoint = a.checkpoint, &data_json = a.data_json, &out = a.out;
+    const bool single_view = a.single_view;
+    const ScoringWeights w = load_scoring_weights(checkpoint, a.raw_weights);
     std::cerr << "sind-score: weights " << w.description << " from " << checkpoint << "\n";
-    const std::optional<Calibration> cal = calibrate ? std::optional<Calibration>(w.calibration()) : std::nullopt;
+    const std::optional<Calibration> cal = a.calibrate ? std::optional<Calibration>(w.calibration()) : std::nullopt;
 
-    const ScoreInputs in = data_json.empty() ? list_score_inputs(inputs) : read_score_listing(data_json);
+    const ScoreInputs in = data_json.empty() ? list_score_inputs(a.inputs) : read_score_listing(data_json);
     if (!in.ignored.empty())
       std::cerr << "sind-score: ignored " << in.ignored.size() << " file(s) that are not images, e.g. " << in.ignored[0]
                 << "\n";
     IQA_CHECK(!in.list.entries.empty(), "sind-score: no images found");
     EvalOptions eo;
-    eo.data_root = data_json.empty() ? "" : data_root;
+    eo.data_root = data_json.empty() ? "" : a.data_root;
     eo.resize = w.config.resize;
-    eo.local_view = app.count("--local_view") ? local_view : w.config.test_local_view;
+    eo.local_view = a.local_view_given ? a.local_view : w.config.test_local_view;
     eo.nine_crop = !single_view;
-    eo.bad_image = bad;
-    eo.decode = decode;
-    eo.cache_dir = cache_dir;
-    eo.device = pick_training_device(device, 0, "sind-score");
+    eo.bad_image = a.bad;
+    eo.decode = a.decode;
+    eo.cache_dir = a.cache_dir;
+    eo.device = pick_training_device(a.device, 0, "sind-score");
     const int64_t total = int64_t(in.list.entries.size());
-    Progress progress("scoring", total, !no_progress && total >= 50);  // a bar for long folders only
+    Progress progress("scoring", total, !a.no_progress && total >= 50);  // a bar for long folders only
     eo.progress = [&](int64_t done, int64_t) { progress.update(done, done, std::nan("")); };
     w.model->to(eo.device);
     const Predictions p = predict_dataset(*w.model, in.list, eo);
@@ -102,9 +67,7 @@ int main(int argc, char** argv) {
       pred.push_back(p.pred[i]);
       score.push_back(e.score);
     }
-    const bool json = format == OutputFormat::Json ||
-                      (format == OutputFormat::Auto && out.size() > 5 && out.substr(out.size() - 5) == ".json");
-    const std::string text = json ? scores_json(rows, cal.has_value()) : scores_csv(rows, cal.has_value());
+    const std::string text = a.json() ? scores_json(rows, cal.has_value()) : scores_csv(rows, cal.has_value());
     if (out.empty()) {
       std::cout << text;
     } else if (!rows.empty() || p.skipped.empty()) {  // no file of headers only when every image was unreadable
