@@ -115,4 +115,7 @@ inline int fuzz_safetensors(const uint8_t* data, size_t size) {
 
 }  // namespace iqa::fuzz
 
-#include "tests/fuzz/targets_training.h"  // the training-side parsers, and the table of all targets
+#include "tests/fuzz/targets_training.h"  // the training-side parsers
+#include "tests/fuzz/targets_formats.h"   // .xlsx, .mat, the compression codecs
+#include "tests/fuzz/targets_cli.h"       // the binaries' command lines
+#include "tests/fuzz/target_table.h"      // the table of all targets
