@@ -1,4 +1,4 @@
-// The table of every fuzz target: tools/fuzz.sh builds tests/fuzz/fuzz_<name>.cpp for each, the seed
+// The table of every fuzz target: tools/fuzz.sh runs tests/fuzz/fuzz_main.cpp once per entry, the seed
 // script writes seeds/<name>/, and the replay test runs each over its seeds and regressions.
 #pragma once
 #include <vector>
@@ -6,7 +6,7 @@
 namespace iqa::fuzz {
 
 struct Target {
-  const char* name;      // fuzz_<name>.cpp, tests/fuzz/regressions/fuzz_<name>/, seeds/<name>/
+  const char* name;      // IQA_FUZZ_TARGET=<name>, tests/fuzz/regressions/fuzz_<name>/, seeds/<name>/
   int (*run)(const uint8_t*, size_t);
 };
 

@@ -1,4 +1,4 @@
-// The fuzz targets' bodies as plain functions, so the libFuzzer mains (tests/fuzz/fuzz_*.cpp, built by
+// The fuzz targets' bodies as plain functions, so the libFuzzer main (tests/fuzz/fuzz_main.cpp, built by
 // tools/fuzz.sh with clang) and the ordinary test suite's replay of seeds and regression inputs
 // (tests/test_fuzz_regressions.cpp, any compiler) run the same code. Contract of every target: any
 // input either parses or throws iqa::Error; anything else (a crash, a sanitizer report, another
