@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "engine/error.h"
+#include "training/data/mat_layout.h"
 
 #ifdef IQA_HAVE_MATIO
 #include <matio.h>
@@ -34,6 +35,12 @@ struct MatFile {
   mat_t* mat = nullptr;
   explicit MatFile(const std::string& path) : mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY)) {
     IQA_CHECK(mat != nullptr, path, ": not a readable MATLAB .mat file");
+    try {
+      check_mat5_layout(path);  // before libmatio trusts the file's size fields
+    } catch (...) {
+      Mat_Close(mat);
+      throw;
+    }
   }
   ~MatFile() { Mat_Close(mat); }
   MatFile(const MatFile&) = delete;
@@ -53,7 +60,10 @@ struct MatVar {
   MatVar& operator=(const MatVar&) = delete;
 };
 
-size_t element_count(const matvar_t* v) {
+// A corrupt file can give a rank without dimensions (found by tests/fuzz, regressions/fuzz_mat/rank_without_dims).
+size_t element_count(const matvar_t* v, const std::string& what) {
+  IQA_CHECK(v->rank >= 0 && (v->rank == 0 || v->dims != nullptr), what, " has a rank of ", v->rank,
+            " but no dimensions (a corrupt file)");
   size_t n = 1;
   for (int i = 0; i < v->rank; ++i) n *= v->dims[i];
   return n;
@@ -88,11 +98,12 @@ void utf8_append(std::string& s, uint32_t c) {
 
 // A 1xN char array's text; what names the element in errors.
 std::string text_of(const matvar_t* v, const std::string& what) {
-  if (v && v->class_type == MAT_C_CELL && element_count(v) == 1)  // {'name'} inside the cell array
+  if (v && v->class_type == MAT_C_CELL && element_count(v, what) == 1)  // {'name'} inside the cell array
     return text_of(Mat_VarGetCell(const_cast<matvar_t*>(v), 0), what);
   IQA_CHECK(v && v->class_type == MAT_C_CHAR, what, " is not text");
-  const size_t n = element_count(v);
-  IQA_CHECK(v->rank == 2 && (v->dims[0] == 1 || n == 0), what, " is a ", v->dims[0], "-row char array, expected one row");
+  const size_t n = element_count(v, what);
+  IQA_CHECK(v->rank == 2, what, " is a char array of rank ", v->rank, ", expected one row");
+  IQA_CHECK(v->dims[0] == 1 || n == 0, what, " is a ", v->dims[0], "-row char array, expected one row");
   IQA_CHECK(v->data_size == 1 || v->data_size == 2 || v->data_size == 4, what, ": unsupported character size ",
             v->data_size);
   require_data(v, n, size_t(v->data_size), what);
@@ -125,7 +136,7 @@ std::vector<double> mat_numbers(const std::string& path, const std::string& vari
   const matvar_t* v = var.v;
   const std::string what = path + ": variable '" + variable + "'";
   IQA_CHECK(!v->isComplex, what, " is complex, expected real numbers");
-  const size_t n = element_count(v);
+  const size_t n = element_count(v, what);
   std::vector<double> out;
   IQA_CHECK(n == 0 || v->data != nullptr, what, " has no data");
   switch (v->class_type) {
@@ -149,7 +160,7 @@ std::vector<std::string> mat_strings(const std::string& path, const std::string&
   MatVar var(f, path, variable);
   const std::string what = path + ": variable '" + variable + "'";
   IQA_CHECK(var.v->class_type == MAT_C_CELL, what, " is not a cell array of names");
-  const size_t n = element_count(var.v);
+  const size_t n = element_count(var.v, what);
   std::vector<std::string> out;
   out.reserve(n);
   for (size_t i = 0; i < n; ++i)

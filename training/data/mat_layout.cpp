@@ -1,0 +1,91 @@
+#include "training/data/mat_layout.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include <zlib.h>
+
+#include "engine/error.h"
+#include "training/image/decode.h"  // read_file_bytes
+
+namespace iqa {
+namespace {
+
+constexpr uint32_t kMatrix = 14, kCompressed = 15;
+constexpr size_t kHeaderBytes = 128;
+constexpr size_t kMaxInflatedBytes = size_t(256) << 20;  // far above any score file
+
+// A compressed element's zlib stream, inflated (at most kMaxInflatedBytes) so its elements can be
+// checked like the file's.
+std::vector<uint8_t> inflated(const uint8_t* data, size_t n, const std::string& path, size_t at) {
+  z_stream z{};
+  IQA_CHECK(inflateInit(&z) == Z_OK, path, ": cannot start zlib");
+  z.next_in = const_cast<uint8_t*>(data);
+  z.avail_in = uInt(n);
+  std::vector<uint8_t> out;
+  int rc = Z_OK;
+  while (rc == Z_OK && out.size() <= kMaxInflatedBytes) {
+    const size_t have = out.size();
+    out.resize(have + (size_t(1) << 16));
+    z.next_out = out.data() + have;
+    z.avail_out = uInt(out.size() - have);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.resize(out.size() - z.avail_out);
+    if (rc == Z_BUF_ERROR && z.avail_in == 0) break;  // the stream ends early: check what came out
+  }
+  inflateEnd(&z);
+  IQA_CHECK(out.size() <= kMaxInflatedBytes, path, ": the compressed element at byte ", at, " inflates past ",
+            kMaxInflatedBytes >> 20, " MiB");
+  return out;
+}
+
+struct Mat5Reader {
+  const std::vector<uint8_t>& bytes;
+  bool swap;
+  const std::string& path;
+
+  uint32_t u32(size_t at) const {
+    uint32_t v = uint32_t(bytes[at]) | uint32_t(bytes[at + 1]) << 8 | uint32_t(bytes[at + 2]) << 16 |
+                 uint32_t(bytes[at + 3]) << 24;
+    return swap ? __builtin_bswap32(v) : v;
+  }
+
+  // The elements in [begin, end); a matrix's sub-elements are checked against the matrix's own size,
+  // a compressed element's inflated content like a file of its own. depth bounds nested cell arrays.
+  void check(size_t begin, size_t end, int depth) const {
+    IQA_CHECK(depth < 64, path, ": cell arrays nested deeper than 64 levels at byte ", begin);
+    for (size_t pos = begin; pos < end;) {
+      IQA_CHECK(end - pos >= 8, path, ": a data element at byte ", pos, " is cut off (", end - pos, " bytes left)");
+      const uint32_t first = u32(pos);
+      if (first >> 16) {  // small element: type and size in one word, data in the next 4 bytes
+        IQA_CHECK((first >> 16) <= 4, path, ": a small data element at byte ", pos, " claims ", first >> 16, " bytes");
+        pos += 8;
+        continue;
+      }
+      const size_t n = u32(pos + 4);
+      IQA_CHECK(n <= end - pos - 8, path, ": the data element at byte ", pos, " claims ", n, " bytes but only ",
+                end - pos - 8, " follow in its container (a corrupt or truncated file)");
+      if (first == kMatrix) check(pos + 8, pos + 8 + n, depth + 1);
+      if (first == kCompressed) {
+        const std::vector<uint8_t> inner = inflated(bytes.data() + pos + 8, n, path, pos);
+        Mat5Reader{inner, swap, path}.check(0, inner.size(), depth + 1);
+      }
+      pos += 8 + n;
+      if (first != kCompressed) pos = std::min(end, (pos + 7) / 8 * 8);  // elements are padded to 8 bytes
+    }
+  }
+};
+
+}  // namespace
+
+void check_mat5_layout(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  if (bytes.size() < kHeaderBytes) return;  // libmatio rejects it
+  const uint16_t version = uint16_t(bytes[124] | bytes[125] << 8);
+  const bool swap = bytes[126] == 'M' && bytes[127] == 'I';
+  if ((swap ? uint16_t(version >> 8 | version << 8) : version) != 0x0100) return;  // 7.3 (HDF5) or not MATLAB
+  Mat5Reader{bytes, swap, path}.check(kHeaderBytes, bytes.size(), 0);
+}
+
+}  // namespace iqa
