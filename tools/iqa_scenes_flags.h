@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "models/clip_scenes.h"
+#include "tools/cli_choice.h"
 #include "training/data/dataset.h"
 
 namespace iqa {
@@ -31,10 +32,8 @@ inline std::vector<std::string> split_commas(const std::string& s) {
 }
 
 inline void add_iqa_scenes_flags(CLI::App& app, IqaScenesArgs& a) {
-  app.add_option("--checkpoint", a.checkpoint,
-                 "CLIP weights as safetensors: OpenCLIP/OpenAI or Hugging Face CLIPModel names (ViT-B-32)")
-      ->required();
-  app.add_option("inputs", a.inputs, "image files or folders");
+  training::add_checkpoint_and_images(app, a.checkpoint, a.inputs,
+                                      "CLIP weights as safetensors: OpenCLIP/OpenAI or Hugging Face CLIPModel names (ViT-B-32)");
   app.add_option("--list", a.list_file, "a text file with one image path per line");
   app.add_option("--data_json", a.data_json, "a data_json listing to label (image paths under --data_root)");
   app.add_option("--data_root", a.data_root, "root of the listing's image paths")->capture_default_str();

@@ -39,10 +39,8 @@ struct SindScoreArgs {
 };
 
 inline void add_sind_score_flags(CLI::App& app, SindScoreArgs& a) {
-  app.add_option("--checkpoint", a.checkpoint,
-                 "checkpoints/last.safetensors, best.safetensors or val-best.safetensors of a sind-train run")
-      ->required();
-  app.add_option("inputs", a.inputs, "image files or folders");
+  add_checkpoint_and_images(app, a.checkpoint, a.inputs,
+                            "checkpoints/last.safetensors, best.safetensors or val-best.safetensors of a sind-train run");
   app.add_option("--data_json", a.data_json, "a listing: data_json (its scores give SRCC/PLCC) or image paths only");
   app.add_option("--data_root", a.data_root, "root of the listing's image paths")->capture_default_str();
   app.add_option("--out", a.out, "write the scores to this file (default: stdout)");
