@@ -51,6 +51,25 @@ struct Mat5Reader {
     return swap ? __builtin_bswap32(v) : v;
   }
 
+  // A matrix's dimensions against its size: libmatio allocates product(dims) elements up front, so an
+  // array (other than sparse) may not claim more elements than it has bytes (a 300-byte file with
+  // dims 2x-3 asked for 68 GB: regressions/fuzz_mat/negative_dimension).
+  void check_dimensions(size_t at, size_t begin, size_t end) const {
+    constexpr uint32_t kSparseClass = 5;
+    if (end - begin < 24 || (u32(begin + 8) & 0xff) == kSparseClass) return;  // flags: 8-byte tag, class byte
+    const uint32_t tag = u32(begin + 16);
+    const size_t dims_at = (tag >> 16) ? begin + 20 : begin + 24;
+    const size_t dims_bytes = (tag >> 16) ? (tag >> 16) : u32(begin + 20);
+    if (dims_bytes > end - dims_at) return;  // check() names the element that does not fit
+    uint64_t elements = 1;
+    for (size_t i = 0; i + 4 <= dims_bytes; i += 4) {
+      elements *= u32(dims_at + i);  // a negative dimension reads as a huge one
+      if (elements > end - begin) break;
+    }
+    IQA_CHECK(elements <= end - begin, path, ": the array at byte ", at, " claims more elements than its ",
+              end - begin, " bytes can hold (a corrupt dimension)");
+  }
+
   // The elements in [begin, end); a matrix's sub-elements are checked against the matrix's own size,
   // a compressed element's inflated content like a file of its own. depth bounds nested cell arrays.
   void check(size_t begin, size_t end, int depth) const {
@@ -66,7 +85,10 @@ struct Mat5Reader {
       const size_t n = u32(pos + 4);
       IQA_CHECK(n <= end - pos - 8, path, ": the data element at byte ", pos, " claims ", n, " bytes but only ",
                 end - pos - 8, " follow in its container (a corrupt or truncated file)");
-      if (first == kMatrix) check(pos + 8, pos + 8 + n, depth + 1);
+      if (first == kMatrix) {
+        check_dimensions(pos, pos + 8, pos + 8 + n);
+        check(pos + 8, pos + 8 + n, depth + 1);
+      }
       if (first == kCompressed) {
         const std::vector<uint8_t> inner = inflated(bytes.data() + pos + 8, n, path, pos);
         Mat5Reader{inner, swap, path}.check(0, inner.size(), depth + 1);
