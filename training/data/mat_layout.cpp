@@ -55,11 +55,18 @@ struct Mat5Reader {
   // array (other than sparse) may not claim more elements than it has bytes (a 300-byte file with
   // dims 2x-3 asked for 68 GB: regressions/fuzz_mat/negative_dimension).
   void check_dimensions(size_t at, size_t begin, size_t end) const {
-    constexpr uint32_t kSparseClass = 5;
-    if (end - begin < 24 || (u32(begin + 8) & 0xff) == kSparseClass) return;  // flags: 8-byte tag, class byte
+    constexpr uint32_t kSparseClass = 5, kUint32 = 6, kInt32 = 5;
+    if (end == begin) return;  // an empty matrix (an empty cell)
+    // libmatio reads the flags and dimensions at fixed places, whatever their tags say (a flags
+    // element claiming 264 bytes made it read the next bytes as a 2 GB dimensions array).
+    IQA_CHECK(end - begin >= 16 && u32(begin) == kUint32 && u32(begin + 4) == 8, path, ": the array at byte ", at,
+              " does not start with its 8-byte array-flags element (a corrupt file)");
+    if (end - begin < 24 || (u32(begin + 8) & 0xff) == kSparseClass) return;  // class: the flags' low byte
     const uint32_t tag = u32(begin + 16);
     const size_t dims_at = (tag >> 16) ? begin + 20 : begin + 24;
     const size_t dims_bytes = (tag >> 16) ? (tag >> 16) : u32(begin + 20);
+    IQA_CHECK((tag & 0xffff) == kInt32 && dims_bytes % 4 == 0, path, ": the array at byte ", at,
+              " has no int32 dimensions element after its flags (a corrupt file)");
     if (dims_bytes > end - dims_at) return;  // check() names the element that does not fit
     uint64_t elements = 1;
     for (size_t i = 0; i + 4 <= dims_bytes; i += 4) {
@@ -103,10 +110,17 @@ struct Mat5Reader {
 
 void check_mat5_layout(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
-  if (bytes.size() < kHeaderBytes) return;  // libmatio rejects it
-  const uint16_t version = uint16_t(bytes[124] | bytes[125] << 8);
+  // Level 4 files have no such header; libmatio's level-4 reader allocates what the first bytes say
+  // (1.5 GB for a mutated file), and no dataset ships one.
+  IQA_CHECK(bytes.size() >= kHeaderBytes, path, ": not a readable MATLAB .mat file (", bytes.size(),
+            " bytes, shorter than the 128-byte level-5 header)");
   const bool swap = bytes[126] == 'M' && bytes[127] == 'I';
-  if ((swap ? uint16_t(version >> 8 | version << 8) : version) != 0x0100) return;  // 7.3 (HDF5) or not MATLAB
+  IQA_CHECK(swap || (bytes[126] == 'I' && bytes[127] == 'M'), path,
+            ": not a readable MATLAB .mat file (no level-5 / 7.3 header; MATLAB 4 files are not read)");
+  const uint16_t stored = uint16_t(bytes[124] | bytes[125] << 8);
+  const uint16_t version = swap ? uint16_t(stored >> 8 | stored << 8) : stored;
+  if (version == 0x0200) return;  // 7.3: an HDF5 file, read by libmatio through HDF5
+  IQA_CHECK(version == 0x0100, path, ": not a readable MATLAB .mat file (header version ", version, ")");
   Mat5Reader{bytes, swap, path}.check(kHeaderBytes, bytes.size(), 0);
 }
 

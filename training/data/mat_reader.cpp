@@ -33,14 +33,10 @@ namespace {
 // An open file and one variable read from it, both freed on scope exit.
 struct MatFile {
   mat_t* mat = nullptr;
-  explicit MatFile(const std::string& path) : mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY)) {
+  explicit MatFile(const std::string& path) {
+    check_mat5_layout(path);  // before libmatio trusts the file's size fields
+    mat = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
     IQA_CHECK(mat != nullptr, path, ": not a readable MATLAB .mat file");
-    try {
-      check_mat5_layout(path);  // before libmatio trusts the file's size fields
-    } catch (...) {
-      Mat_Close(mat);
-      throw;
-    }
   }
   ~MatFile() { Mat_Close(mat); }
   MatFile(const MatFile&) = delete;
