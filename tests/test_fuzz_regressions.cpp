@@ -40,9 +40,9 @@ size_t replay(const iqa::fuzz::Target& target, const std::vector<fs::path>& inpu
 TEST_CASE("fuzz targets survive their seeds and every committed regression input", "[fuzz]") {
   const fs::path seeds = fs::temp_directory_path() / ("iqa_fuzz_seeds_" + std::to_string(getpid()));
   fs::remove_all(seeds);
-  iqa::fuzz::write_seeds(seeds);
+  iqa::fuzz::write_seeds(seeds, IQA_SOURCE_DIR);
   const fs::path regressions = fs::path(IQA_SOURCE_DIR) / "tests" / "fuzz" / "regressions";
-  REQUIRE(iqa::fuzz::all_targets().size() == 7);
+  REQUIRE(iqa::fuzz::all_targets().size() == 11);
   for (const iqa::fuzz::Target& t : iqa::fuzz::all_targets()) {
     INFO("target " << t.name);
     // Every target has seeds and at least one committed regression input to replay.

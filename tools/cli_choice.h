@@ -4,6 +4,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "training/choice.h"
 
@@ -22,6 +23,14 @@ CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& value, const 
       },
       help);
   return opt->default_str(choice_name(value));
+}
+
+// The scoring tools' shared pair (sind-score, iqa-scenes): a required --checkpoint and positional
+// image files or folders.
+inline void add_checkpoint_and_images(CLI::App& app, std::string& checkpoint, std::vector<std::string>& inputs,
+                                      const std::string& checkpoint_help) {
+  app.add_option("--checkpoint", checkpoint, checkpoint_help)->required();
+  app.add_option("inputs", inputs, "image files or folders");
 }
 
 }  // namespace iqa::training

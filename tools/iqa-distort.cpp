@@ -7,11 +7,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "training/distort/distort.h"
-#include "training/distort/set.h"
-#include "tools/cli_choice.h"
+#include "tools/iqa_distort_flags.h"
 #include "tools/tool_error.h"
-#include "training/data/loader.h"  // BadImagePolicy and its spellings
 
 using namespace iqa;
 
@@ -72,36 +69,15 @@ int main(int argc, char** argv) {
                "of reference images. Writes <name>_<type:02d>_<level:02d>.<ext> and a CSV (image, reference, "
                "type, level)."};
   app.footer(type_table());
-  DistortSetOptions opts;
-  std::string types = "1-25", levels = "1-5";
-  BadImagePolicy bad_image = BadImagePolicy::Fail;
-  int threads = 0;
-  app.add_option("--input", opts.input_dir, "folder of reference images (.jpg, .png, .bmp)")->required();
-  app.add_option("--output", opts.output_dir, "folder for the distorted images and the CSV")->required();
-  app.add_option("--types", types, "distortion types: numbers, ranges or names, e.g. 1-8,10,jpeg2000")
-      ->capture_default_str();
-  app.add_option("--levels", levels, "levels, e.g. 1-5 or 2,4")->capture_default_str();
-  app.add_option("--types-per-image", opts.types_per_image,
-                 "0: every selected type for every reference; n: n types per reference drawn from the seed "
-                 "(KADIS-700k uses 1)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--seed", opts.seed, "seed for every random distortion (each image gets its own stream)")
-      ->capture_default_str();
-  app.add_option("--format", opts.format, "output format")->check(CLI::IsMember({"bmp", "png"}))->capture_default_str();
-  app.add_option("--csv", opts.csv_name, "CSV file name inside --output")->capture_default_str();
-  training::add_choice(app, "--bad-image", bad_image,
-                       "fail: stop at the first undecodable reference; skip: log it and go on");
-  app.add_option("--threads", threads, "references processed in parallel (0: all cores)")->check(CLI::NonNegativeNumber);
+  IqaDistortArgs a;
+  add_iqa_distort_flags(app, a);
   CLI11_PARSE(app, argc, argv);
 
   try {
-    opts.types = parse_id_list(types, 1, kNumDistortionTypes, true);
-    opts.levels = parse_id_list(levels, 1, kNumDistortionLevels, false);
-    opts.skip_bad_images = bad_image == BadImagePolicy::Skip;
-    if (threads > 0) omp_set_num_threads(threads);
+    finish_iqa_distort_args(a);
+    if (a.threads > 0) omp_set_num_threads(a.threads);
     ProgressDisplay display;
-    DistortSetResult r = generate_distorted_set(opts, [&](const DistortSetProgress& p) { display.update(p); });
+    DistortSetResult r = generate_distorted_set(a.opts, [&](const DistortSetProgress& p) { display.update(p); });
     display.finish();
     std::printf("%zu references, %zu images written, %zu skipped; list in %s\n", r.references, r.images_written,
                 r.skipped, r.csv_path.c_str());

@@ -30,6 +30,7 @@
 #include "training/data/loader.h"
 #include "training/image/augment_plan.h"
 #include "tools/cli_choice.h"
+#include "tools/loader_bench_flags.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
@@ -160,28 +161,18 @@ void compare_decode(const DatasetList& list, const std::filesystem::path& dir, L
 
 int main(int argc, char** argv) {
   CLI::App app{"loader-bench: training-loader throughput per worker count"};
-  std::vector<int> worker_counts;
-  int images = 256, distinct = 8, batch = 32;
-  std::string sizes_arg = "both";
-  LoaderOptions chosen;  // --local-view and --decode
-  bool cache = false, compare = false;
-  app.add_option("--workers", worker_counts, "worker counts to time (default 1, 2, 4, ... up to the core count)")
-      ->delimiter(',');
-  app.add_option("--images", images, "images timed per run (default 256)");
-  app.add_option("--distinct", distinct, "distinct JPEG files per size, cycled (default 8)");
-  app.add_option("--batch", batch, "batch size (default 32)");
-  training::add_choice(app, "--local-view", chosen.local_view, "mosaic (2024 SIND) or same-crop (SIND HEAD)");
-  app.add_option("--sizes", sizes_arg, "koniq (1024x768), spaq (4000x3000) or both")
-      ->check(CLI::IsMember({"koniq", "spaq", "both"}));
-  training::add_choice(app, "--decode", chosen.decode, "exact (full-size decode, the default) or fast (DCT-scaled)");
-  app.add_flag("--cache", cache, "time the view cache: uncached, cold (filling) and warm epochs, bytes per image");
-  app.add_flag("--compare-decode", compare, "print how much the fast decode's views differ from the exact ones");
+  LoaderBenchArgs a;
+  add_loader_bench_flags(app, a);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    finish_loader_bench_args(a);
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-    if (worker_counts.empty())
-      for (int w = 1; w <= cores; w *= 2) worker_counts.push_back(w);
+    const int images = a.images, distinct = a.distinct, batch = a.batch;
+    const std::vector<int>& worker_counts = a.worker_counts;
+    const std::string& sizes_arg = a.sizes_arg;
+    const LoaderOptions& chosen = a.chosen;
+    const bool cache = a.cache, compare = a.compare;
     std::vector<std::pair<int, int>> sizes;
     if (sizes_arg != "spaq") sizes.push_back({1024, 768});
     if (sizes_arg != "koniq") sizes.push_back({4000, 3000});

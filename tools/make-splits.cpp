@@ -13,12 +13,11 @@
 //   make-splits --dataset livec --scores livec_mos.csv --scene_labels livec_scenes.csv   (iqa-scenes' output)
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
 #include <cstdio>
 
 #include "training/data/csv.h"
 #include "training/data/scene_labels.h"
-#include "training/data/splits.h"
+#include "tools/make_splits_flags.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
@@ -26,63 +25,27 @@ using namespace iqa;
 int main(int argc, char** argv) {
   CLI::App app{"make-splits: SIND data_json listings (all, leave-one-out, cross-set, random 70/10/20) from a "
                "dataset's score files"};
-  std::string dataset, out = "data_json", test_list, validate_root, scene_labels;
-  SourceFiles files;
-  SplitOptions opts;
-  std::vector<std::string> protocols = {"leave-one-out", "cross-set", "random-split"};
-  app.add_option("--dataset", dataset, "koniq10k, spaq, livec, bid, cid2013, kadid10k, csiq, live, tid2013, eva, "
-                                       "para, ava, nnid, piq23, agiqa3k, pipal")
-      ->required();
-  app.add_option("--scores", files.scores, "score file(s) as shipped (.csv, .txt, .xlsx, .mat); para: the GiaaTrain and "
-                                           "GiaaTest CSVs; nnid: its three mos*_with_names.txt; livec: AllImages_release.mat "
-                                           "and AllMOS_release.mat; live: dmos_realigned.mat and refnames_all.mat; pipal: "
-                                           "the PIPAL folder; any: a data_json listing")
-      ->required();
-  app.add_option("--path_style,--path-style", files.path_style,
-                 "reference (default: the SIND reference's image paths and file tree) or iqa (iqa.cu's earlier ones)")
-      ->check(CLI::IsMember({"reference", "iqa"}));
-  app.add_option("--image_prefix,--image-prefix", files.image_prefix,
-                 "folder of the images relative to the data root, replacing the dataset's default prefix");
-  app.add_option("--scene_choice,--scene-choice", files.scene_choice,
-                 "spaq: a data_json (the reference's all/spaq_all.json) whose domain_id picks among an image's scenes");
-  app.add_option("--liqe_splits,--liqe-splits", opts.liqe_dir,
-                 "random splits from LIQE's split files: the dataset's splits2 folder (live, csiq, kadid10k, bid, "
-                 "livec, koniq10k), as the reference's split_follow_liqe.py");
-  app.add_option("--scenes", files.scenes, "scene labels (required: spaq's Scene category labels.xlsx, eva's "
-                                           "image_content_category.csv; optional for koniq10k/livec/bid: a CSV "
-                                           "image,scene with the nine SPAQ scene names)");
-  app.add_option("--scene_labels,--scene-labels", scene_labels,
-                 "iqa-scenes' output (CSV or JSON): its domain_id and scene replace every image's domain");
-  app.add_option("--out", out, "output folder (default data_json)");
-  app.add_option("--protocols", protocols, "any of leave-one-out, cross-set, random-split (default: all)")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"leave-one-out", "cross-set", "random-split"}));
-  app.add_option("--test-list,--test_list", test_list,
-                 "cross-set test images, one per line (listed path or file name); default: the official split");
-  app.add_option("--splits", opts.random_count, "number of random splits (default 10)")->check(CLI::Range(1, 1000));
-  app.add_option("--seed", opts.seed, "seed of the random splits and of SPAQ's multi-label scene choice");
-  app.add_option("--validate", validate_root,
-                 "data root: check that every listed image exists and its header decodes, then print a summary");
+  MakeSplitsArgs a;
+  add_make_splits_flags(app, a);
   CLI11_PARSE(app, argc, argv);
 
   try {
-    auto wants = [&](const char* p) { return std::find(protocols.begin(), protocols.end(), p) != protocols.end(); };
-    opts.leave_one_out = wants("leave-one-out");
-    opts.cross_set = wants("cross-set");
-    opts.random_split = wants("random-split");
-    opts.layout = files.path_style;
+    finish_make_splits_args(a);
+    const std::string& dataset = a.dataset;
+    SplitOptions& opts = a.opts;
+    const std::string& test_list = a.test_list;
     if (!test_list.empty()) opts.test_images = split_lines(read_text(test_list));
 
-    SourceData source = load_source(dataset, files, opts.seed);
-    if (!scene_labels.empty()) apply_scene_labels(source.list, read_scene_label_file(scene_labels));
+    SourceData source = load_source(dataset, a.files, opts.seed);
+    if (!a.scene_labels.empty()) apply_scene_labels(source.list, read_scene_label_file(a.scene_labels));
     std::printf("%s: %s", dataset.c_str(), format_summary(summarize_dataset(source.list)).c_str());
-    if (!validate_root.empty()) validate_dataset(source.list, validate_root, dataset);
+    if (!a.validate_root.empty()) validate_dataset(source.list, a.validate_root, dataset);
     if (opts.cross_set && opts.test_images.empty() && source.official_split.empty() &&
         !(opts.layout == "reference" && test_only_dataset(dataset)))
       std::printf("note: %s has no official split in its score files; pass --test-list for cross-set\n",
                   dataset.c_str());
-    const std::vector<std::string> written = write_protocols(source, opts, out);
-    std::printf("wrote %zu files under %s\n", written.size(), out.c_str());
+    const std::vector<std::string> written = write_protocols(source, opts, a.out);
+    std::printf("wrote %zu files under %s\n", written.size(), a.out.c_str());
     return 0;
   } catch (const std::exception& e) {
     return iqa::tools::report_error("make-splits", e);

@@ -4,7 +4,8 @@
 #   tools/setup.sh            build only
 #   tools/setup.sh demo       build sind-train and run its built-in demo (build/demo-run)
 #   tools/setup.sh test       build everything, run all tests through ctest, then tools/sanitize.sh's
-#                             CI subset (ASan + UBSan, its own build in build-san)
+#                             CI subset (ASan + UBSan, its own build in build-san), then every libFuzzer
+#                             target for FUZZ_SECONDS (default 15) each (tools/fuzz.sh --ci; clang)
 #   tools/setup.sh --deps-only
 #       download the header-only and image-library packages as .debs and unpack them into .deps/,
 #       for a machine without network (the GPU machine: bench/gpu_check.sh needs them; about 8 MB)
@@ -34,6 +35,11 @@ DEPS_PACKAGES=(catch2 nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libjpe
                libpng-dev libpng16-16 zlib1g-dev libopenjp2-7-dev libopenjp2-7
                libtiff-dev libtiff6 libjbig0 libdeflate0 liblerc4 libwebp7)
 
+# tools/fuzz.sh in test mode: clang, libclang-rt-dev (libFuzzer and clang's sanitizer runtimes:
+# Debian 12's clang does not pull it in) and libomp-dev (clang's OpenMP). Optional: where they cannot
+# be installed the fuzz step is skipped with a line saying so.
+FUZZ_PACKAGES=(clang libclang-rt-dev libomp-dev)
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -51,6 +57,18 @@ install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+install_fuzz_packages() {
+  local missing=() p
+  for p in "${FUZZ_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  echo "setup: installing ${missing[*]} (for tools/fuzz.sh)"
+  { as_root apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } ||
+    echo "setup: could not install ${missing[*]}; the fuzz step will be skipped"
 }
 
 fetch_deps() {
@@ -104,6 +122,7 @@ case "$MODE" in
     ;;
   test)
     install_packages
+    install_fuzz_packages
     "$ROOT/tools/fetch_clip_vocab.sh"  # the CLIP tokenizer's tests need the vocabulary (.deps/clip/)
     configure_and_build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
@@ -113,6 +132,15 @@ case "$MODE" in
     # bench/gpu_check.sh's plumbing on the CPU (about a minute, mostly the demo), so a typo or a
     # missing path never costs GPU time; it reuses the build above.
     GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUILD_DIR="$BUILD_DIR" LOG_DIR="$BUILD_DIR/gpu_check_dry" bash bench/gpu_check.sh
+    # Every fuzz target from its seeds for a short while (clang, ASan + UBSan, build in build-fuzz):
+    # a crash, leak or timeout fails CI and prints the input as hex; exit 3 means no libFuzzer here.
+    fuzz_status=0
+    FUZZ_BUILD="$ROOT/build-fuzz" bash "$ROOT/tools/fuzz.sh" --ci "${FUZZ_SECONDS:-15}" || fuzz_status=$?
+    if [ "$fuzz_status" -eq 3 ]; then
+      echo "setup: fuzzing SKIPPED: clang with libFuzzer is not available (apt: ${FUZZ_PACKAGES[*]})"
+    elif [ "$fuzz_status" -ne 0 ]; then
+      exit "$fuzz_status"
+    fi
     ;;
   *)
     echo "usage: tools/setup.sh [build|demo|test|--deps-only]" >&2

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   const bool single_view = f.single_view;
 
   try {
-    IQA_CHECK(!f.inputs.empty() || !data_json.empty(), "sind-score: give image files/folders, --data_json (--json_file) or --data_dir");
+    f.require_inputs();
     const ScoringWeights w = load_scoring_weights(checkpoint, f.raw_weights);
     std::cerr << "sind-score: weights " << w.description << " from " << checkpoint << "\n";
     const std::optional<Calibration> cal = f.calibrate ? std::optional<Calibration>(w.calibration()) : std::nullopt;

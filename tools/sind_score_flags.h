@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "tools/cli_choice.h"
 #include "training/sind/config.h"
 
@@ -46,6 +47,11 @@ struct ScoreFlags {
     if (input_size != 224)
       throw CLI::ValidationError("--input_size", "must be 224 (the crop size the models take), got " + std::to_string(input_size));
     if (batch_size <= 0) throw CLI::ValidationError("--batch_size", "must be positive");
+  }
+
+  // What the parse alone cannot check; throws iqa::Error.
+  void require_inputs() const {
+    IQA_CHECK(!inputs.empty() || !data_json.empty(), "sind-score: give image files/folders, --data_json (--json_file) or --data_dir");
   }
 };
 

@@ -1,7 +1,8 @@
 // The seed corpora of the fuzz targets (tests/fuzz/targets.h): small valid inputs of each format, so a
 // fuzzer starts deep inside the parsers instead of at their magic-byte checks. Written by
 // tests/fuzz/make_seeds.cpp for tools/fuzz.sh, and by the replay test for the ordinary suite.
-//   write_seeds(root)  ->  root/<target name>/<files>
+//   write_seeds(root, source_dir)  ->  root/<target name>/<files> (source_dir: the checkout, for the
+//   committed .xlsx/.mat fixtures)
 #pragma once
 #include <tiffio.h>
 
@@ -19,6 +20,12 @@ namespace iqa::fuzz {
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   write_file_bytes(path.string(), std::vector<uint8_t>(text.begin(), text.end()));
 }
+
+}  // namespace iqa::fuzz
+
+#include "tests/fuzz/seeds_more.h"  // uses write_text
+
+namespace iqa::fuzz {
 
 // score_files inputs: the first byte selects the dataset (its index in fuzz_score_files' table).
 inline void write_score_file_seeds(const std::filesystem::path& d) {
@@ -57,7 +64,7 @@ inline void write_tiff_seed(const std::string& path, const ImageU8& rgb) {
   TIFFClose(t);
 }
 
-inline void write_seeds(const std::filesystem::path& root) {
+inline void write_seeds(const std::filesystem::path& root, const std::filesystem::path& source_dir) {
   namespace fs = std::filesystem;
   for (const Target& t : all_targets()) fs::create_directories(root / t.name);
   ImageU8 rgb(19, 11, 3), gray(9, 17, 1);
@@ -101,6 +108,10 @@ inline void write_seeds(const std::filesystem::path& root) {
   state.epoch = 3;
   state.config = {{"lr", "0.001"}, {"model", "sind"}};
   training::save_checkpoint((root / "checkpoint" / "state.safetensors").string(), state);
+
+  copy_official_seeds(root, source_dir);
+  write_compression_seeds(root / "compression");
+  write_cli_seeds(root / "cli");
 }
 
 }  // namespace iqa::fuzz

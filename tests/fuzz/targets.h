@@ -1,4 +1,4 @@
-// The fuzz targets' bodies as plain functions, so the libFuzzer mains (tests/fuzz/fuzz_*.cpp, built by
+// The fuzz targets' bodies as plain functions, so the libFuzzer main (tests/fuzz/fuzz_main.cpp, built by
 // tools/fuzz.sh with clang) and the ordinary test suite's replay of seeds and regression inputs
 // (tests/test_fuzz_regressions.cpp, any compiler) run the same code. Contract of every target: any
 // input either parses or throws iqa::Error; anything else (a crash, a sanitizer report, another
@@ -115,4 +115,7 @@ inline int fuzz_safetensors(const uint8_t* data, size_t size) {
 
 }  // namespace iqa::fuzz
 
-#include "tests/fuzz/targets_training.h"  // the training-side parsers, and the table of all targets
+#include "tests/fuzz/targets_training.h"  // the training-side parsers
+#include "tests/fuzz/targets_formats.h"   // .xlsx, .mat, the compression codecs
+#include "tests/fuzz/targets_cli.h"       // the binaries' command lines
+#include "tests/fuzz/target_table.h"      // the table of all targets

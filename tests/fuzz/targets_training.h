@@ -141,17 +141,4 @@ inline int fuzz_checkpoint(const uint8_t* data, size_t size) {
   return 0;
 }
 
-struct Target {
-  const char* name;      // fuzz_<name>.cpp, tests/fuzz/regressions/fuzz_<name>/, seeds/<name>/
-  int (*run)(const uint8_t*, size_t);
-};
-
-inline const std::vector<Target>& all_targets() {
-  static const std::vector<Target> targets = {
-      {"decode", fuzz_decode},           {"dataset_json", fuzz_dataset_json}, {"safetensors", fuzz_safetensors},
-      {"score_files", fuzz_score_files}, {"kadis_listing", fuzz_kadis_listing}, {"splits", fuzz_splits},
-      {"checkpoint", fuzz_checkpoint}};
-  return targets;
-}
-
 }  // namespace iqa::fuzz

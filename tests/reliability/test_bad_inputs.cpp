@@ -72,6 +72,11 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
   write_file(d + "types.json", R"({"files": [{"image": "a.png", "score": "high", "domain_id": 0}]})");
   write_file(d + "missing_key.json", R"({"files": [{"image": "a.png", "domain_id": 0}]})");
   write_file(d + "not_json.json", "{\"files\": [");
+  // Scene ids: 1050 lies between TID2013's 900..999 and EVA's 1100..1199, so no dataset owns it.
+  for (const auto& [stem, id] : {std::pair{"scene_unowned", "1050"}, {"scene_negative", "-3"}, {"scene_fraction", "2.5"},
+                                 {"scene_text", "\"kitchen\""}})
+    write_file(d + stem + ".json", std::string(R"({"files": [{"image": "a.png", "score": 1, "domain_id": 7},)") +
+                                       R"( {"image": "b.png", "score": 2, "domain_id": )" + id + "}]}");
   write_file(d + "koniq_columns.csv", "image_name,MOS\n1.jpg,3.2\n");
   write_file(d + "koniq_text.csv", "image_name,MOS_zscore\n1.jpg,3.2\n2.jpg,good\n");
   write_file(d + "koniq_nan.csv", "image_name,MOS_zscore\n1.jpg,nan\n");
@@ -100,6 +105,14 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
       {"data_json not JSON", train(d + "not_json.json"), "sind-train", 1, {d + "not_json.json"}},
       {"data_json score of the wrong type", train(d + "types.json"), "sind-train", 1, {d + "types.json", "score"}},
       {"data_json without a score", train(d + "missing_key.json"), "sind-train", 1, {d + "missing_key.json", "score"}},
+      {"scene id no dataset owns", train(d + "scene_unowned.json"), "sind-train", 1,
+       {d + "scene_unowned.json", "files[1].domain_id", "1050", "tid2013 900..999"}},
+      {"negative scene id", train(d + "scene_negative.json"), "sind-train", 1,
+       {d + "scene_negative.json", "files[1].domain_id", "-3"}},
+      {"fractional scene id", train(d + "scene_fraction.json"), "sind-train", 1,
+       {d + "scene_fraction.json", "files[1].domain_id", "2.5"}},
+      {"scene id not a number", train(d + "scene_text.json"), "sind-train", 1,
+       {d + "scene_text.json", "files[1].domain_id", "expected an integer"}},
       {"conflicting flags", with(train(tiny.json), {"--loss_type", "scale_shift", "--scene_sampling", "0"}),
        "sind-train", 1, {"--loss_type scale_shift needs --scene_sampling > 0"}},
       {"an ablation without its model", with(train(tiny.json), {"--all_global"}), "sind-train", 1,

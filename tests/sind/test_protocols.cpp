@@ -20,7 +20,7 @@ std::string listing(int n, int domain) {
 
 TEST_CASE("plan_protocol finds cross-set listings in the reference's layout, then the older one", "[protocols]") {
   fixtures::FixtureDir dir("protocols_cross");
-  dir.write("for_cross_set/train/spaq_train.json", listing(3, 1000));
+  dir.write("for_cross_set/train/spaq_train.json", listing(3, 105));
   dir.write("for_cross_set/test/koniq10k_test.json", listing(2, 300));
   dir.write("all/livec_all.json", listing(4, 200));
   dir.write("cross_set/bid/test.json", listing(5, 400));

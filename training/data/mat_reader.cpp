@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "engine/error.h"
+#include "training/data/mat_layout.h"
 
 #ifdef IQA_HAVE_MATIO
 #include <matio.h>
@@ -32,7 +33,9 @@ namespace {
 // An open file and one variable read from it, both freed on scope exit.
 struct MatFile {
   mat_t* mat = nullptr;
-  explicit MatFile(const std::string& path) : mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY)) {
+  explicit MatFile(const std::string& path) {
+    check_mat5_layout(path);  // before libmatio trusts the file's size fields
+    mat = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
     IQA_CHECK(mat != nullptr, path, ": not a readable MATLAB .mat file");
   }
   ~MatFile() { Mat_Close(mat); }
@@ -53,15 +56,27 @@ struct MatVar {
   MatVar& operator=(const MatVar&) = delete;
 };
 
-size_t element_count(const matvar_t* v) {
+// A corrupt file can give a rank without dimensions (found by tests/fuzz, regressions/fuzz_mat/rank_without_dims).
+size_t element_count(const matvar_t* v, const std::string& what) {
+  IQA_CHECK(v->rank >= 0 && (v->rank == 0 || v->dims != nullptr), what, " has a rank of ", v->rank,
+            " but no dimensions (a corrupt file)");
   size_t n = 1;
   for (int i = 0; i < v->rank; ++i) n *= v->dims[i];
   return n;
 }
 
+// A variable's dimensions and its stored data are separate fields of the file: a corrupt one can claim
+// more elements than its data holds (found by tests/fuzz, regressions/fuzz_mat/char_data_short).
+void require_data(const matvar_t* v, size_t n, size_t element_size, const std::string& what) {
+  IQA_CHECK(n == 0 || (v->data != nullptr && element_size > 0 && v->nbytes / element_size >= n), what, ": ",
+            n, " elements of ", element_size, " bytes but only ", v->nbytes, " bytes of data (a corrupt file)");
+}
+
 template <class T>
-void append(std::vector<double>& out, const void* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) out.push_back(double(static_cast<const T*>(data)[i]));
+void append(std::vector<double>& out, const matvar_t* v, size_t n, const std::string& what) {
+  require_data(v, n, sizeof(T), what);
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(double(static_cast<const T*>(v->data)[i]));
 }
 
 void utf8_append(std::string& s, uint32_t c) {
@@ -79,18 +94,21 @@ void utf8_append(std::string& s, uint32_t c) {
 
 // A 1xN char array's text; what names the element in errors.
 std::string text_of(const matvar_t* v, const std::string& what) {
-  if (v && v->class_type == MAT_C_CELL && element_count(v) == 1)  // {'name'} inside the cell array
+  if (v && v->class_type == MAT_C_CELL && element_count(v, what) == 1)  // {'name'} inside the cell array
     return text_of(Mat_VarGetCell(const_cast<matvar_t*>(v), 0), what);
   IQA_CHECK(v && v->class_type == MAT_C_CHAR, what, " is not text");
-  const size_t n = element_count(v);
-  IQA_CHECK(v->rank == 2 && (v->dims[0] == 1 || n == 0), what, " is a ", v->dims[0], "-row char array, expected one row");
+  const size_t n = element_count(v, what);
+  IQA_CHECK(v->rank == 2, what, " is a char array of rank ", v->rank, ", expected one row");
+  IQA_CHECK(v->dims[0] == 1 || n == 0, what, " is a ", v->dims[0], "-row char array, expected one row");
+  IQA_CHECK(v->data_size == 1 || v->data_size == 2 || v->data_size == 4, what, ": unsupported character size ",
+            v->data_size);
+  require_data(v, n, size_t(v->data_size), what);
   std::string s;
   for (size_t i = 0; i < n; ++i) {
     uint32_t c = 0;
     if (v->data_size == 1) c = static_cast<const uint8_t*>(v->data)[i];
     else if (v->data_size == 2) c = static_cast<const uint16_t*>(v->data)[i];
-    else if (v->data_size == 4) c = static_cast<const uint32_t*>(v->data)[i];
-    else fail(cat(what, ": unsupported character size ", v->data_size));
+    else c = static_cast<const uint32_t*>(v->data)[i];
     utf8_append(s, c);
   }
   return s;
@@ -114,21 +132,20 @@ std::vector<double> mat_numbers(const std::string& path, const std::string& vari
   const matvar_t* v = var.v;
   const std::string what = path + ": variable '" + variable + "'";
   IQA_CHECK(!v->isComplex, what, " is complex, expected real numbers");
-  const size_t n = element_count(v);
+  const size_t n = element_count(v, what);
   std::vector<double> out;
-  out.reserve(n);
   IQA_CHECK(n == 0 || v->data != nullptr, what, " has no data");
   switch (v->class_type) {
-    case MAT_C_DOUBLE: append<double>(out, v->data, n); break;
-    case MAT_C_SINGLE: append<float>(out, v->data, n); break;
-    case MAT_C_INT8: append<int8_t>(out, v->data, n); break;
-    case MAT_C_UINT8: append<uint8_t>(out, v->data, n); break;  // logical arrays too
-    case MAT_C_INT16: append<int16_t>(out, v->data, n); break;
-    case MAT_C_UINT16: append<uint16_t>(out, v->data, n); break;
-    case MAT_C_INT32: append<int32_t>(out, v->data, n); break;
-    case MAT_C_UINT32: append<uint32_t>(out, v->data, n); break;
-    case MAT_C_INT64: append<int64_t>(out, v->data, n); break;
-    case MAT_C_UINT64: append<uint64_t>(out, v->data, n); break;
+    case MAT_C_DOUBLE: append<double>(out, v, n, what); break;
+    case MAT_C_SINGLE: append<float>(out, v, n, what); break;
+    case MAT_C_INT8: append<int8_t>(out, v, n, what); break;
+    case MAT_C_UINT8: append<uint8_t>(out, v, n, what); break;  // logical arrays too
+    case MAT_C_INT16: append<int16_t>(out, v, n, what); break;
+    case MAT_C_UINT16: append<uint16_t>(out, v, n, what); break;
+    case MAT_C_INT32: append<int32_t>(out, v, n, what); break;
+    case MAT_C_UINT32: append<uint32_t>(out, v, n, what); break;
+    case MAT_C_INT64: append<int64_t>(out, v, n, what); break;
+    case MAT_C_UINT64: append<uint64_t>(out, v, n, what); break;
     default: fail(cat(what, " is not a numeric array (MATLAB class ", int(v->class_type), ")"));
   }
   return out;
@@ -139,7 +156,7 @@ std::vector<std::string> mat_strings(const std::string& path, const std::string&
   MatVar var(f, path, variable);
   const std::string what = path + ": variable '" + variable + "'";
   IQA_CHECK(var.v->class_type == MAT_C_CELL, what, " is not a cell array of names");
-  const size_t n = element_count(var.v);
+  const size_t n = element_count(var.v, what);
   std::vector<std::string> out;
   out.reserve(n);
   for (size_t i = 0; i < n; ++i)

@@ -50,9 +50,24 @@ DatasetList concat(const std::vector<DatasetList>& lists) {
   return out;
 }
 
+// SIND's domain ids say which dataset a scene belongs to (sind.md §5.2): an id no dataset owns is a
+// broken listing, named with the entry and the known ranges.
+void require_known_domains(const DatasetList& list, const std::string& path) {
+  for (size_t i = 0; i < list.entries.size(); ++i) {
+    const int id = list.entries[i].domain_id;
+    if (dataset_for_domain(id)) continue;
+    std::string ranges;
+    for (const DatasetInfo& d : dataset_registry())
+      ranges += cat(ranges.empty() ? "" : ", ", d.name, " ", d.domain_base, "..", d.domain_end - 1);
+    fail(cat(path, ": files[", i, "].domain_id: ", id, " is outside every known dataset's range (", ranges, ")"));
+  }
+}
+
 DatasetList read_or_throw(const std::string& path, const std::string& why) {
   IQA_CHECK(fs::exists(path), "sind-train: ", why, ": ", path, " does not exist (run tools/make-splits, or set --json_root)");
-  return read_data_json(path);
+  DatasetList list = read_data_json(path);
+  require_known_domains(list, path);
+  return list;
 }
 
 DatasetList relabel(DatasetList l, const SindConfig& cfg, bool keep_spaq) {
