@@ -13,33 +13,29 @@
 #include "training/dsmix/demo.h"
 #include "training/dsmix/trainer.h"
 #include "training/run_log.h"
-#include "tools/tool_error.h"
+#include "tools/tool_main.h"
 
 using namespace iqa::training;
 
 int main(int argc, char** argv) {
-  CLI::App app{"dsmix-train: DSMix pre-training (stage dsm: sensitivity maps; qep: quality encoder with DSMix + "
-               "distillation) and linear probing (lp)"};
-  DsmixArgs a;
-  add_dsmix_flags(app, a);
-  CLI11_PARSE(app, argc, argv);
-
-  try {
-    finish_dsmix_args(a, app);
-    const DsmixConfig& c = a.c;
-    install_stop_handlers();
-    if (c.demo) {
-      DsmixConfig d;
-      d.project_dir = app.count("--project_dir") ? c.project_dir : "dsmix-demo";
-      d.device = c.device;
-      d.num_workers = app.count("--num_workers") ? c.num_workers : 2;
-      d.seed = c.seed;
-      d.resume = c.resume;
-      return run_dsmix_demo(d);
-    }
-    const StageResult r = run_dsmix_stage(c);
-    return r.interrupted ? 130 : 0;
-  } catch (const std::exception& e) {
-    return iqa::tools::report_error("dsmix-train", e);
-  }
+  return iqa::tools::tool_main<DsmixArgs>(
+      argc, argv,
+      "dsmix-train: DSMix pre-training (stage dsm: sensitivity maps; qep: quality encoder with DSMix + "
+      "distillation) and linear probing (lp)",
+      add_dsmix_flags, [&](DsmixArgs& a, const CLI::App& app) {
+        finish_dsmix_args(a, app);
+        const DsmixConfig& c = a.c;
+        install_stop_handlers();
+        if (c.demo) {
+          DsmixConfig d;
+          d.project_dir = app.count("--project_dir") ? c.project_dir : "dsmix-demo";
+          d.device = c.device;
+          d.num_workers = app.count("--num_workers") ? c.num_workers : 2;
+          d.seed = c.seed;
+          d.resume = c.resume;
+          return run_dsmix_demo(d);
+        }
+        const StageResult r = run_dsmix_stage(c);
+        return r.interrupted ? 130 : 0;
+      });
 }

@@ -25,7 +25,7 @@
 #include "training/image/augment.h"
 #include "training/image/decode.h"
 #include "tools/iqa_scenes_flags.h"
-#include "tools/tool_error.h"
+#include "tools/tool_main.h"
 
 using namespace iqa;
 using namespace iqa::models;
@@ -66,92 +66,87 @@ std::vector<float> preprocess(const std::string& path, int64_t size) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"iqa-scenes: zero-shot CLIP scene labels for an image dataset"};
-  IqaScenesArgs a;
-  add_iqa_scenes_flags(app, a);
-  CLI11_PARSE(app, argc, argv);
+  return iqa::tools::tool_main<IqaScenesArgs>(
+      argc, argv, "iqa-scenes: zero-shot CLIP scene labels for an image dataset", add_iqa_scenes_flags,
+      [&](IqaScenesArgs& a, const CLI::App&) {
+        finish_iqa_scenes_args(a);
+        const std::vector<std::string>& labels = a.labels;
+        const std::string &checkpoint = a.checkpoint, &data_root = a.data_root;
+        const int base = a.base;
+        const size_t batch = size_t(a.batch);
 
-  try {
-    finish_iqa_scenes_args(a);
-    const std::vector<std::string>& labels = a.labels;
-    const std::string &checkpoint = a.checkpoint, &data_root = a.data_root;
-    const int base = a.base;
-    const size_t batch = size_t(a.batch);
-
-    std::vector<std::string> images, names;  // paths to read, names to print
-    if (!a.data_json.empty()) {
-      for (const auto& e : read_data_json(a.data_json).entries) {
-        images.push_back((fs::path(data_root) / e.image).string());
-        names.push_back(e.image);
-      }
-    } else {
-      images = collect_images(a.inputs, a.list_file);
-      names = images;
-    }
-    IQA_CHECK(!images.empty(), "iqa-scenes: no images (give files, folders, --list or --data_json)");
-
-    const auto ckpt = clip_in_openclip_names(load_safetensors(checkpoint));
-    CLIPModel model(CLIPConfig::from_state_dict(ckpt, checkpoint));
-    load_weights(model, ckpt, /*strict=*/true, checkpoint);
-    model.eval();
-    const bool gpu = a.device == training::DeviceChoice::CUDA ||
-                     (a.device == training::DeviceChoice::Auto && cuda::available());
-    const Device device = gpu ? cuda_device(0) : kCPU;
-    model.to(device);
-    NoGradGuard ng;
-
-    const ClipTokenizer tok(a.vocab.empty() ? ClipTokenizer::default_vocab_path() : a.vocab);
-    const int64_t S = model.config.vision.image_size;
-    SceneLabeller labeller(model, tok, labels, a.prompt, base);
-
-    std::string csv = "image,scene,domain_id";
-    for (const auto& l : labels) csv += ",p_" + l;
-    csv += "\n";
-    nlohmann::json js = nlohmann::json::array();
-    int64_t bad = 0;
-    for (size_t start = 0; start < images.size(); start += batch) {
-      std::vector<float> pixels;
-      std::vector<size_t> ok;
-      for (size_t i = start; i < std::min(images.size(), start + batch); ++i) {
-        try {
-          const std::vector<float> chw = preprocess(images[i], S);
-          pixels.insert(pixels.end(), chw.begin(), chw.end());
-          ok.push_back(i);
-        } catch (const std::exception& e) {
-          std::cerr << "\niqa-scenes: skipped " << e.what() << "\n";
-          ++bad;
-        }
-      }
-      if (!ok.empty()) {
-        const std::vector<SceneLabel> got =
-            labeller.label(Tensor::from_vector(pixels, {int64_t(ok.size()), 3, S, S}));
-        for (size_t r = 0; r < ok.size(); ++r) {
-          const SceneLabel& g = got[r];
-          const std::string& scene = labels[size_t(g.index)];
-          nlohmann::json item = {{"image", names[ok[r]]}, {"scene", scene}, {"domain_id", g.domain_id}};
-          csv += names[ok[r]] + "," + scene + "," + std::to_string(g.domain_id);
-          for (size_t l = 0; l < labels.size(); ++l) {
-            char num[32];
-            std::snprintf(num, sizeof num, ",%.6f", g.probs[l]);
-            csv += num;
-            item["probs"][labels[l]] = g.probs[l];
+        std::vector<std::string> images, names;  // paths to read, names to print
+        if (!a.data_json.empty()) {
+          for (const auto& e : read_data_json(a.data_json).entries) {
+            images.push_back((fs::path(data_root) / e.image).string());
+            names.push_back(e.image);
           }
-          csv += "\n";
-          js.push_back(item);
+        } else {
+          images = collect_images(a.inputs, a.list_file);
+          names = images;
         }
-      }
-      std::cerr << "\riqa-scenes: " << std::min(images.size(), start + batch) << "/" << images.size()
-                << " images" << std::flush;
-    }
-    std::cerr << "\n";
-    const std::string text_out = a.format == "json" ? js.dump(2) + "\n" : csv;
-    if (a.out.empty())
-      std::cout << text_out;
-    else
-      std::ofstream(a.out) << text_out;
-    if (bad) std::cerr << "iqa-scenes: " << bad << " image(s) could not be read\n";
-    return bad ? 2 : 0;
-  } catch (const std::exception& e) {
-    return iqa::tools::report_error("iqa-scenes", e);
-  }
+        IQA_CHECK(!images.empty(), "iqa-scenes: no images (give files, folders, --list or --data_json)");
+
+        const auto ckpt = clip_in_openclip_names(load_safetensors(checkpoint));
+        CLIPModel model(CLIPConfig::from_state_dict(ckpt, checkpoint));
+        load_weights(model, ckpt, /*strict=*/true, checkpoint);
+        model.eval();
+        const bool gpu =
+            a.device == training::DeviceChoice::CUDA || (a.device == training::DeviceChoice::Auto && cuda::available());
+        const Device device = gpu ? cuda_device(0) : kCPU;
+        model.to(device);
+        NoGradGuard ng;
+
+        const ClipTokenizer tok(a.vocab.empty() ? ClipTokenizer::default_vocab_path() : a.vocab);
+        const int64_t S = model.config.vision.image_size;
+        SceneLabeller labeller(model, tok, labels, a.prompt, base);
+
+        std::string csv = "image,scene,domain_id";
+        for (const auto& l : labels) csv += ",p_" + l;
+        csv += "\n";
+        nlohmann::json js = nlohmann::json::array();
+        int64_t bad = 0;
+        for (size_t start = 0; start < images.size(); start += batch) {
+          std::vector<float> pixels;
+          std::vector<size_t> ok;
+          for (size_t i = start; i < std::min(images.size(), start + batch); ++i) {
+            try {
+              const std::vector<float> chw = preprocess(images[i], S);
+              pixels.insert(pixels.end(), chw.begin(), chw.end());
+              ok.push_back(i);
+            } catch (const std::exception& e) {
+              std::cerr << "\niqa-scenes: skipped " << e.what() << "\n";
+              ++bad;
+            }
+          }
+          if (!ok.empty()) {
+            const std::vector<SceneLabel> got =
+                labeller.label(Tensor::from_vector(pixels, {int64_t(ok.size()), 3, S, S}));
+            for (size_t r = 0; r < ok.size(); ++r) {
+              const SceneLabel& g = got[r];
+              const std::string& scene = labels[size_t(g.index)];
+              nlohmann::json item = {{"image", names[ok[r]]}, {"scene", scene}, {"domain_id", g.domain_id}};
+              csv += names[ok[r]] + "," + scene + "," + std::to_string(g.domain_id);
+              for (size_t l = 0; l < labels.size(); ++l) {
+                char num[32];
+                std::snprintf(num, sizeof num, ",%.6f", g.probs[l]);
+                csv += num;
+                item["probs"][labels[l]] = g.probs[l];
+              }
+              csv += "\n";
+              js.push_back(item);
+            }
+          }
+          std::cerr << "\riqa-scenes: " << std::min(images.size(), start + batch) << "/" << images.size() << " images"
+                    << std::flush;
+        }
+        std::cerr << "\n";
+        const std::string text_out = a.format == "json" ? js.dump(2) + "\n" : csv;
+        if (a.out.empty())
+          std::cout << text_out;
+        else
+          std::ofstream(a.out) << text_out;
+        if (bad) std::cerr << "iqa-scenes: " << bad << " image(s) could not be read\n";
+        return bad ? 2 : 0;
+      });
 }

@@ -31,7 +31,7 @@
 #include "training/image/augment_plan.h"
 #include "tools/cli_choice.h"
 #include "tools/loader_bench_flags.h"
-#include "tools/tool_error.h"
+#include "tools/tool_main.h"
 
 using namespace iqa;
 
@@ -160,75 +160,71 @@ void compare_decode(const DatasetList& list, const std::filesystem::path& dir, L
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"loader-bench: training-loader throughput per worker count"};
-  LoaderBenchArgs a;
-  add_loader_bench_flags(app, a);
-  CLI11_PARSE(app, argc, argv);
+  return iqa::tools::tool_main<LoaderBenchArgs>(
+      argc, argv, "loader-bench: training-loader throughput per worker count", add_loader_bench_flags,
+      [&](LoaderBenchArgs& a, const CLI::App&) {
+        finish_loader_bench_args(a);
+        const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+        const int images = a.images, distinct = a.distinct, batch = a.batch;
+        const std::vector<int>& worker_counts = a.worker_counts;
+        const std::string& sizes_arg = a.sizes_arg;
+        const LoaderOptions& chosen = a.chosen;
+        const bool cache = a.cache, compare = a.compare;
+        std::vector<std::pair<int, int>> sizes;
+        if (sizes_arg != "spaq") sizes.push_back({1024, 768});
+        if (sizes_arg != "koniq") sizes.push_back({4000, 3000});
 
-  try {
-    finish_loader_bench_args(a);
-    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-    const int images = a.images, distinct = a.distinct, batch = a.batch;
-    const std::vector<int>& worker_counts = a.worker_counts;
-    const std::string& sizes_arg = a.sizes_arg;
-    const LoaderOptions& chosen = a.chosen;
-    const bool cache = a.cache, compare = a.compare;
-    std::vector<std::pair<int, int>> sizes;
-    if (sizes_arg != "spaq") sizes.push_back({1024, 768});
-    if (sizes_arg != "koniq") sizes.push_back({4000, 3000});
-
-    const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() / ("iqa_loader_bench_" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
-    for (auto [w, h] : sizes) {
-      DatasetList list;
-      for (int i = 0; i < distinct; ++i) {
-        const std::string name = std::to_string(w) + "x" + std::to_string(h) + "_" + std::to_string(i) + ".jpg";
-        write_jpeg((dir / name).string(), photo_like(w, h, uint32_t(i + 1)), 90);
-        list.entries.push_back({name, double(i), 100 + i % 2});
-      }
-      std::vector<SampledBatch> batches;
-      for (int b = 0; b * batch < images + batch; ++b) {  // one extra batch: warm-up
-        SampledBatch sb{b, {}};
-        for (int s = 0; s < batch; ++s) sb.indices.push_back((b * batch + s) % distinct);
-        batches.push_back(sb);
-      }
-      {
-        const LoaderOptions defaults = chosen;
-        if (compare) compare_decode(list, dir, defaults, 64);
-        const DecodeOptions d = loader_decode_options(defaults);
-        double bytes = 0;
-        for (const auto& e : list.entries) bytes += double(std::filesystem::file_size(dir / e.image));
-        const int reps = std::max(1, images / distinct);
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int r = 0; r < reps; ++r)
-          for (const auto& e : list.entries) (void)decode_image((dir / e.image).string(), d);
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("%4dx%-4d  decode only, 1/%d DCT scale, %.2f bits/pixel files: %8.1f img/s on one thread\n", w,
-                    h, jpeg_scale_denominator(w, h, d.min_short_side), 8 * bytes / distinct / (double(w) * h),
-                    double(reps) * distinct / secs);
-      }
-      for (int workers : worker_counts) {
-        LoaderOptions o = chosen;
-        o.data_root = dir.string();
-        o.workers = workers;
-        o.prefetch_batches = std::max(2, workers);
-        if (cache) {
-          bench_cache(list, dir, o, batches, w, h);
-          continue;
+        const std::filesystem::path dir =
+            std::filesystem::temp_directory_path() / ("iqa_loader_bench_" + std::to_string(getpid()));
+        std::filesystem::create_directories(dir);
+        for (auto [w, h] : sizes) {
+          DatasetList list;
+          for (int i = 0; i < distinct; ++i) {
+            const std::string name = std::to_string(w) + "x" + std::to_string(h) + "_" + std::to_string(i) + ".jpg";
+            write_jpeg((dir / name).string(), photo_like(w, h, uint32_t(i + 1)), 90);
+            list.entries.push_back({name, double(i), 100 + i % 2});
+          }
+          std::vector<SampledBatch> batches;
+          for (int b = 0; b * batch < images + batch; ++b) {  // one extra batch: warm-up
+            SampledBatch sb{b, {}};
+            for (int s = 0; s < batch; ++s) sb.indices.push_back((b * batch + s) % distinct);
+            batches.push_back(sb);
+          }
+          {
+            const LoaderOptions defaults = chosen;
+            if (compare) compare_decode(list, dir, defaults, 64);
+            const DecodeOptions d = loader_decode_options(defaults);
+            double bytes = 0;
+            for (const auto& e : list.entries) bytes += double(std::filesystem::file_size(dir / e.image));
+            const int reps = std::max(1, images / distinct);
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int r = 0; r < reps; ++r)
+              for (const auto& e : list.entries) (void)decode_image((dir / e.image).string(), d);
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            std::printf("%4dx%-4d  decode only, 1/%d DCT scale, %.2f bits/pixel files: %8.1f img/s on one thread\n", w,
+                        h, jpeg_scale_denominator(w, h, d.min_short_side), 8 * bytes / distinct / (double(w) * h),
+                        double(reps) * distinct / secs);
+          }
+          for (int workers : worker_counts) {
+            LoaderOptions o = chosen;
+            o.data_root = dir.string();
+            o.workers = workers;
+            o.prefetch_batches = std::max(2, workers);
+            if (cache) {
+              bench_cache(list, dir, o, batches, w, h);
+              continue;
+            }
+            Loader loader(list, o);
+            const double rate = time_epoch(loader, 0, batches, true);  // after a warm-up batch: threads, pool
+            std::printf("%4dx%-4d  workers %2d  %8.1f img/s  %7.1f img/s per worker\n", w, h, workers, rate,
+                        rate / workers);
+            std::fflush(stdout);
+          }
         }
-        Loader loader(list, o);
-        const double rate = time_epoch(loader, 0, batches, true);  // after a warm-up batch: threads, pool
-        std::printf("%4dx%-4d  workers %2d  %8.1f img/s  %7.1f img/s per worker\n", w, h, workers, rate,
-                    rate / workers);
-        std::fflush(stdout);
-      }
-    }
-    std::filesystem::remove_all(dir);
-    std::printf("(%d cores; %s decode; local view: %s; views 224x224 from a 256 squash-resize%s)\n", cores, training::choice_name(chosen.decode),
-                training::choice_name(chosen.local_view), chosen.local_view == LocalViewMode::Mosaic ? " and a 672-short-side mosaic" : "");
-    return 0;
-  } catch (const std::exception& e) {
-    return iqa::tools::report_error("loader-bench", e);
-  }
+        std::filesystem::remove_all(dir);
+        std::printf("(%d cores; %s decode; local view: %s; views 224x224 from a 256 squash-resize%s)\n", cores,
+                    training::choice_name(chosen.decode), training::choice_name(chosen.local_view),
+                    chosen.local_view == LocalViewMode::Mosaic ? " and a 672-short-side mosaic" : "");
+        return 0;
+      });
 }

@@ -18,36 +18,32 @@
 #include "training/data/csv.h"
 #include "training/data/scene_labels.h"
 #include "tools/make_splits_flags.h"
-#include "tools/tool_error.h"
+#include "tools/tool_main.h"
 
 using namespace iqa;
 
 int main(int argc, char** argv) {
-  CLI::App app{"make-splits: SIND data_json listings (all, leave-one-out, cross-set, random 70/10/20) from a "
-               "dataset's score files"};
-  MakeSplitsArgs a;
-  add_make_splits_flags(app, a);
-  CLI11_PARSE(app, argc, argv);
+  return iqa::tools::tool_main<MakeSplitsArgs>(
+      argc, argv,
+      "make-splits: SIND data_json listings (all, leave-one-out, cross-set, random 70/10/20) from a "
+      "dataset's score files",
+      add_make_splits_flags, [&](MakeSplitsArgs& a, const CLI::App&) {
+        finish_make_splits_args(a);
+        const std::string& dataset = a.dataset;
+        SplitOptions& opts = a.opts;
+        const std::string& test_list = a.test_list;
+        if (!test_list.empty()) opts.test_images = split_lines(read_text(test_list));
 
-  try {
-    finish_make_splits_args(a);
-    const std::string& dataset = a.dataset;
-    SplitOptions& opts = a.opts;
-    const std::string& test_list = a.test_list;
-    if (!test_list.empty()) opts.test_images = split_lines(read_text(test_list));
-
-    SourceData source = load_source(dataset, a.files, opts.seed);
-    if (!a.scene_labels.empty()) apply_scene_labels(source.list, read_scene_label_file(a.scene_labels));
-    std::printf("%s: %s", dataset.c_str(), format_summary(summarize_dataset(source.list)).c_str());
-    if (!a.validate_root.empty()) validate_dataset(source.list, a.validate_root, dataset);
-    if (opts.cross_set && opts.test_images.empty() && source.official_split.empty() &&
-        !(opts.layout == "reference" && test_only_dataset(dataset)))
-      std::printf("note: %s has no official split in its score files; pass --test-list for cross-set\n",
-                  dataset.c_str());
-    const std::vector<std::string> written = write_protocols(source, opts, a.out);
-    std::printf("wrote %zu files under %s\n", written.size(), a.out.c_str());
-    return 0;
-  } catch (const std::exception& e) {
-    return iqa::tools::report_error("make-splits", e);
-  }
+        SourceData source = load_source(dataset, a.files, opts.seed);
+        if (!a.scene_labels.empty()) apply_scene_labels(source.list, read_scene_label_file(a.scene_labels));
+        std::printf("%s: %s", dataset.c_str(), format_summary(summarize_dataset(source.list)).c_str());
+        if (!a.validate_root.empty()) validate_dataset(source.list, a.validate_root, dataset);
+        if (opts.cross_set && opts.test_images.empty() && source.official_split.empty() &&
+            !(opts.layout == "reference" && test_only_dataset(dataset)))
+          std::printf("note: %s has no official split in its score files; pass --test-list for cross-set\n",
+                      dataset.c_str());
+        const std::vector<std::string> written = write_protocols(source, opts, a.out);
+        std::printf("wrote %zu files under %s\n", written.size(), a.out.c_str());
+        return 0;
+      });
 }

@@ -10,7 +10,7 @@
 
 #include "engine/error.h"
 #include "tools/sind_flags.h"
-#include "tools/tool_error.h"
+#include "tools/tool_main.h"
 #include "training/sind/protocols.h"
 #include "training/run_log.h"
 #include "training/sind/config.h"
@@ -19,28 +19,23 @@
 using namespace iqa::training;
 
 int main(int argc, char** argv) {
-  CLI::App app{"sind-train: SIND training and evaluation (leave-one-out, cross-set, random-split)"};
-  SindConfig c;
-  add_sind_flags(app, c);
-  CLI11_PARSE(app, argc, argv);
-
-  try {
-    install_stop_handlers();
-    if (c.demo) {
-      // The demo's defaults, then any flag given explicitly on the command line.
-      SindConfig d = demo_config(app.count("--project_dir") ? c.project_dir : "demo-run");
-      CLI::App again{"demo"};
-      add_sind_flags(again, d);
-      again.parse(argc, argv);
-      d.validate();
-      return run_demo(d);
-    }
-    use_default_weights(c, "./weights");
-    c.validate();
-    ProtocolSummary s = run_protocol(c, plan_protocol(c));
-    for (const auto& l : s.lines) std::cout << l << "\n";
-    return s.interrupted ? 130 : 0;
-  } catch (const std::exception& e) {
-    return iqa::tools::report_error("sind-train", e);
-  }
+  return iqa::tools::tool_main<SindConfig>(
+      argc, argv, "sind-train: SIND training and evaluation (leave-one-out, cross-set, random-split)", add_sind_flags,
+      [&](SindConfig& c, const CLI::App& app) {
+        install_stop_handlers();
+        if (c.demo) {
+          // The demo's defaults, then any flag given explicitly on the command line.
+          SindConfig d = demo_config(app.count("--project_dir") ? c.project_dir : "demo-run");
+          CLI::App again{"demo"};
+          add_sind_flags(again, d);
+          again.parse(argc, argv);
+          d.validate();
+          return run_demo(d);
+        }
+        use_default_weights(c, "./weights");
+        c.validate();
+        ProtocolSummary s = run_protocol(c, plan_protocol(c));
+        for (const auto& l : s.lines) std::cout << l << "\n";
+        return s.interrupted ? 130 : 0;
+      });
 }

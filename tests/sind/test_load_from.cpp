@@ -30,7 +30,7 @@ std::vector<std::vector<float>> trained_values(const models::QualityModel& m) {
 
 }  // namespace
 
-TEST_CASE("--load_from: a checkpoint's EMA weights or an exported state dict, then a fresh run", "[train][cli]") {
+TEST_CASE("sind-train --load_from: a checkpoint's EMA weights or an exported state dict into a fresh run", "[train][cli]") {
   SindConfig a = tiny_config(fresh_dir("iqa_load_from_a"));
   a.epochs = 1;
   a.warmup_epoch = 0;
