@@ -314,7 +314,8 @@ if phase_begin demo 75 180; then
   grep -A3 "side by side" "$LOG_DIR/demo.log"
   status=$([ "$rc" = 0 ] && echo ok || echo "failed_exit_$rc")
   note=()
-  if [ "$DRY" = 1 ] && [ "$rc" = 124 ] && grep -q "img/s" "$LOG_DIR/demo.log"; then
+  # 124: stopped by SIGTERM; 137: killed 5 s later, as when the cut falls inside an evaluation.
+  if [ "$DRY" = 1 ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && grep -q "img/s" "$LOG_DIR/demo.log"; then
     status=ok note=(--note "dry run: cut at $cap s once training ran (no SRCC)")
   fi
   phase_end demo "$status" --demo "$LOG_DIR/demo.log" "${note[@]}"
