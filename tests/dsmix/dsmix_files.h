@@ -1,5 +1,5 @@
-// Small files for the DSMix data tests: a textured test image and a placeholder file (TempDir is in
-// tests/testing.h).
+// Small files for the DSMix data tests: a textured test image, and touch() for a one-byte file that only
+// has to exist where a listing names one (TempDir is in tests/testing.h).
 #pragma once
 #include <cmath>
 #include <fstream>
