@@ -194,6 +194,11 @@ TEST_CASE("Nine test crops cut from the cache equal the rendered test views", "[
           for (int c = 0; c < 3; ++c)
             for (int i = 0; i < 224 * 224; ++i) chw[size_t(c) * 224 * 224 + size_t(i)] = cut.pixels[size_t(i) * 3 + size_t(c)];
           CHECK(std::memcmp(chw.data(), want.data<uint8_t>() + v * view_bytes, view_bytes) == 0);
+          // The warm loader's fused cut + normalise: the same floats, bit for bit.
+          std::vector<float> fused(view_bytes), separate(view_bytes);
+          cut_cached_view_normalized(entry.view(), views[v], fused.data());
+          normalize_to_chw(cut, separate.data());
+          CHECK(std::memcmp(fused.data(), separate.data(), view_bytes * sizeof(float)) == 0);
         }
       }
 }

@@ -35,11 +35,10 @@ void render_training_views(const ImageU8& image, uint64_t key, const LoaderOptio
 void render_cached_training_views(const CachedViews& entry, uint64_t key, const LoaderOptions& opts,
                                   float* global_out, float* local_out) {
   const GlobalViewPlan g = draw_global_view_plan(key, opts.global_resize, opts.crop);
-  normalize_to_chw(cut_cached_view(entry, global_view_gather(g, 0)), global_out);
+  cut_cached_view_normalized(entry, global_view_gather(g, 0), global_out);
   if (opts.local_view == LocalViewMode::Mosaic) {
     const MosaicPlan m = draw_mosaic_plan(key, entry.source_width, entry.source_height, opts.mosaic_short_side);
-    normalize_to_chw(cut_cached_view(entry, mosaic_view_gather(m, entry.source_width, entry.source_height, 0)),
-                     local_out);
+    cut_cached_view_normalized(entry, mosaic_view_gather(m, entry.source_width, entry.source_height, 0), local_out);
   }
 }
 

@@ -23,6 +23,7 @@
 // loader then keeps rendering uncached. Shards are read through mmap, so memory is the page cache's.
 // Clearing the cache: remove the directory (no process may be using it).
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "kernels/views.h"
+#include "training/image/augment.h"
 #include "training/image/image.h"
 
 namespace iqa {
@@ -66,6 +68,11 @@ CachedViewImages build_cached_views(const ImageU8& decoded, int global_resize, i
 // The view `g` (a gather from view_batch.h's global_view_gather / mosaic_view_gather, or one of
 // nine_crop_test_views) cut from the cached resize of the same size; equals rendering g from the source.
 ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g);
+
+// normalize_to_chw(cut_cached_view(e, g), out, mean, stdev) in one pass, bit for bit (the warm path).
+void cut_cached_view_normalized(const CachedViews& e, const kernels::ViewGather& g, float* out,
+                                const std::array<float, 3>& mean = kImageNetMean,
+                                const std::array<float, 3>& stdev = kImageNetStd);
 
 // The part of a cache key that names the file: its absolute path (so relative and absolute spellings
 // share entries), size and modification time. "" when the file cannot be stat'ed.

@@ -86,7 +86,17 @@ CachedViewImages build_cached_views(const ImageU8& decoded, int global_resize, i
   return e;
 }
 
-ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g) {
+namespace {
+
+// Where view g's pixels lie in the cached resize of its size: the rows' start and each column's byte
+// offset, mirrored when the view is flipped and the entry has no flipped twin. Every index is checked
+// here, so the loops that copy the pixels need none.
+struct ViewCut {
+  std::vector<const uint8_t*> rows;
+  std::vector<size_t> col_bytes;
+};
+
+ViewCut locate_view(const CachedViews& e, const kernels::ViewGather& g) {
   const CachedResize* r = nullptr;
   for (const CachedResize* c : {&e.global, &e.mosaic})
     if (c->pixels && c->width == g.resize_width && c->height == g.resize_height) r = c;
@@ -96,19 +106,59 @@ ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g) {
   const bool mirror = g.flip && r->flipped == nullptr;
   const uint8_t* src = g.flip && r->flipped ? r->flipped : r->pixels;
   const size_t stride = size_t(r->width) * 3;
-  ImageU8 out(int(g.cols.size()), int(g.rows.size()), 3);
-  std::vector<size_t> col_bytes(g.cols.size());
+  ViewCut cut;
+  cut.col_bytes.resize(g.cols.size());
   for (size_t c = 0; c < g.cols.size(); ++c) {
     IQA_CHECK(g.cols[c] >= 0 && g.cols[c] < r->width, "view cache: column ", g.cols[c], " outside ", r->width);
-    col_bytes[c] = size_t(mirror ? r->width - 1 - g.cols[c] : g.cols[c]) * 3;
+    cut.col_bytes[c] = size_t(mirror ? r->width - 1 - g.cols[c] : g.cols[c]) * 3;
   }
-  uint8_t* dst = out.pixels.data();
+  cut.rows.reserve(g.rows.size());
   for (int row : g.rows) {
     IQA_CHECK(row >= 0 && row < r->height, "view cache: row ", row, " outside ", r->height);
-    const uint8_t* line = src + size_t(row) * stride;
-    for (size_t c = 0; c < col_bytes.size(); ++c, dst += 3) std::memcpy(dst, line + col_bytes[c], 3);
+    cut.rows.push_back(src + size_t(row) * stride);
   }
+  return cut;
+}
+
+}  // namespace
+
+ImageU8 cut_cached_view(const CachedViews& e, const kernels::ViewGather& g) {
+  const ViewCut cut = locate_view(e, g);
+  ImageU8 out(int(cut.col_bytes.size()), int(cut.rows.size()), 3);
+  uint8_t* dst = out.pixels.data();
+  for (const uint8_t* line : cut.rows)
+    for (size_t c = 0; c < cut.col_bytes.size(); ++c, dst += 3) std::memcpy(dst, line + cut.col_bytes[c], 3);
   return out;
+}
+
+// The warm loader's whole per-view work, so it is one pass: each pixel is read once from the mapped
+// entry and written once as three floats, through the same per-value table as normalize_to_chw (so
+// the floats are the same bits), with no intermediate image to allocate, zero and copy.
+void cut_cached_view_normalized(const CachedViews& e, const kernels::ViewGather& g, float* out,
+                                const std::array<float, 3>& mean, const std::array<float, 3>& stdev) {
+  const ViewCut cut = locate_view(e, g);
+  const NormalizeTable table = normalize_table(mean, stdev);
+  const size_t plane = cut.rows.size() * cut.col_bytes.size();
+  float* r = out;
+  float* gr = out + plane;
+  float* b = out + 2 * plane;
+  const size_t* cols = cut.col_bytes.data();
+  const size_t width = cut.col_bytes.size();
+  for (size_t y = 0; y < cut.rows.size(); ++y) {
+    const uint8_t* line = cut.rows[y];
+    // Entries are far larger than the caches and each row of a view starts a new stream the hardware
+    // prefetcher has not seen (another page of the mapped file), so ask for the row two ahead: every
+    // 16 pixels (48 bytes) covers each 64-byte line. Measured: KonIQ-size warm 3,335 -> ~4,000 img/s.
+    if (y + 2 < cut.rows.size())
+      for (size_t c = 0; c < width; c += 16) __builtin_prefetch(cut.rows[y + 2] + cols[c]);
+    for (size_t c = 0; c < width; ++c) {
+      const uint8_t* px = line + cols[c];
+      r[c] = table.value[0][px[0]];
+      gr[c] = table.value[1][px[1]];
+      b[c] = table.value[2][px[2]];
+    }
+    r += width, gr += width, b += width;
+  }
 }
 
 namespace {

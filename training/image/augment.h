@@ -72,6 +72,13 @@ constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
 constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
 // ToTensor + Normalize in float32, in torchvision's order of operations: (v / 255 - mean[c]) / std[c],
 // written planar CHW into out[channels * height * width].
+// A pixel has only 256 values: normalisation tabulates the exact per-value result once per channel
+// (the same float arithmetic as evaluating it per pixel, so outputs are unchanged) and looks it up.
+struct NormalizeTable {
+  float value[3][256];
+};
+NormalizeTable normalize_table(const std::array<float, 3>& mean, const std::array<float, 3>& stdev);
+
 void normalize_to_chw(const ImageU8& img, float* out, const std::array<float, 3>& mean = kImageNetMean,
                       const std::array<float, 3>& stdev = kImageNetStd);
 

@@ -117,23 +117,26 @@ ImageU8 mosaic_from_resized(const ImageU8& resized, const std::array<int, kMosai
   return out;
 }
 
+NormalizeTable normalize_table(const std::array<float, 3>& mean, const std::array<float, 3>& stdev) {
+  NormalizeTable t;
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) t.value[c][v] = (float(v) / 255.0f - mean[size_t(c)]) / stdev[size_t(c)];
+  return t;
+}
+
 void normalize_to_chw(const ImageU8& img, float* out, const std::array<float, 3>& mean,
                       const std::array<float, 3>& stdev) {
   IQA_CHECK(img.channels == 3, "normalize_to_chw: need 3 channels, got ", img.channels);
   const size_t plane = size_t(img.width) * img.height;
-  // A pixel has only 256 values: tabulate the exact per-value result once per channel (same float
-  // arithmetic as evaluating it per pixel, so the output is unchanged) and look it up.
-  float table[3][256];
-  for (int c = 0; c < 3; ++c)
-    for (int v = 0; v < 256; ++v) table[c][v] = (float(v) / 255.0f - mean[size_t(c)]) / stdev[size_t(c)];
+  const NormalizeTable table = normalize_table(mean, stdev);
   float* r = out;
   float* g = out + plane;
   float* b = out + 2 * plane;
   const uint8_t* px = img.pixels.data();
   for (size_t i = 0; i < plane; ++i) {
-    r[i] = table[0][px[3 * i]];
-    g[i] = table[1][px[3 * i + 1]];
-    b[i] = table[2][px[3 * i + 2]];
+    r[i] = table.value[0][px[3 * i]];
+    g[i] = table.value[1][px[3 * i + 1]];
+    b[i] = table.value[2][px[3 * i + 2]];
   }
 }
 
