@@ -37,6 +37,7 @@ SANITIZE_OPS=attention_fwd,attention_fwd_bwd,fusion_head,scale_shift_loss,scale_
 SANITIZE_CASES=("CUDA fused attention: Sq != Skv and tile-multiple lengths" "local_global_head CUDA matches the CPU"
                 "scale_shift_loss CUDA matches the CPU")
 NCCL_CASE="NCCL communicator and GPU gradient buckets with one rank"
+WATCHDOG_CASE="NCCL watchdog: a collective that never completes aborts the communicator and exits naming it"
 DRY_PLANTED_FAILURE="gpu_check dry run: a planted failing case"
 
 now_ms() { local t="${EPOCHREALTIME/./}"; echo $((t / 1000)); }
@@ -322,11 +323,14 @@ if phase_begin demo 75 180; then
 fi
 
 # ---- NCCL self-test: the communicator's all-reduce, one rank per GPU ------------------------------
-if phase_begin nccl 15 90; then
+if phase_begin nccl 25 150; then
   {
     echo "---- $NCCL_CASE"
     NCCL_DEBUG=INFO timeout -k 5 "$(phase_left 60)" "$TESTS" --warn NoTests "$NCCL_CASE"
     echo "nccl_case_rc=$?"
+    echo "---- $WATCHDOG_CASE"
+    timeout -k 5 "$(phase_left 45)" "$TESTS" --warn NoTests "$WATCHDOG_CASE"
+    echo "watchdog_case_rc=$?"
     ranks=$NGPU
     [ "$DRY" = 1 ] && ranks=2  # TCP between 2 CPU ranks: the launcher plumbing of the GPU run
     if [ "$ranks" -ge 2 ] && [ -f "$DEMO_DIR/data/all.json" ]; then
@@ -349,6 +353,33 @@ json.dump(d, open(sys.argv[2], "w"))' "$DEMO_DIR/data/all.json" "$DEMO_DIR/data/
       for ((r = 0; r < ranks; r++)); do echo "-- rank $r"; tail -5 "$WORK/dp_rank$r.log"; done
       grep -h "per rank x $ranks" "$WORK/dp_rank0.log"
       echo "dp_ranks=$ranks dp_failed_ranks=$bad"
+      # A rank dies: rank 1 SIGKILLs itself after its first step (engine/fault_point.h); every other rank
+      # must exit 1 within the collective timeout, naming the collective, instead of holding the GPUs.
+      echo "---- rank death: rank 1 killed after its first step, IQA_COMM_TIMEOUT_S=20"
+      port=$((29500 + RANDOM % 1000))
+      pids=()
+      t0=$(now_ms)
+      for ((r = 0; r < ranks; r++)); do
+        kill_at=""
+        [ "$r" = 1 ] && kill_at="step:1"
+        RANK=$r LOCAL_RANK=$r WORLD_SIZE=$ranks MASTER_ADDR=127.0.0.1 MASTER_PORT=$port IQA_DIST_TIMEOUT=60 \
+          IQA_COMM_TIMEOUT_S=20 IQA_KILL_AT=$kill_at OMP_NUM_THREADS=1 timeout -k 5 "$(phase_left 80)" "$TRAIN" \
+          --exp_type cross-set --train_dataset "$DEMO_DIR/data/dp64.json" --test_dataset "$DEMO_DIR/data/dp64.json" \
+          --data_root "$DEMO_DIR/data" --project_dir "$WORK/death" --clip_model tiny --loss_type l1 \
+          --scene_sampling 0 --batch_size 8 --epochs 1 --warmup_epoch 0 --num_workers 1 --device "$DEVICE" \
+          --eval_every 1 >"$WORK/death_rank$r.log" 2>&1 &
+        pids+=($!)
+      done
+      wait "${pids[1]}"
+      killed_rc=$?
+      wait "${pids[0]}"
+      rc0=$?
+      t1=$(now_ms)
+      for ((r = 2; r < ranks; r++)); do wait "${pids[$r]}"; done
+      for ((r = 0; r < 2; r++)); do echo "-- rank $r"; tail -4 "$WORK/death_rank$r.log"; done
+      named=0
+      grep -qE "rank 0: (NCCL [a-z_]+ did not complete|rank 1 closed the connection)" "$WORK/death_rank0.log" && named=1
+      echo "death_killed_rc=$killed_rc death_rank0_rc=$rc0 death_seconds=$(((t1 - t0) / 1000)) death_named=$named"
     else
       echo "one GPU: the multi-rank all-reduce needs two (or the demo's data); the one-rank case above is the test"
     fi

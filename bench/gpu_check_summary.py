@@ -100,6 +100,12 @@ def parse_nccl(path):
     if m:
         out["ranks"], out["failed_ranks"] = int(m.group(1)), int(m.group(2))
         out["sharded"] = f"per rank x {out['ranks']}" in text
+    m = re.search(r"watchdog_case_rc=(\d+)", text)
+    out["watchdog_rc"] = int(m.group(1)) if m else None
+    m = re.search(r"death_killed_rc=(\d+) death_rank0_rc=(\d+) death_seconds=(\d+) death_named=(\d)", text)
+    if m:
+        out["death"] = {"killed_rc": int(m.group(1)), "rank0_rc": int(m.group(2)),
+                        "seconds": int(m.group(3)), "named": m.group(4) == "1"}
     m = re.search(r"NCCL version ([\w.+-]+)", text)
     if m:
         out["nccl_version"] = m.group(1)
@@ -111,6 +117,13 @@ def nccl_status(path, dry_run):
     if n["case_rc"] != 0:
         return "failed"
     if "ranks" in n and (n["failed_ranks"] or not n["sharded"]):
+        return "failed"
+    if n["watchdog_rc"] != 0:
+        return "failed"
+    d = n.get("death")
+    # The killed rank ends by SIGKILL (137 through timeout's shell); the survivor exits 1, naming the
+    # collective, well within the 20 s collective timeout plus start-up and one evaluation.
+    if "ranks" in n and (d is None or d["rank0_rc"] != 1 or not d["named"] or d["seconds"] > 75):
         return "failed"
     if dry_run and "ranks" not in n:
         return "failed"  # the dry run must have exercised the multi-rank launch
@@ -210,7 +223,12 @@ def table_lines(phases, dry_run):
     nccl = phases.get("nccl")
     if nccl:
         ranks = f", {nccl['ranks']} ranks, {nccl['failed_ranks']} failed" if "ranks" in nccl else ", 1 rank"
-        out.append(f"nccl: one-rank case exit {nccl.get('case_rc')}{ranks}, NCCL {nccl.get('nccl_version', '?')}")
+        out.append(f"nccl: one-rank case exit {nccl.get('case_rc')}, watchdog case exit {nccl.get('watchdog_rc')}"
+                   f"{ranks}, NCCL {nccl.get('nccl_version', '?')}")
+        d = nccl.get("death")
+        if d:
+            out.append(f"rank death: rank 1 killed (exit {d['killed_rc']}); rank 0 exit {d['rank0_rc']} after "
+                       f"{d['seconds']} s, {'naming' if d['named'] else 'NOT naming'} the collective")
     san = phases.get("sanitize")
     if san and "bench_rc" in san:
         per_tool = []

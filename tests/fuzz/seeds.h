@@ -110,6 +110,7 @@ inline void write_seeds(const std::filesystem::path& root, const std::filesystem
   training::save_checkpoint((root / "checkpoint" / "state.safetensors").string(), state);
 
   copy_official_seeds(root, source_dir);
+  write_xlsx_part_seeds(root, source_dir);
   write_compression_seeds(root / "compression");
   write_cli_seeds(root / "cli");
 }

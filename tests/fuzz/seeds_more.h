@@ -51,4 +51,49 @@ inline void copy_official_seeds(const std::filesystem::path& root, const std::fi
   }
 }
 
+// xlsx_parts: a minimal workbook written out here (so there is a seed without libzip), and the parts
+// of every committed official workbook, NUL-separated in kXlsxParts' order (tests/fuzz/targets_xlsx_parts.h).
+inline void write_xlsx_part_seeds(const std::filesystem::path& root, const std::filesystem::path& source_dir) {
+  namespace fs = std::filesystem;
+  const fs::path d = root / "xlsx_parts";
+  const std::string minimal[] = {
+      R"(<workbook><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>)",
+      R"(<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>)",
+      R"(<sst><si><t>image</t></si><si><t>MOS</t></si><si><t>a.jpg</t></si></sst>)",
+      R"(<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>)"
+      R"(<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>3.25</v></c></row>)"
+      R"(<row r="3"><c r="A3" t="inlineStr"><is><t>b.jpg</t></is></c><c r="B3"><v>1E-3</v></c></row>)"
+      R"(</sheetData></worksheet>)",
+      ""};
+  std::string joined;
+  for (size_t i = 0; i < std::size(minimal); ++i) joined += (i ? std::string(1, '\0') : "") + minimal[i];
+  write_text(d / "minimal", joined);
+#ifdef IQA_FUZZ_CAN_ZIP
+  for (const auto& e : fs::directory_iterator(source_dir / "tests" / "fixtures" / "official")) {
+    if (e.path().extension() != ".xlsx") continue;
+    int err = 0;
+    zip_t* zip = zip_open(e.path().c_str(), ZIP_RDONLY, &err);
+    if (!zip) fail(cat("fuzz seeds: cannot open ", e.path().string()));
+    std::string seed;
+    for (size_t i = 0; i < kXlsxParts.size(); ++i) {
+      if (i) seed += '\0';
+      zip_stat_t st;
+      zip_file_t* f = zip_stat(zip, kXlsxParts[i], 0, &st) == 0 ? zip_fopen(zip, kXlsxParts[i], 0) : nullptr;
+      if (!f) continue;  // an absent part stays empty
+      std::string part(size_t(st.size), '\0');
+      const zip_int64_t got = zip_fread(f, part.data(), st.size);
+      zip_fclose(f);
+      if (got != zip_int64_t(st.size)) fail(cat("fuzz seeds: short read of ", kXlsxParts[i], " in ", e.path().string()));
+      seed += part;
+    }
+    zip_close(zip);
+    std::string name = e.path().stem().string();
+    for (char& c : name) if (c == ' ') c = '_';
+    write_text(d / name, seed);
+  }
+#else
+  (void)source_dir;
+#endif
+}
+
 }  // namespace iqa::fuzz

@@ -15,7 +15,7 @@ inline const std::vector<Target>& all_targets() {
       {"decode", fuzz_decode},           {"dataset_json", fuzz_dataset_json}, {"safetensors", fuzz_safetensors},
       {"score_files", fuzz_score_files}, {"kadis_listing", fuzz_kadis_listing}, {"splits", fuzz_splits},
       {"checkpoint", fuzz_checkpoint},   {"xlsx", fuzz_xlsx},                 {"mat", fuzz_mat},
-      {"compression", fuzz_compression}, {"cli", fuzz_cli}};
+      {"compression", fuzz_compression}, {"cli", fuzz_cli},                 {"xlsx_parts", fuzz_xlsx_parts}};
   return targets;
 }
 

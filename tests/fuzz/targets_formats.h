@@ -71,3 +71,5 @@ inline int fuzz_compression(const uint8_t* data, size_t size) {
 }
 
 }  // namespace iqa::fuzz
+
+#include "tests/fuzz/targets_xlsx_parts.h"  // the .xlsx reader below its zip layer
