@@ -37,7 +37,11 @@ Position resume_from(EpochLoop& loop, const std::string& path) {
   p.loss_sum = std::stod(st.config.at("epoch_loss_sum"));
   p.loss_count = std::stoll(st.config.at("epoch_loss_count"));
   p.start_epoch = int(st.epoch);
-  if (done >= loop.batches_per_epoch) {  // saved at the end of an epoch
+  // Saved after an epoch's last step but before its end was recorded (a stop during its evaluation):
+  // the epoch is entered again with no batch left, and its record and evaluation are written then.
+  const auto closed = st.config.find("epoch_closed");
+  const bool epoch_closed = closed == st.config.end() || closed->second != "0";
+  if (done >= loop.batches_per_epoch && epoch_closed) {  // saved at the end of an epoch
     ++p.start_epoch;
     p.loss_sum = 0;
     p.loss_count = 0;
@@ -50,7 +54,8 @@ Position resume_from(EpochLoop& loop, const std::string& path) {
   return p;
 }
 
-void save(const EpochLoop& loop, const std::string& path, const Position& p, int epoch, int64_t batches_done) {
+void save(const EpochLoop& loop, const std::string& path, const Position& p, int epoch, int64_t batches_done,
+          bool epoch_closed = true) {
   if (loop.comm->rank() != 0) return;
   fs::create_directories(fs::path(path).parent_path());
   TrainingState st{loop.model, loop.optimizer, loop.ema, loop.scaler, &default_generator(), p.step, epoch, loop.config};
@@ -61,6 +66,7 @@ void save(const EpochLoop& loop, const std::string& path, const Position& p, int
   st.config["epoch_loss_sum"] = hex;
   st.config["epoch_loss_count"] = std::to_string(p.loss_count);
   st.config["metrics_bytes"] = std::to_string(loop.log->jsonl_bytes());
+  if (!epoch_closed) st.config["epoch_closed"] = "0";
   save_checkpoint(path, st);
 }
 
@@ -236,7 +242,8 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
       if (stop_requested() || hooks.stop_after_step == pos.step) {
         pending.read(loop, pos, ckpt_path);
         progress.finish();
-        save(loop, ckpt_path, pos, epoch, batch_index);
+        // Not closed even after the epoch's last step: its record and evaluation come after --resume.
+        save(loop, ckpt_path, pos, epoch, batch_index, /*epoch_closed=*/false);
         log.line("stopped at step " + std::to_string(pos.step) + " (epoch " + std::to_string(epoch) +
                  "); checkpoint written to " + ckpt_path + ", continue with --resume auto");
         return LoopOutcome{pos.step, true};
@@ -244,6 +251,11 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
     }
     pending.read(loop, pos, ckpt_path);
     progress.finish();
+    // What a stop during the evaluation saves: the run after the epoch's last step, before its end
+    // was recorded (the generator too, in case the evaluation draws from it).
+    const Position before_end = pos;
+    const uint64_t metrics_before_end = log.jsonl_bytes();
+    const Generator generator_before_end = default_generator();
     const double mean_loss = pos.loss_count ? pos.loss_sum / double(pos.loss_count) : std::nan("");
     loop.epoch_loss->emplace_back(epoch, mean_loss);
     log.json(nlohmann::json{{"type", "epoch"}, {"epoch", epoch}, {"loss", finite_or_null(mean_loss)}, {"step", pos.step}}.dump());
@@ -254,16 +266,27 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
     pos.loss_sum = 0;
     pos.loss_count = 0;
     fault_point("eval_start");
-    if (loop.evaluate)
-      if (std::optional<EpochEvaluation> ev = loop.evaluate(epoch)) {
-        for (nlohmann::json record : ev->records) {
-          record["type"] = "eval";
-          record["epoch"] = epoch;
-          log.json(record.dump());
-        }
-        if (!ev->line.empty()) line += "  " + ev->line;
-        fault_point("eval_logged");
+    std::optional<EpochEvaluation> ev;
+    try {
+      if (loop.evaluate) ev = loop.evaluate(epoch);
+    } catch (const EvaluationInterrupted&) {
+      loop.epoch_loss->pop_back();
+      log.truncate_jsonl(metrics_before_end);
+      default_generator() = generator_before_end;
+      save(loop, ckpt_path, before_end, epoch, loop.batches_per_epoch, /*epoch_closed=*/false);
+      log.line("stopped during the evaluation after epoch " + std::to_string(epoch) + "; checkpoint written to " +
+               ckpt_path + ", continue with --resume auto (the evaluation runs again)");
+      return LoopOutcome{pos.step, true};
+    }
+    if (ev) {
+      for (nlohmann::json record : ev->records) {
+        record["type"] = "eval";
+        record["epoch"] = epoch;
+        log.json(record.dump());
       }
+      if (!ev->line.empty()) line += "  " + ev->line;
+      fault_point("eval_logged");
+    }
     log.line(line);
     save(loop, ckpt_path, pos, epoch, loop.batches_per_epoch);
     write_plot(loop);

@@ -5,6 +5,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <fstream>
 #include <string>
 
@@ -48,6 +49,12 @@ class Progress {
 // still be killed). request_stop / clear_stop are for tests and internal use.
 void install_stop_handlers();
 bool stop_requested();
+// Thrown by an evaluation that saw the stop flag between two chunks (EvalOptions::stop_on_signal): the
+// epoch loop catches it, saves the run as it stood before the evaluation and stops, so a SIGTERM
+// during a long evaluation ends the run within one chunk instead of after the whole test set.
+struct EvaluationInterrupted : std::exception {
+  const char* what() const noexcept override { return "evaluation interrupted by SIGINT/SIGTERM"; }
+};
 void request_stop();
 void clear_stop();
 

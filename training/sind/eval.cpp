@@ -10,6 +10,7 @@
 #include "training/image/augment_plan.h"
 #include "training/image/decode.h"
 #include "training/image/view_batch.h"
+#include "training/run_log.h"
 
 namespace iqa::training {
 namespace {
@@ -99,7 +100,12 @@ CachedChunk cut_chunk(ViewCache& cache, const DatasetList& list, const std::vect
 
 Predictions predict_dataset(models::QualityModel& model, const DatasetList& list, const EvalOptions& opts) {
   IQA_CHECK(opts.images_per_batch > 0, "predict_dataset: images_per_batch must be positive");
-  const bool was_training = model.is_training();
+  // Training mode comes back however this ends (an interrupted evaluation throws).
+  struct ModeRestore {
+    models::QualityModel& m;
+    bool was_training;
+    ~ModeRestore() { m.train(was_training); }
+  } restore{model, model.is_training()};
   model.eval();
   NoGradGuard no_grad;
   const bool low = opts.device.is_cuda() && opts.precision != Precision::FP32;
@@ -112,6 +118,7 @@ Predictions predict_dataset(models::QualityModel& model, const DatasetList& list
   Predictions out;
   const int first = opts.nine_crop ? 0 : 4, count = opts.nine_crop ? 9 : 1;
   for (size_t start = 0; start < mine.size(); start += size_t(opts.images_per_batch)) {
+    if (opts.stop_on_signal && stop_requested()) throw EvaluationInterrupted();
     if (opts.progress) opts.progress(int64_t(start), int64_t(mine.size()));
     const size_t end = std::min(mine.size(), start + size_t(opts.images_per_batch));
     if (cache) {
@@ -152,7 +159,6 @@ Predictions predict_dataset(models::QualityModel& model, const DatasetList& list
     add_predictions(model.score(xg, xl), kept, count, &out);
   }
   if (opts.progress) opts.progress(int64_t(mine.size()), int64_t(mine.size()));
-  model.train(was_training);
   return out;
 }
 

@@ -29,6 +29,7 @@ struct EvalOptions {
   Precision precision = Precision::FP32;  // bf16 / fp16: autocast on CUDA
   int rank = 0, world_size = 1;      // entries i with i % world_size == rank are scored here
   std::function<void(int64_t done, int64_t total)> progress;  // after each chunk (optional)
+  bool stop_on_signal = false;       // throw EvaluationInterrupted before a chunk once stop_requested()
 };
 
 struct Predictions {

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
 
 #include "engine/amp.h"
 #include "engine/comm.h"
@@ -234,17 +236,35 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
     return scene ? scene_l1_loss(pred, mos, scene_ids) : l1_loss(pred, mos);
   };
   loop.epoch_loss = &result.epoch_loss;
+  // In the loop, a SIGINT/SIGTERM ends an evaluation at its next chunk (EvaluationInterrupted): every
+  // set is scored before anything is recorded, so an interrupted evaluation leaves no trace and runs
+  // again, whole, after --resume.
+  EvalOptions in_loop = eo;
+  in_loop.stop_on_signal = true;
   loop.evaluate = [&](int epoch) -> std::optional<EpochEvaluation> {
     const bool final_pass = epoch == cfg.epochs;
     if (epoch % cadence != 0 && !final_pass) return std::nullopt;
     auto scope = ema.average_parameters();  // evaluation uses the EMA weights
     // The last checkpoint of the run carries the calibration of its EMA weights.
-    if (final_pass)
-      store_prediction_scale(loop.config, prediction_scale(*model, calibration_images, eo, *comm, device));
+    std::optional<RobustScale> scale;
+    if (final_pass) scale = prediction_scale(*model, calibration_images, in_loop, *comm, device);
+    struct SetPoints {
+      EvalPoint test;
+      std::vector<std::pair<const NamedList*, EvalPoint>> vals;
+    };
+    std::vector<SetPoints> points;
+    if (epoch % cadence == 0)
+      for (size_t i = 0; i < data.tests.size(); ++i) {
+        SetPoints sp{evaluate_set(*model, data.tests[i].list, in_loop, *comm, device), {}};
+        for (const NamedList& v : data.vals)
+          if (v.name == data.tests[i].name) sp.vals.emplace_back(&v, evaluate_set(*model, v.list, in_loop, *comm, device));
+        points.push_back(std::move(sp));
+      }
+    if (scale) store_prediction_scale(loop.config, *scale);
     if (epoch % cadence != 0) return std::nullopt;
     EpochEvaluation ev;
     for (size_t i = 0; i < data.tests.size(); ++i) {
-      EvalPoint p = evaluate_set(*model, data.tests[i].list, eo, *comm, device);
+      EvalPoint p = points[i].test;
       p.epoch = epoch;
       const bool new_best = improves(p, result.sets[i].best_on_test());
       result.sets[i].history.push_back(p);
@@ -253,15 +273,13 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
       nlohmann::json j{{"set", data.tests[i].name}, {"split", "test"}, {"srcc", p.srcc}, {"plcc", p.plcc}, {"count", p.count}};
       if (std::isfinite(p.mean_scene_srcc)) j["mean_scene_srcc"] = p.mean_scene_srcc;
       ev.records.push_back(j);
-      for (const NamedList& v : data.vals) {
-        if (v.name != data.tests[i].name) continue;
-        EvalPoint vp = evaluate_set(*model, v.list, eo, *comm, device);
+      for (auto& [v, vp] : points[i].vals) {
         vp.epoch = epoch;
         const bool new_val_best = improves(vp, result.sets[i].best_on_val());
         result.sets[i].val_history.push_back(vp);
-        if (new_val_best) keep("val-best", v.name, vp);
+        if (new_val_best) keep("val-best", v->name, vp);
         ev.line += fmt(" (val SRCC %.4f)", vp.srcc);
-        ev.records.push_back({{"set", v.name}, {"split", "val"}, {"srcc", vp.srcc}, {"plcc", vp.plcc}, {"count", vp.count}});
+        ev.records.push_back({{"set", v->name}, {"split", "val"}, {"srcc", vp.srcc}, {"plcc", vp.plcc}, {"count", vp.count}});
       }
     }
     return ev;
