@@ -1,6 +1,7 @@
 #include "training/data/xlsx_reader.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -218,12 +219,31 @@ std::vector<std::string> shared_strings(const Workbook& wb) {
   return out;
 }
 
-// "BC12" -> column 54 (0-based); -1 when the reference has no letters.
-long column_of(const std::string& ref) {
+// Excel's last column, XFD: 16384 columns.
+constexpr long kMaxColumns = 16384;
+
+// "BC12" -> column 54 (0-based); -1 when the reference has no letters. A reference past XFD throws
+// (the fuzzer's 16-letter one overflowed the arithmetic).
+long column_of(const std::string& ref, const std::string& what) {
   long col = 0;
   size_t i = 0;
-  for (; i < ref.size() && std::isalpha((unsigned char)ref[i]); ++i) col = col * 26 + (std::toupper(ref[i]) - 'A' + 1);
+  for (; i < ref.size() && std::isalpha((unsigned char)ref[i]); ++i) {
+    col = col * 26 + (std::toupper(ref[i]) - 'A' + 1);
+    if (col > kMaxColumns) fail(cat(what, ": cell reference '", ref, "' is beyond Excel's last column XFD"));
+  }
   return i == 0 ? -1 : col - 1;
+}
+
+// Excel's last row; a row attribute is a number from 1 to it.
+constexpr long kMaxRows = 1048576;
+
+long row_of(const std::string& r, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  const long row = std::strtol(r.c_str(), &end, 10);
+  if (errno != 0 || end == r.c_str() || *end != '\0' || row < 1 || row > kMaxRows)
+    fail(cat(what, ": row number '", r, "' is not between 1 and ", kMaxRows));
+  return row;
 }
 
 using Grid = std::map<long, std::map<long, std::string>>;  // row number -> column -> text
@@ -236,10 +256,11 @@ Grid read_cells(const std::string& xml, const std::string& what, const std::vect
   XmlCallbacks cb;
   cb.start = [&](const std::string& el, const std::map<std::string, std::string>& a) {
     if (el == "row") {
-      row = a.count("r") ? std::atol(a.at("r").c_str()) : row + 1;
+      row = a.count("r") ? row_of(a.at("r"), what) : row + 1;
+      if (row > kMaxRows) fail(cat(what, ": row ", row, " is beyond Excel's last row ", kMaxRows));
       col = -1;
     } else if (el == "c") {
-      const long c = a.count("r") ? column_of(a.at("r")) : -1;
+      const long c = a.count("r") ? column_of(a.at("r"), what) : -1;
       col = c >= 0 ? c : col + 1;
       type = a.count("t") ? a.at("t") : "n";
       value.clear();
