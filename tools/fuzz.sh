@@ -99,10 +99,6 @@ for name in "${TARGETS[@]}"; do
     continue
   fi
   export IQA_FUZZ_TARGET="$name"
-  # libmatio 1.5.23 leaks on some corrupt files (the stacks end inside it, with no iqa frame); the mat
-  # target alone runs without leak detection, so its crash, overflow and allocation checks stay.
-  extra=()
-  [ "$name" = mat ] && extra=(-detect_leaks=0)
   seed_dir="$BUILD/seeds/$name"
   corpus="$BUILD/corpus/$target"
   crashes="$BUILD/crashes/$target"

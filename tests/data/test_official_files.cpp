@@ -110,6 +110,11 @@ TEST_CASE("mat: LIVE Challenge's AllImages_release and AllMOS_release", "[data][
   FixtureDir d("official_bad_mat");
   CHECK_THAT(error_message_of([&] { mat_variables(d.write("x.mat", "MATLAB? no")); }),
              Contains("x.mat: not a readable MATLAB .mat file"));
+  // The fuzzer's input whose cell array became a function handle (libmatio leaked reading it).
+  const std::string function_class =
+      (testing::fixtures_dir().parent_path() / "fuzz/regressions/fuzz_mat/function_class_leak").string();
+  CHECK_THAT(error_message_of([&] { mat_strings(function_class, "AllImages_release"); }),
+             Contains("function_class_leak: the array at byte 128 has class 16"));
 }
 
 TEST_CASE("mat: LIVE release 2's dmos_realigned and refnames_all in hyperIQA's image order", "[data][official]") {

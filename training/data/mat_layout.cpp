@@ -61,7 +61,15 @@ struct Mat5Reader {
     // element claiming 264 bytes made it read the next bytes as a 2 GB dimensions array).
     IQA_CHECK(end - begin >= 16 && u32(begin) == kUint32 && u32(begin + 4) == 8, path, ": the array at byte ", at,
               " does not start with its 8-byte array-flags element (a corrupt file)");
-    if (end - begin < 24 || (u32(begin + 8) & 0xff) == kSparseClass) return;  // class: the flags' low byte
+    // The classes a score file can hold: cell, struct, char, sparse and the ten numeric ones. libmatio
+    // reads a function handle (16) like a cell and leaks its contents when that fails
+    // (regressions/fuzz_mat/function_class_leak); object (3) and opaque (17) arrays are MATLAB
+    // objects, which no dataset ships.
+    const uint32_t array_class = u32(begin + 8) & 0xff;  // the flags' low byte
+    IQA_CHECK(array_class == 1 || array_class == 2 || (array_class >= 4 && array_class <= 15), path,
+              ": the array at byte ", at, " has class ", array_class,
+              " (a score file holds cell, struct, char, sparse or numeric arrays; a corrupt file?)");
+    if (end - begin < 24 || array_class == kSparseClass) return;
     const uint32_t tag = u32(begin + 16);
     const size_t dims_at = (tag >> 16) ? begin + 20 : begin + 24;
     const size_t dims_bytes = (tag >> 16) ? (tag >> 16) : u32(begin + 20);
