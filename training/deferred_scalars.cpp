@@ -33,9 +33,9 @@ double DeferredSum::sum() {
   return sum_;
 }
 
-void DeferredSum::reset() {
+void DeferredSum::reset(double start) {
   pending_.clear();
-  sum_ = 0;
+  sum_ = start;
 }
 
 }  // namespace iqa::training

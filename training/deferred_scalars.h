@@ -21,7 +21,7 @@ class DeferredSum {
   explicit DeferredSum(size_t fold_every = 256) : fold_every_(fold_every) {}
   void add(const Tensor& scalar);  // kept detached: the step's graph is not held
   double sum();                    // reads what is pending
-  void reset();
+  void reset(double start = 0);    // start: a sum saved by sum() (a resumed run continues it exactly)
 
  private:
   size_t fold_every_;

@@ -266,6 +266,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
     pos.loss_sum = 0;
     pos.loss_count = 0;
     fault_point("eval_start");
+    if (hooks.stop_in_evaluation == epoch) request_stop();
     std::optional<EpochEvaluation> ev;
     try {
       if (loop.evaluate) ev = loop.evaluate(epoch);

@@ -30,6 +30,7 @@ struct TrainHooks {
   std::function<void(int64_t step, const Batch& batch)> on_batch;  // sees each step's batch first (tests)
   int stop_after_epoch = -1;  // behave as if SIGINT arrived right after this epoch (tests)
   int stop_after_step = -1;   // ... or right after this optimizer step (tests, mid-epoch resume)
+  int stop_in_evaluation = -1;  // ... or as this epoch's evaluation starts: it ends at its first check (tests)
   bool progress = true;       // progress bar / lines on stderr
 };
 

@@ -110,11 +110,16 @@ TEST_CASE("mat: LIVE Challenge's AllImages_release and AllMOS_release", "[data][
   FixtureDir d("official_bad_mat");
   CHECK_THAT(error_message_of([&] { mat_variables(d.write("x.mat", "MATLAB? no")); }),
              Contains("x.mat: not a readable MATLAB .mat file"));
-  // The fuzzer's input whose cell array became a function handle (libmatio leaked reading it).
+  // The fuzzer's input whose cell array became a function handle (libmatio leaked reading it) ...
   const std::string function_class =
       (testing::fixtures_dir().parent_path() / "fuzz/regressions/fuzz_mat/function_class_leak").string();
   CHECK_THAT(error_message_of([&] { mat_strings(function_class, "AllImages_release"); }),
              Contains("function_class_leak: the array at byte 128 has class 16"));
+  // ... and the one whose first variable's size became 0 (libmatio then asked for 2 GB).
+  const std::string zero_size =
+      (testing::fixtures_dir().parent_path() / "fuzz/regressions/fuzz_mat/zero_size_variable").string();
+  CHECK_THAT(error_message_of([&] { mat_numbers(zero_size, "AllMOS_release"); }),
+             Contains("zero_size_variable: the variable at byte 128 is an array of 0 bytes"));
 }
 
 TEST_CASE("mat: LIVE release 2's dmos_realigned and refnames_all in hyperIQA's image order", "[data][official]") {

@@ -31,38 +31,6 @@ using iqa::testing::read_text;
 using Catch::Matchers::Contains;
 using namespace iqa::testing::dsmix_tiny;
 
-namespace {
-
-// A stage-1 checkpoint for the stage-2 tests (one epoch is enough: only its maps are used).
-const std::string& dsm_checkpoint() {
-  static const std::string path = [] {
-    DsmixConfig c = tiny_config(DsmixStage::DSM, fresh_dir("dsm_fixture"));
-    c.epochs = 1;
-    train_dsm(c, quiet());
-    return c.project_dir + "/checkpoints/last.safetensors";
-  }();
-  return path;
-}
-
-// Bit-for-bit equality of two tensors' values.
-void require_equal(const Tensor& a, const Tensor& b, const std::string& what) {
-  REQUIRE(a.shape() == b.shape());
-  const std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
-  size_t differing = 0;
-  for (size_t i = 0; i < x.size(); ++i) differing += x[i] != y[i];
-  INFO(what << ": " << differing << " of " << x.size() << " elements differ");
-  REQUIRE(differing == 0);
-}
-
-std::map<std::string, Tensor> checkpoint_model(const std::string& path) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [n, t] : load_safetensors(path))
-    if (n.rfind("model.", 0) == 0) out[n.substr(6)] = t;
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("DSMix batch: label weights from known sensitivity maps", "[dsmix][qep]") {
   // Sample 0 (type 3, level 2, all zeros) and sample 1 (type 7, level 5, all ones) share a reference;
   // sample 2 is pristine. Sensitivity: 0.1 everywhere on sample 0, 0.3 on sample 1, 5 on sample 2.
@@ -221,6 +189,10 @@ TEST_CASE("stage dsm: loss falls, outputs, bit-exact resume, NaN names the step"
   const auto wb = checkpoint_model(b.project_dir + "/checkpoints/last.safetensors");
   REQUIRE(wa.size() == wb.size());
   for (const auto& [name, t] : wa) require_equal(wb.at(name), t, name);
+  // The log too: the baseline's training-map mean covers the steps before the stop (RunningSums).
+  const std::string metrics_a = read_text(a.project_dir + "/metrics.jsonl");
+  CHECK_THAT(metrics_a, Contains("\"mean_map_mse\""));
+  CHECK(read_text(b.project_dir + "/metrics.jsonl") == metrics_a);
 
   // A non-finite loss stops the run, naming the step.
   DsmixConfig c = tiny_config(DsmixStage::DSM, fresh_dir("dsm_nan"));
@@ -361,6 +333,23 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   const StageResult again = train_lp(c, quiet());
   CHECK(again.metrics.at("median_srcc") == r.metrics.at("median_srcc"));
   CHECK(again.metrics.at("median_plcc") == r.metrics.at("median_plcc"));
+
+  // A stop as split 1's first evaluation starts, the one that computes the test features (the later
+  // ones reuse them and finish): the resumed run gives the same results and the same split log.
+  DsmixConfig s = c;
+  s.project_dir = fresh_dir("lp_eval_stop");
+  s.resume.clear();
+  TrainHooks in_eval = quiet();
+  in_eval.stop_in_evaluation = 0;
+  REQUIRE(train_lp(s, in_eval).interrupted);
+  clear_stop();
+  CHECK_THAT(read_text(s.project_dir + "/split_1/train.log"), Contains("stopped during the evaluation after epoch 0"));
+  s.resume = "auto";
+  const StageResult resumed = train_lp(s, quiet());
+  REQUIRE_FALSE(resumed.interrupted);
+  CHECK(resumed.metrics.at("median_srcc") == r.metrics.at("median_srcc"));
+  CHECK(resumed.metrics.at("best_median_srcc") == r.metrics.at("best_median_srcc"));
+  CHECK(read_text(s.project_dir + "/split_1/metrics.jsonl") == read_text(c.project_dir + "/split_1/metrics.jsonl"));
 }
 
 // The demo's claim at a reduced size (fewer epochs, a smaller IQA set, 2 probe splits): the linear

@@ -212,6 +212,26 @@ TEST_CASE("trainer: stop mid-epoch and resume is bit-exact", "[train]") {
     INFO(name);
     REQUIRE(t.to_vector_f64() == wb.at(name).to_vector_f64());
   }
+
+  // A stop as epoch 0's evaluation starts: predict_dataset ends before its first chunk, the run is
+  // saved as after epoch 0's last step, and the resumed run evaluates again and ends the same.
+  SindConfig cut = tiny_config(fresh_dir("iqa_train_eval_stop"));
+  TrainHooks in_eval = quiet();
+  in_eval.stop_in_evaluation = 0;
+  const RunResult c1 = train_sind(cut, data, cut.project_dir, in_eval);
+  clear_stop();
+  REQUIRE(c1.interrupted);
+  CHECK_THAT(testing::read_text(cut.project_dir + "/train.log"), Catch::Contains("stopped during the evaluation after epoch 0"));
+  cut.resume = "auto";
+  const RunResult c = train_sind(cut, data, cut.project_dir, quiet());
+  REQUIRE_FALSE(c.interrupted);
+  REQUIRE(c.to_json() == a.to_json());
+  CHECK(testing::read_text(cut.project_dir + "/metrics.jsonl") == testing::read_text(full.project_dir + "/metrics.jsonl"));
+  const auto wc = load_safetensors(cut.project_dir + "/checkpoints/last.safetensors");
+  for (const auto& [name, t] : wa) {
+    INFO(name);
+    REQUIRE(t.to_vector_f64() == wc.at(name).to_vector_f64());
+  }
 }
 
 TEST_CASE("trainer: a NaN loss stops naming the step and keeps the last good checkpoint", "[train]") {

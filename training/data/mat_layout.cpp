@@ -86,8 +86,9 @@ struct Mat5Reader {
   }
 
   // The elements in [begin, end); a matrix's sub-elements are checked against the matrix's own size,
-  // a compressed element's inflated content like a file of its own. depth bounds nested cell arrays.
-  void check(size_t begin, size_t end, int depth) const {
+  // a compressed element's inflated content like a file of its own. depth bounds nested cell arrays;
+  // `variables`: the elements are the file's variables (its top level, or a compressed element there).
+  void check(size_t begin, size_t end, int depth, bool variables) const {
     IQA_CHECK(depth < 64, path, ": cell arrays nested deeper than 64 levels at byte ", begin);
     for (size_t pos = begin; pos < end;) {
       IQA_CHECK(end - pos >= 8, path, ": a data element at byte ", pos, " is cut off (", end - pos, " bytes left)");
@@ -101,12 +102,16 @@ struct Mat5Reader {
       IQA_CHECK(n <= end - pos - 8, path, ": the data element at byte ", pos, " claims ", n, " bytes but only ",
                 end - pos - 8, " follow in its container (a corrupt or truncated file)");
       if (first == kMatrix) {
+        // An empty cell may be a bare zero-byte matrix, but libmatio reads a zero-byte *variable*'s
+        // flags and dimensions from the bytes after it anyway (a variable of 268 M doubles from a
+        // 216-byte file: regressions/fuzz_mat/zero_size_variable).
+        IQA_CHECK(n > 0 || !variables, path, ": the variable at byte ", pos, " is an array of 0 bytes (a corrupt file)");
         check_dimensions(pos, pos + 8, pos + 8 + n);
-        check(pos + 8, pos + 8 + n, depth + 1);
+        check(pos + 8, pos + 8 + n, depth + 1, false);
       }
       if (first == kCompressed) {
         const std::vector<uint8_t> inner = inflated(bytes.data() + pos + 8, n, path, pos);
-        Mat5Reader{inner, swap, path}.check(0, inner.size(), depth + 1);
+        Mat5Reader{inner, swap, path}.check(0, inner.size(), depth + 1, variables);
       }
       pos += 8 + n;
       if (first != kCompressed) pos = std::min(end, (pos + 7) / 8 * 8);  // elements are padded to 8 bytes
@@ -129,7 +134,7 @@ void check_mat5_layout(const std::string& path) {
   const uint16_t version = swap ? uint16_t(stored >> 8 | stored << 8) : stored;
   if (version == 0x0200) return;  // 7.3: an HDF5 file, read by libmatio through HDF5
   IQA_CHECK(version == 0x0100, path, ": not a readable MATLAB .mat file (header version ", version, ")");
-  Mat5Reader{bytes, swap, path}.check(kHeaderBytes, bytes.size(), 0);
+  Mat5Reader{bytes, swap, path}.check(kHeaderBytes, bytes.size(), 0, true);
 }
 
 }  // namespace iqa

@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "engine/comm.h"
+#include "engine/nn.h"
 #include "models/dsmix.h"
 #include "training/dsmix/config.h"
 #include "training/dsmix/data.h"
 #include "training/data/loader.h"
 #include "training/data/scene_sampler.h"
+#include "training/run_log.h"
 
 namespace iqa::training {
 
@@ -65,5 +67,20 @@ LoaderOptions loader_options(const DsmixConfig& cfg);
 
 // A fixed per-item key for evaluation renders (same crop every epoch).
 uint64_t eval_key(uint64_t seed, int64_t index);
+
+// An in-loop evaluation's network in eval mode until the evaluation ends, returned or thrown.
+// check_stop() before each batch throws EvaluationInterrupted once SIGINT/SIGTERM has arrived, so a
+// stop lands within one batch; the epoch loop then saves the run as it stood after the epoch's last
+// step and --resume auto evaluates again (nothing of a cut evaluation is kept).
+struct EvaluationScope {
+  Module& module;
+  explicit EvaluationScope(Module& m) : module(m) { module.eval(); }
+  ~EvaluationScope() { module.train(); }
+  EvaluationScope(const EvaluationScope&) = delete;
+  EvaluationScope& operator=(const EvaluationScope&) = delete;
+  static void check_stop() {
+    if (stop_requested()) throw EvaluationInterrupted();
+  }
+};
 
 }  // namespace iqa::training

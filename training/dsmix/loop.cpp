@@ -47,6 +47,7 @@ std::string StageHistory::to_json() const {
   j["epoch_loss"] = nlohmann::json::array();
   for (const auto& [e, l] : epoch_loss) j["epoch_loss"].push_back({e, finite_or_null(l)});
   j["evals"] = evals;
+  if (!running.empty()) j["running"] = running;
   j["plotted"] = nlohmann::json::object();
   for (const auto& [name, pts] : plotted) {
     nlohmann::json a = nlohmann::json::array();
@@ -62,6 +63,7 @@ StageHistory StageHistory::from_json(const std::string& text) {
   auto num = [](const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); };
   for (const auto& p : j.at("epoch_loss")) h.epoch_loss.emplace_back(p.at(0).get<int>(), num(p.at(1)));
   for (const auto& e : j.at("evals")) h.evals.push_back(e);
+  if (j.contains("running")) h.running = j.at("running");
   for (const auto& [name, pts] : j.at("plotted").items())
     for (const auto& p : pts) h.plotted[name].emplace_back(p.at(0).get<double>(), num(p.at(1)));
   return h;
@@ -75,7 +77,7 @@ double StageHistory::last_eval(const std::string& key) const {
 
 StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<EpochEval(int epoch)>& evaluate,
                            const TrainHooks& hooks, const std::vector<std::string>& metric_keys,
-                           const char* summary_format) {
+                           const char* summary_format, const RunningSums& running) {
   const DsmixConfig& cfg = env.cfg;
   StageResult result;
   StageHistory& history = result.history;
@@ -100,8 +102,14 @@ StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<E
     for (const auto& [name, v] : ev.plotted) history.plotted[name].emplace_back(epoch, v);
     return EpochEvaluation{{ev.fields}, ev.line};
   };
-  loop.history_json = [&](int64_t) { return history.to_json(); };
-  loop.restore_history = [&](const std::string& json) { history = StageHistory::from_json(json); };
+  loop.history_json = [&](int64_t) {
+    if (running.save) history.running = running.save();
+    return history.to_json();
+  };
+  loop.restore_history = [&](const std::string& json) {
+    history = StageHistory::from_json(json);
+    if (running.restore) running.restore(history.running);
+  };
   loop.check_checkpoint = [&](const std::string& path, const std::map<std::string, std::string>& stored) {
     IQA_CHECK(stored.count("stage") && stored.at("stage") == stage, "dsmix-train: ", path,
               " is a checkpoint of stage '", stored.count("stage") ? stored.at("stage") : std::string("?"),

@@ -49,10 +49,19 @@ struct StageHistory {
   std::vector<std::pair<int, double>> epoch_loss;  // mean training loss per finished epoch
   std::vector<nlohmann::json> evals;               // {"epoch": e, ...fields} per evaluation
   std::map<std::string, std::vector<std::pair<double, double>>> plotted;
+  nlohmann::json running = nlohmann::json::object();  // the stage's RunningSums as last saved
   std::string to_json() const;
   static StageHistory from_json(const std::string& text);
   // The latest evaluation's value of `key` (NaN when there is none).
   double last_eval(const std::string& key) const;
+};
+
+// Training-side sums a stage keeps between two evaluations and logs with the next one (stage 2's
+// loss terms, stage 1's ground-truth mean): saved with every checkpoint's history and restored on
+// resume, so a run stopped mid-epoch or during an evaluation logs what an uninterrupted one does.
+struct RunningSums {
+  std::function<nlohmann::json()> save;
+  std::function<void(const nlohmann::json&)> restore;  // an empty object: a fresh run or an old checkpoint
 };
 
 struct StageResult {
@@ -74,6 +83,6 @@ struct StageResult {
 // summary_format (printf of three doubles), its first line formats the three metrics in key order.
 StageResult run_stage_loop(StageEnv& env, EpochLoop& loop, const std::function<EpochEval(int epoch)>& evaluate,
                            const TrainHooks& hooks, const std::vector<std::string>& metric_keys,
-                           const char* summary_format = nullptr);
+                           const char* summary_format = nullptr, const RunningSums& running = {});
 
 }  // namespace iqa::training

@@ -81,26 +81,30 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
     // Sums over this rank's share, then over ranks: squared and absolute error, count, the ground
     // truth's sum and sum of squares, and the training maps' sum and count (for the baseline).
     NoGradGuard ng;
-    model->eval();
     double s[7] = {0, 0, 0, 0, 0, train_gt_sum, train_gt_count};
-    eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
-    while (auto b = eval_loader.next()) {
-      Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
-      Tensor gt = b->plane_tensor(1, {1, grid, grid});
-      Tensor pred;
-      {
-        amp::AutocastGuard ac(DType::BF16, env.autocast());
-        pred = model->forward(x).to(DType::F32).to(kCPU).contiguous();
-      }
-      const float* p = pred.data<float>();
-      const Tensor g = gt.contiguous();
-      const float* t = g.data<float>();
-      for (int64_t i = 0; i < pred.numel(); ++i) {
-        const double d = double(p[i]) - double(t[i]);
-        s[0] += d * d, s[1] += std::abs(d), s[2] += 1, s[3] += t[i], s[4] += double(t[i]) * t[i];
+    {
+      EvaluationScope scope(*model);
+      eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
+      for (;;) {
+        EvaluationScope::check_stop();
+        std::optional<Batch> b = eval_loader.next();
+        if (!b) break;
+        Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
+        Tensor gt = b->plane_tensor(1, {1, grid, grid});
+        Tensor pred;
+        {
+          amp::AutocastGuard ac(DType::BF16, env.autocast());
+          pred = model->forward(x).to(DType::F32).to(kCPU).contiguous();
+        }
+        const float* p = pred.data<float>();
+        const Tensor g = gt.contiguous();
+        const float* t = g.data<float>();
+        for (int64_t i = 0; i < pred.numel(); ++i) {
+          const double d = double(p[i]) - double(t[i]);
+          s[0] += d * d, s[1] += std::abs(d), s[2] += 1, s[3] += t[i], s[4] += double(t[i]) * t[i];
+        }
       }
     }
-    model->train();
     const std::vector<double> a = all_reduce_sums(*env.comm, env.device, std::vector<double>(s, s + 7));
     const double n = std::max(1.0, a[2]), mse = a[0] / n, mae = a[1] / n;
     // E[(g - mu)^2] over the held-out maps, mu = the mean value of the training maps seen so far.
@@ -119,9 +123,19 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
   // --holdout 0: nothing to evaluate on.
   const std::function<EpochEval(int)> held_out_eval =
       split.held_out.empty() ? std::function<EpochEval(int)>() : std::function<EpochEval(int)>(evaluate);
+  // The training maps' sums are all-reduced by the evaluation but saved by rank 0 alone: restored
+  // there, a resumed run's baseline is exact on one rank and, on several, leaves out the other ranks'
+  // maps from before the stop (the mean of the maps seen, estimated from fewer of them).
+  RunningSums running;
+  running.save = [&] { return nlohmann::json{{"gt_sum", train_gt_sum}, {"gt_count", train_gt_count}}; };
+  running.restore = [&](const nlohmann::json& j) {
+    const bool mine = env.main_rank && j.contains("gt_sum");
+    train_gt_sum = mine ? j.at("gt_sum").get<double>() : 0;
+    train_gt_count = mine ? j.at("gt_count").get<double>() : 0;
+  };
   StageResult r = run_stage_loop(
       env, loop, held_out_eval, hooks, {"map_mse", "map_mae", "mean_map_mse"},
-      "stage 1 (dsm): held-out map MSE %.6f, MAE %.5f; predicting the training maps' mean value: MSE %.6f");
+      "stage 1 (dsm): held-out map MSE %.6f, MAE %.5f; predicting the training maps' mean value: MSE %.6f", running);
   r.lines.push_back("  checkpoint: " + env.ckpt_path + " (the --dsm_checkpoint of stage qep)");
   if (!r.interrupted)
     for (const auto& l : r.lines) log.line(l);

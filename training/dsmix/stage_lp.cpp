@@ -154,10 +154,16 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
           std::vector<int64_t> all(test.entries.size());
           for (size_t i = 0; i < all.size(); ++i) all[i] = int64_t(i);
           test_loader.start_epoch(0, eval_batches(all, cfg.batch_size, env.rank, env.world));
-          while (auto b = test_loader.next())
-            test_cache.emplace_back(b->indices, features(b->plane_tensor(0, {5, 3, crop, crop}).reshape({b->size * 5, 3, crop, crop})));
+          std::vector<std::pair<std::vector<int64_t>, Tensor>> computed;  // kept only once complete
+          for (;;) {
+            EvaluationScope::check_stop();
+            std::optional<Batch> b = test_loader.next();
+            if (!b) break;
+            computed.emplace_back(b->indices, features(b->plane_tensor(0, {5, 3, crop, crop}).reshape({b->size * 5, 3, crop, crop})));
+          }
+          test_cache = std::move(computed);
         }
-        head->eval();
+        EvaluationScope scope(*head);
         const int64_t n = int64_t(test.entries.size());
         std::vector<double> buf(size_t(2 * n), 0.0);  // predictions, then a mask of the scored entries
         for (const auto& [idx, f] : test_cache) {
@@ -165,7 +171,6 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
           const std::vector<double> p = pred.to_vector_f64();
           for (size_t i = 0; i < idx.size(); ++i) buf[size_t(idx[i])] = p[i], buf[size_t(n + idx[i])] = 1;
         }
-        head->train();
         buf = all_reduce_sums(*env.comm, env.device, buf);
         std::vector<double> pred, score;
         for (int64_t i = 0; i < n; ++i)

@@ -179,32 +179,36 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   };
   auto evaluate = [&](int) {
     NoGradGuard ng;
-    model->eval();
     double s[4] = {0, 0, 0, 0};  // type correct, level correct, both correct, count
-    eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
-    while (auto b = eval_loader.next()) {
-      Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
-      models::QualityEncoderOutput out;
-      {
-        amp::AutocastGuard ac(DType::BF16, env.autocast());
-        out = model->run(x);
-      }
-      const Tensor lt = host_f32(joint ? out.class_logits : out.type_logits);
-      const Tensor ll = joint ? lt : host_f32(out.level_logits);
-      for (int64_t i = 0; i < b->size; ++i) {
-        const KadisSample& smp = set.samples[size_t(b->indices[size_t(i)])];
-        int type = 0, level = 0;
-        if (joint) {  // class 0 = pristine, else 1 + (type - 1) * 5 + (level - 1)
-          const int c = row_argmax(lt.data<float>(), i, lt.size(1));
-          type = c == 0 ? 0 : 1 + (c - 1) / 5, level = c == 0 ? 0 : 1 + (c - 1) % 5;
-        } else {
-          type = row_argmax(lt.data<float>(), i, lt.size(1));
-          level = row_argmax(ll.data<float>(), i, ll.size(1));
+    {
+      EvaluationScope scope(*model);
+      eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
+      for (;;) {
+        EvaluationScope::check_stop();
+        std::optional<Batch> b = eval_loader.next();
+        if (!b) break;
+        Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
+        models::QualityEncoderOutput out;
+        {
+          amp::AutocastGuard ac(DType::BF16, env.autocast());
+          out = model->run(x);
         }
-        s[0] += type == smp.type, s[1] += level == smp.level, s[2] += type == smp.type && level == smp.level, s[3] += 1;
+        const Tensor lt = host_f32(joint ? out.class_logits : out.type_logits);
+        const Tensor ll = joint ? lt : host_f32(out.level_logits);
+        for (int64_t i = 0; i < b->size; ++i) {
+          const KadisSample& smp = set.samples[size_t(b->indices[size_t(i)])];
+          int type = 0, level = 0;
+          if (joint) {  // class 0 = pristine, else 1 + (type - 1) * 5 + (level - 1)
+            const int c = row_argmax(lt.data<float>(), i, lt.size(1));
+            type = c == 0 ? 0 : 1 + (c - 1) / 5, level = c == 0 ? 0 : 1 + (c - 1) % 5;
+          } else {
+            type = row_argmax(lt.data<float>(), i, lt.size(1));
+            level = row_argmax(ll.data<float>(), i, ll.size(1));
+          }
+          s[0] += type == smp.type, s[1] += level == smp.level, s[2] += type == smp.type && level == smp.level, s[3] += 1;
+        }
       }
     }
-    model->train();
     const std::vector<double> a = all_reduce_sums(*env.comm, env.device, std::vector<double>(s, s + 4));
     const double n = std::max(1.0, a[3]), steps = std::max<int64_t>(1, term_steps), ce = ce_sum.sum();
     EpochEval ev;
@@ -226,8 +230,20 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
   // --holdout 0: nothing to evaluate on.
   const std::function<EpochEval(int)> held_out_eval =
       split.held_out.empty() ? std::function<EpochEval(int)>() : std::function<EpochEval(int)>(evaluate);
+  // Rank 0 logs its own terms, and saves and restores them (the other ranks' are never logged).
+  RunningSums running;
+  running.save = [&] {
+    return nlohmann::json{{"ce", ce_sum.sum()},         {"kd_mae", kd_mae_sum.sum()},     {"kd_cosd", kd_cosd_sum.sum()},
+                          {"mixed", mixed_sum},         {"pristine", pristine_sum},       {"steps", term_steps}};
+  };
+  running.restore = [&](const nlohmann::json& j) {
+    auto value = [&](const char* key) { return j.contains(key) ? j.at(key).get<double>() : 0.0; };
+    ce_sum.reset(value("ce")), kd_mae_sum.reset(value("kd_mae")), kd_cosd_sum.reset(value("kd_cosd"));
+    mixed_sum = value("mixed"), pristine_sum = value("pristine");
+    term_steps = j.contains("steps") ? j.at("steps").get<int64_t>() : 0;
+  };
   StageResult r = run_stage_loop(env, loop, held_out_eval, hooks, {"type_acc", "level_acc", "joint_acc"},
-                                 "stage 2 (qep): held-out accuracy type %.4f, level %.4f, both %.4f");
+                                 "stage 2 (qep): held-out accuracy type %.4f, level %.4f, both %.4f", running);
   const std::string line = r.lines.front();
   if (!r.interrupted) {
     const std::string enc = cfg.project_dir + "/encoder.safetensors";
