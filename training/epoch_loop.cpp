@@ -113,6 +113,32 @@ class BatchFeed {
   std::optional<Batch> ahead_;
 };
 
+// Whether the ranks stop here. A stop (SIGINT/SIGTERM, or a test's hook) reaches each rank at its own
+// moment; a rank that stopped alone would leave the others waiting in their next collective until the
+// watchdog (IQA_COMM_TIMEOUT_S, ten minutes by default). So with several ranks a rank remembers its
+// stop and the ranks agree at points all of them reach in step: every log_every steps (where the loss
+// is read anyway, so the extra all-reduce of one value adds no wait), an epoch's last step, and after
+// each epoch's evaluation. One rank decides alone at every step, as before.
+class StopAgreement {
+ public:
+  StopAgreement(dist::Communicator& comm, Device device) : comm_(comm), device_(device) {}
+  // `wanted`: this rank saw a stop since the last agreement; `point`: every rank is at an agreement
+  // point. Returns true on every rank, or on none.
+  bool operator()(bool wanted, bool point) {
+    pending_ = pending_ || wanted;
+    if (comm_.world_size() == 1) return pending_;
+    if (!point) return false;
+    Tensor votes = Tensor::from_vector(std::vector<float>{pending_ ? 1.0f : 0.0f}, {1}).to(device_);
+    comm_.all_reduce_sum(votes);
+    return votes.to_vector_f64()[0] > 0;
+  }
+
+ private:
+  dist::Communicator& comm_;
+  Device device_;
+  bool pending_ = false;
+};
+
 // The losses of the steps since the last read, kept on the batch's device: reading a loss waits for
 // its step to finish, so the loop reads them together (one host copy) only where it needs the numbers:
 // at a step record, at an epoch's end, before any checkpoint, and after kMaxUnread steps (which bounds
@@ -190,6 +216,8 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
   const std::string ckpt_path = loop.run_dir + "/checkpoints/last.safetensors";
 
   DevicePrefetcher prefetch(loop.device);
+  // The communicator's device is the parameters' (loop.device may be left at the CPU default).
+  StopAgreement stop_agreed(*loop.comm, loop.params.empty() ? loop.device : loop.params.front().device());
   Position pos;
   std::string resume = loop.resume;
   if (resume == "auto") resume = fs::exists(ckpt_path) ? ckpt_path : "";
@@ -239,7 +267,8 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
       if (pos.step % loop.log_every == 0)  // the read above made this step's loss the last one read
         log.json(nlohmann::json{{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", pending.last()},
                                 {"lr", loop.optimizer->param_groups()[size_t(loop.logged_lr_group)].lr}}.dump());
-      if (stop_requested() || hooks.stop_after_step == pos.step) {
+      const bool agreement_point = pos.step % loop.log_every == 0 || batch_index == loop.batches_per_epoch;
+      if (stop_agreed(stop_requested() || hooks.stop_after_step == pos.step, agreement_point)) {
         pending.read(loop, pos, ckpt_path);
         progress.finish();
         // Not closed even after the epoch's last step: its record and evaluation come after --resume.
@@ -291,7 +320,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
     log.line(line);
     save(loop, ckpt_path, pos, epoch, loop.batches_per_epoch);
     write_plot(loop);
-    if ((stop_requested() || hooks.stop_after_epoch == epoch) && epoch + 1 < loop.passes) {
+    if (epoch + 1 < loop.passes && stop_agreed(stop_requested() || hooks.stop_after_epoch == epoch, true)) {
       log.line("stopped after epoch " + std::to_string(epoch) + "; continue with --resume auto");
       return LoopOutcome{pos.step, true};
     }

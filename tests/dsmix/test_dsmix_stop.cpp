@@ -1,5 +1,5 @@
 // dsmix-train stopped and resumed (training/epoch_loop.cpp, training/dsmix/loop.cpp): a stop as an
-// evaluation starts ends it before its first batch (EvaluationScope::check_stop), and a stop mid-epoch
+// evaluation starts ends it before its first batch (check_evaluation_stop), and a stop mid-epoch
 // or there resumes to the uninterrupted run's weights, encoder and metrics.jsonl byte for byte, the
 // training terms logged with each evaluation included (RunningSums). Stage 1's mid-epoch stop and stage
 // 3's stop during its first evaluation are in test_dsmix_train.cpp, beside those stages' other checks.

@@ -69,18 +69,20 @@ LoaderOptions loader_options(const DsmixConfig& cfg);
 uint64_t eval_key(uint64_t seed, int64_t index);
 
 // An in-loop evaluation's network in eval mode until the evaluation ends, returned or thrown.
-// check_stop() before each batch throws EvaluationInterrupted once SIGINT/SIGTERM has arrived, so a
-// stop lands within one batch; the epoch loop then saves the run as it stood after the epoch's last
-// step and --resume auto evaluates again (nothing of a cut evaluation is kept).
 struct EvaluationScope {
   Module& module;
   explicit EvaluationScope(Module& m) : module(m) { module.eval(); }
   ~EvaluationScope() { module.train(); }
   EvaluationScope(const EvaluationScope&) = delete;
   EvaluationScope& operator=(const EvaluationScope&) = delete;
-  static void check_stop() {
-    if (stop_requested()) throw EvaluationInterrupted();
-  }
 };
+// Called before each batch of an in-loop evaluation: throws EvaluationInterrupted once SIGINT/SIGTERM
+// has arrived, so a stop lands within one batch; the epoch loop then saves the run as it stood after
+// the epoch's last step and --resume auto evaluates again (nothing of a cut evaluation is kept).
+// On one rank only: ranks evaluate different numbers of batches, so with several the evaluation
+// ends and all ranks stop together after it (training/epoch_loop.cpp, StopAgreement).
+inline void check_evaluation_stop(int world) {
+  if (world == 1 && stop_requested()) throw EvaluationInterrupted();
+}
 
 }  // namespace iqa::training

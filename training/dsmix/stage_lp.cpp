@@ -156,7 +156,7 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
           test_loader.start_epoch(0, eval_batches(all, cfg.batch_size, env.rank, env.world));
           std::vector<std::pair<std::vector<int64_t>, Tensor>> computed;  // kept only once complete
           for (;;) {
-            EvaluationScope::check_stop();
+            check_evaluation_stop(env.world);
             std::optional<Batch> b = test_loader.next();
             if (!b) break;
             computed.emplace_back(b->indices, features(b->plane_tensor(0, {5, 3, crop, crop}).reshape({b->size * 5, 3, crop, crop})));

@@ -184,7 +184,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
       EvaluationScope scope(*model);
       eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
       for (;;) {
-        EvaluationScope::check_stop();
+        check_evaluation_stop(env.world);
         std::optional<Batch> b = eval_loader.next();
         if (!b) break;
         Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);

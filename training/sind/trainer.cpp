@@ -238,9 +238,11 @@ RunResult train_sind(const SindConfig& cfg, const TrainData& data, const std::st
   loop.epoch_loss = &result.epoch_loss;
   // In the loop, a SIGINT/SIGTERM ends an evaluation at its next chunk (EvaluationInterrupted): every
   // set is scored before anything is recorded, so an interrupted evaluation leaves no trace and runs
-  // again, whole, after --resume.
+  // again, whole, after --resume. On one rank only: ranks score different numbers of chunks, so they
+  // could not agree on one to stop at; with several, the evaluation ends and all stop after it
+  // (training/epoch_loop.cpp, StopAgreement).
   EvalOptions in_loop = eo;
-  in_loop.stop_on_signal = true;
+  in_loop.stop_on_signal = world == 1;
   loop.evaluate = [&](int epoch) -> std::optional<EpochEvaluation> {
     const bool final_pass = epoch == cfg.epochs;
     if (epoch % cadence != 0 && !final_pass) return std::nullopt;
