@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/fault_point.h"
 
@@ -225,22 +226,6 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path) {
 
 // ---------------------------------------------------------------- writing
 
-namespace {
-
-// Writes all of `n` bytes or throws.
-void write_all(int fd, const void* buf, size_t n, const std::string& where) {
-  const auto* p = static_cast<const unsigned char*>(buf);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    IQA_CHECK(w > 0, where, ": write failed: ", errno_text());
-    p += w;
-    n -= size_t(w);
-  }
-}
-
-}  // namespace
-
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const SafetensorsMetadata& metadata) {
   const std::string where = "safetensors file " + path;
   NoGradGuard no_grad;
@@ -277,41 +262,16 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   json.append((8 - json.size() % 8) % 8, ' ');
   uint64_t header_len = json.size();
 
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-  int fd = mkstemp(tmpl.data());
-  IQA_CHECK(fd >= 0, where, ": cannot create a temporary file in ", dir.string(), ": ", errno_text());
-  try {
-    write_all(fd, &header_len, 8, where);
-    write_all(fd, json.data(), json.size(), where);
-    fault_point("safetensors_write");
-    for (const auto& h : host)
-      if (h.nbytes()) {
-        write_all(fd, h.raw_data(), h.nbytes(), where);
-        fault_point("safetensors_write");
-      }
-    IQA_CHECK(fsync(fd) == 0, where, ": fsync failed: ", errno_text());
-    IQA_CHECK(::close(fd) == 0, where, ": close failed: ", errno_text());
-    fd = -1;
-    // mkstemp creates 0600; give the file the permissions an ordinary new file would get.
-    mode_t mask = umask(0);
-    umask(mask);
-    chmod(tmpl.c_str(), 0666 & ~mask);
-    IQA_CHECK(std::rename(tmpl.c_str(), path.c_str()) == 0, where, ": rename from ", tmpl, " failed: ", errno_text());
-    fault_point("safetensors_renamed");
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmpl.c_str());
-    throw;
-  }
-  // Make the rename itself durable.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    ::close(dfd);
-  }
+  AtomicFile file(path, where);
+  file.write(&header_len, 8);
+  file.write(json.data(), json.size());
+  fault_point("safetensors_write");
+  for (const auto& h : host)
+    if (h.nbytes()) {
+      file.write(h.raw_data(), h.nbytes());
+      fault_point("safetensors_write");
+    }
+  file.commit([] { fault_point("safetensors_renamed"); });
 }
 
 }  // namespace iqa

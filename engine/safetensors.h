@@ -1,5 +1,5 @@
 // safetensors files: read through mmap (CPU tensors that point straight into the mapping, no copy)
-// and written atomically (temp file in the same folder, fsync, rename).
+// and written atomically (engine/atomic_file.h: temp file in the same folder, fsync, rename).
 //
 // Layout of the format: 8 bytes little-endian header length N, then N bytes of JSON
 //   {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,

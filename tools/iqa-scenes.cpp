@@ -14,6 +14,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/cuda_runtime.h"
 #include "engine/safetensors.h"
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
         if (a.out.empty())
           std::cout << text_out;
         else
-          std::ofstream(a.out) << text_out;
+          write_file_atomically(a.out, text_out, "iqa-scenes");
         if (bad) std::cerr << "iqa-scenes: " << bad << " image(s) could not be read\n";
         return bad ? 2 : 0;
       });

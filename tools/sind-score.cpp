@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "tools/sind_score_flags.h"
 #include "training/epoch_loop.h"  // pick_training_device
@@ -77,17 +78,8 @@ int main(int argc, char** argv) {
       std::cout << text;
     } else if (!rows.empty() || p.skipped.empty()) {
       if (!f.save_dir.empty()) std::filesystem::create_directories(f.save_dir);  // no file of headers only when every image was unreadable
-      // Written under a temporary name and renamed, so a stopped run never leaves a half file at `out`.
-      const std::string tmp = out + ".tmp";
-      {
-        std::ofstream f(tmp);
-        f << text;
-        f.flush();
-        IQA_CHECK(f.good(), "sind-score: could not write ", tmp);
-      }
-      std::error_code ec;
-      std::filesystem::rename(tmp, out, ec);
-      IQA_CHECK(!ec, "sind-score: could not rename ", tmp, " to ", out, ": ", ec.message());
+      // Replaced whole or not at all, so a stopped run never leaves a half file at `out`.
+      write_file_atomically(out, text, "sind-score");
     }
     if (in.labelled && pred.size() >= 2) {
       const Correlation c = correlate(pred, score);

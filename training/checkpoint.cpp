@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/atomic_file.h"
 #include "engine/safetensors.h"
 
 namespace iqa::training {
@@ -30,28 +31,6 @@ std::map<std::string, Tensor> section(const std::map<std::string, Tensor>& all, 
   for (auto& [n, t] : all)
     if (n.compare(0, p.size(), p) == 0) out[n.substr(p.size())] = t;
   return out;
-}
-
-// "<n> MiB free in <dir>", or why that is not known.
-std::string free_space_text(const std::string& path) {
-  const std::filesystem::path p(path);
-  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-  std::error_code ec;
-  const std::filesystem::space_info space = std::filesystem::space(dir, ec);
-  if (ec) return cat("free space in ", dir.string(), " unknown: ", ec.message());
-  return cat(space.available / (1024 * 1024), " MiB free in ", dir.string());
-}
-
-// A write killed midway (engine/safetensors.h writes ".<name>.tmp.XXXXXX" beside it, then renames)
-// leaves its temporary copy behind: a run crashing often would fill the disk with them. Only one
-// process writes a given checkpoint path (rank 0), so any such file is an abandoned one.
-void remove_stale_temporaries(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path p(path);
-  const std::string prefix = "." + p.filename().string() + ".tmp.";
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(p.has_parent_path() ? p.parent_path() : fs::path("."), ec))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove(e.path(), ec);
 }
 
 void add_section(NamedTensors& out, const std::string& prefix, const NamedTensors& tensors) {
@@ -94,7 +73,7 @@ void save_checkpoint(const std::string& path, const TrainingState& s) {
   }
   nlohmann::json config = nlohmann::json::object();
   for (auto& [k, v] : s.config) config[k] = v;
-  remove_stale_temporaries(path);
+  remove_stale_temporaries(path);  // only rank 0 writes a checkpoint path: any temporary copy is abandoned
   try {
     save_safetensors(path, out, {{"format", kFormat}, {"version", kVersion}, {"config", config.dump()}});
   } catch (const Error& e) {

@@ -1,3 +1,4 @@
+#include "engine/atomic_file.h"
 #include "training/plot_svg.h"
 
 #include <algorithm>
@@ -105,15 +106,7 @@ std::string training_plot_svg(const PlotSeries& loss, const std::vector<PlotSeri
 
 void write_training_plot(const std::string& path, const PlotSeries& loss, const std::vector<PlotSeries>& srcc,
                          const std::string& title) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    IQA_CHECK(f.good(), "write_training_plot: cannot write ", tmp);
-    f << training_plot_svg(loss, srcc, title);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  IQA_CHECK(!ec, "write_training_plot: cannot rename ", tmp, " to ", path, ": ", ec.message());
+  write_file_atomically(path, training_plot_svg(loss, srcc, title), "write_training_plot");
 }
 
 }  // namespace iqa::training

@@ -1,4 +1,5 @@
 // data_json reading and writing (see dataset.h). Validation and the registry: dataset_registry.cpp.
+#include "engine/atomic_file.h"
 #include "training/data/dataset.h"
 
 #include <algorithm>
@@ -189,11 +190,7 @@ std::string to_data_json(const DatasetList& list) {
 }
 
 void write_data_json(const std::string& path, const DatasetList& list) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  IQA_CHECK(out, path, ": cannot open for writing");
-  out << to_data_json(list);
-  out.flush();
-  IQA_CHECK(out.good(), path, ": write error");
+  write_file_atomically(path, to_data_json(list), "data_json " + path);
 }
 
 std::string resolve_image_path(const std::string& data_root, const std::string& image) {

@@ -1,4 +1,5 @@
 // KADIS-style set generation (see distort_set.h).
+#include "engine/atomic_file.h"
 #include "training/distort/set.h"
 
 #include <algorithm>
@@ -164,13 +165,12 @@ DistortSetResult generate_distorted_set(const DistortSetOptions& opts,
   IQA_CHECK(!failed.load(), first_error);
 
   result.csv_path = (fs::path(opts.output_dir) / opts.csv_name).string();
-  std::ofstream csv(result.csv_path);
-  IQA_CHECK(csv.good(), "iqa-distort: cannot write ", result.csv_path);
-  csv << "image,reference,type,level\n";
+  std::string csv = "image,reference,type,level\n";
   for (const auto& per_ref : rows)
-    for (const Row& r : per_ref) csv << csv_field(r.image) << ',' << csv_field(r.reference) << ',' << r.type << ',' << r.level << '\n';
-  csv.close();
-  IQA_CHECK(csv.good(), "iqa-distort: writing ", result.csv_path, " failed");
+    for (const Row& r : per_ref)
+      csv += csv_field(r.image) + ',' + csv_field(r.reference) + ',' + std::to_string(r.type) + ',' +
+             std::to_string(r.level) + '\n';
+  write_file_atomically(result.csv_path, csv, "iqa-distort");
   return result;
 }
 

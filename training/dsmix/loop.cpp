@@ -1,3 +1,4 @@
+#include "engine/atomic_file.h"
 #include "training/dsmix/loop.h"
 
 #include <cmath>
@@ -36,8 +37,7 @@ StageEnv open_stage(const DsmixConfig& input, DsmixStage stage) {
   env.open_run(env.cfg.project_dir);
   if (env.main_rank) {
     fs::create_directories(env.run_dir);
-    std::ofstream f(env.run_dir + "/config.json");
-    f << env.cfg.to_json() << "\n";
+    write_file_atomically(env.run_dir + "/config.json", env.cfg.to_json() + "\n", "dsmix-train");
   }
   return env;
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/amp.h"
+#include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/lr_schedule.h"
 #include "engine/ops.h"
@@ -210,7 +211,8 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
       }
       outcome = {lr.metrics.at("srcc"), lr.metrics.at("plcc"), int64_t(lr.metrics.at("count"))};
       pick_best_epoch(lr.history, outcome);
-      if (env.main_rank) std::ofstream(result_path) << outcome_json(outcome).dump() << "\n";
+      // Read back by a resumed run: whole or absent, never half written.
+      if (env.main_rank) write_file_atomically(result_path, outcome_json(outcome).dump() + "\n", "dsmix-train");
     }
     srccs.push_back(outcome.srcc);
     plccs.push_back(outcome.plcc);
@@ -235,8 +237,9 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
                      " (best epoch per split, selected on the test set: optimistic)  [" + enc_summary + "]");
   env.open_run(cfg.project_dir);
   if (env.main_rank) {
-    std::ofstream f(cfg.project_dir + "/summary.txt");
-    for (const auto& l : r.lines) f << l << "\n";
+    std::string text;
+    for (const auto& l : r.lines) text += l + "\n";
+    write_file_atomically(cfg.project_dir + "/summary.txt", text, "dsmix-train");
   }
   for (const auto& l : r.lines) env.log->line(l);
   return r;

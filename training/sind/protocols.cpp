@@ -1,3 +1,4 @@
+#include "engine/atomic_file.h"
 #include "training/sind/protocols.h"
 
 #include <algorithm>
@@ -151,10 +152,7 @@ std::vector<ProtocolRun> plan_protocol(const SindConfig& cfg) {
 
 ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRun>& runs, const TrainHooks& hooks) {
   fs::create_directories(cfg.project_dir);
-  {
-    std::ofstream f(cfg.project_dir + "/config.json");
-    f << cfg.to_json() << "\n";
-  }
+  write_file_atomically(cfg.project_dir + "/config.json", cfg.to_json() + "\n", "sind-train");
   // Every listed image of every run is checked before any training starts.
   {
     std::set<std::string> seen;
@@ -192,8 +190,8 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
                                 "; rerun with --resume auto to continue");
         return summary;
       }
-      std::ofstream f(result_path);
-      f << res.to_json() << "\n";
+      // Read back by a resumed run: whole or absent, never half written.
+      write_file_atomically(result_path, res.to_json() + "\n", "sind-train");
     }
     results.emplace_back(r.name, std::move(res));
   }
@@ -243,12 +241,10 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
       }
     }
   }
-  std::ofstream(cfg.project_dir + "/summary.txt") << [&] {
-    std::string s;
-    for (const auto& l : L) s += l + "\n";
-    return s;
-  }();
-  std::ofstream(cfg.project_dir + "/summary.json") << js.dump(2) << "\n";
+  std::string text;
+  for (const auto& l : L) text += l + "\n";
+  write_file_atomically(cfg.project_dir + "/summary.txt", text, "sind-train");
+  write_file_atomically(cfg.project_dir + "/summary.json", js.dump(2) + "\n", "sind-train");
   summary.results = std::move(results);
   return summary;
 }
