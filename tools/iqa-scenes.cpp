@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
                     << std::flush;
         }
         std::cerr << "\n";
-        const std::string text_out = a.format == "json" ? js.dump(2) + "\n" : csv;
+        const std::string text_out = tools::writes_json(a.format, a.out) ? js.dump(2) + "\n" : csv;
         if (a.out.empty())
           std::cout << text_out;
         else

@@ -9,14 +9,16 @@
 #include "engine/error.h"
 #include "models/clip_scenes.h"
 #include "tools/cli_choice.h"
+#include "tools/output_format.h"
 #include "training/data/dataset.h"
 
 namespace iqa {
 
 struct IqaScenesArgs {
-  std::string checkpoint, vocab, data_json, data_root = ".", list_file, out, format = "csv", labels_arg,
+  std::string checkpoint, vocab, data_json, data_root = ".", list_file, out, labels_arg,
       prompt = "a photo of {label}", dataset;
   training::DeviceChoice device = training::DeviceChoice::Auto;
+  tools::OutputFormat format = tools::OutputFormat::Auto;
   std::vector<std::string> inputs;
   int domain_base = -1, batch = 32;
   // Set by finish_iqa_scenes_args: the scene names and the domain id of the first.
@@ -46,14 +48,13 @@ inline void add_iqa_scenes_flags(CLI::App& app, IqaScenesArgs& a) {
                  "eight KonIQ labels without 'Others')");
   app.add_option("--domain-base", a.domain_base, "first domain id (overrides --dataset's; default 0)");
   app.add_option("--out", a.out, "write to this file instead of stdout");
-  app.add_option("--format", a.format, "csv | json")->capture_default_str();
+  training::add_choice(app, "--format", a.format, "auto (json for an --out ending in .json, else csv) | csv | json");
   app.add_option("--batch", a.batch, "images per forward")->capture_default_str();
   training::add_choice(app, "--device", a.device, "auto | cpu | cuda");
 }
 
 // Checks the values and resolves the labels and the id base; throws iqa::Error.
 inline void finish_iqa_scenes_args(IqaScenesArgs& a) {
-  IQA_CHECK(a.format == "csv" || a.format == "json", "iqa-scenes: --format must be csv or json, got ", a.format);
   IQA_CHECK(a.batch > 0, "iqa-scenes: --batch must be positive");
   IQA_CHECK(a.prompt.find("{label}") != std::string::npos, "iqa-scenes: --prompt must contain {label}");
   a.labels = a.labels_arg.empty() ? models::spaq_scene_labels() : split_commas(a.labels_arg);

@@ -71,8 +71,7 @@ int main(int argc, char** argv) {
       pred.push_back(p.pred[i]);
       score.push_back(e.score);
     }
-    const bool json = f.format == iqa::tools::OutputFormat::Json ||
-                      (f.format == iqa::tools::OutputFormat::Auto && out.size() > 5 && out.substr(out.size() - 5) == ".json");
+    const bool json = iqa::tools::writes_json(f.format, out);
     const std::string text = json ? scores_json(rows, cal.has_value()) : scores_csv(rows, cal.has_value());
     if (out.empty()) {
       std::cout << text;

@@ -10,11 +10,10 @@
 
 #include "engine/error.h"
 #include "tools/cli_choice.h"
+#include "tools/output_format.h"
 #include "training/sind/config.h"
 
 namespace iqa::tools {
-
-enum class OutputFormat { Auto, Csv, Json };
 
 struct ScoreFlags {
   std::string checkpoint, data_json, data_root = ".", data_dir, out, save_dir, cache_dir;
@@ -56,14 +55,6 @@ struct ScoreFlags {
 };
 
 }  // namespace iqa::tools
-
-template <>
-struct iqa::training::ChoiceSpellings<iqa::tools::OutputFormat> {
-  static constexpr const char* flag = "--format";
-  static constexpr Spelling<iqa::tools::OutputFormat> all[] = {{iqa::tools::OutputFormat::Auto, "auto"},
-                                                               {iqa::tools::OutputFormat::Csv, "csv"},
-                                                               {iqa::tools::OutputFormat::Json, "json"}};
-};
 
 namespace iqa::tools {
 
