@@ -333,6 +333,10 @@ TEST_CASE("stage lp: views, splits by reference, medians, reuse on resume", "[ds
   const StageResult again = train_lp(c, quiet());
   CHECK(again.metrics.at("median_srcc") == r.metrics.at("median_srcc"));
   CHECK(again.metrics.at("median_plcc") == r.metrics.at("median_plcc"));
+  // A damaged result is named, with what to do, instead of a bare JSON parse error.
+  std::ofstream(c.project_dir + "/split_2/result.json") << "{\"srcc\": 0.5, \"pl";
+  CHECK_THROWS_WITH(train_lp(c, quiet()), Contains(c.project_dir + "/split_2/result.json (a finished split's result") &&
+                                              Contains("delete it to train that split again"));
 
   // A stop as split 1's first evaluation starts, the one that computes the test features (the later
   // ones reuse them and finish): the resumed run gives the same results and the same split log.

@@ -13,6 +13,7 @@
 #include "engine/amp.h"
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/lr_schedule.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -106,7 +107,12 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
     SplitOutcome outcome;
     if (!cfg.resume.empty() && fs::exists(result_path)) {
       std::ifstream f(result_path);
-      outcome = outcome_from(nlohmann::json::parse(f));
+      try {
+        outcome = outcome_from(nlohmann::json::parse(f));
+      } catch (const nlohmann::json::exception& e) {
+        fail(cat("dsmix-train: ", result_path, " (a finished split's result, reused by --resume): ", e.what(),
+                 "; delete it to train that split again"));
+      }
     } else {
       env.open_run(dir);
       if (cfg.splits > 1 && hooks.progress && env.main_rank) std::cout << "== " << name << " ==" << std::endl;

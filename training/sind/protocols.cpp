@@ -178,7 +178,12 @@ ProtocolSummary run_protocol(const SindConfig& cfg, const std::vector<ProtocolRu
       std::ifstream f(result_path);
       std::stringstream ss;
       ss << f.rdbuf();
-      res = RunResult::from_json(ss.str());
+      try {
+        res = RunResult::from_json(ss.str());
+      } catch (const Error& e) {
+        fail(cat("sind-train: ", result_path, " (a finished run's result, reused by --resume): ", e.what(),
+                 "; delete it to train that run again"));
+      }
     } else {
       if (!r.name.empty()) std::cout << "== " << r.name << " ==" << std::endl;
       SindConfig rc = cfg;
