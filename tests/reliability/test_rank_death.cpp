@@ -64,20 +64,11 @@ TEST_CASE("rank death: a silent rank fails the collective after the timeout nami
 TEST_CASE("rank death: sind-train rank 0 exits naming rank 1 when rank 1 is killed mid-step",
           "[reliability][comm][train]") {
   const TinyRun tiny("iqa_test_rank_death");
-  const std::string port = std::to_string(dist::find_free_tcp_port());
-  std::vector<pid_t> pids;
-  std::vector<std::string> logs;
-  for (int r = 0; r < 2; ++r) {
-    ChildOptions o;
-    o.env = {{"RANK", std::to_string(r)}, {"LOCAL_RANK", std::to_string(r)}, {"WORLD_SIZE", "2"},
-             {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}, {"OMP_NUM_THREADS", "1"},
-             {"IQA_KILL_AT", r == 1 ? "step:1" : ""}};
-    o.log = (tiny.root / ("rank" + std::to_string(r) + ".log")).string();
-    logs.push_back(o.log);
-    pids.push_back(start_child(tiny.args((tiny.root / "run").string()), o));
-  }
-  const ChildResult r1 = wait_child(pids[1], logs[1], 120);
-  const ChildResult r0 = wait_child(pids[0], logs[0], 60);  // far below the 600 s collective timeout
+  const RankProcesses p = start_ranks(tiny, 2, tiny.args((tiny.root / "run").string()), "death", [](int r) {
+    return std::map<std::string, std::string>{{"IQA_KILL_AT", r == 1 ? "step:1" : ""}};
+  });
+  const ChildResult r1 = wait_child(p.pids[1], p.logs[1], 120);
+  const ChildResult r0 = wait_child(p.pids[0], p.logs[0], 60);  // far below the 600 s collective timeout
   INFO("rank 0:\n" << r0.output << "\nrank 1:\n" << r1.output);
   CHECK(r1.signal == SIGKILL);
   CHECK_FALSE(r0.timed_out);

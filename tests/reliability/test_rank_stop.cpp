@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <utility>
 
-#include "engine/comm_tcp.h"
 #include "tests/reliability/tiny_run.h"
 #include "tests/testing.h"
 
@@ -20,20 +19,11 @@ namespace {
 // SIGTERM the first time it passes fault point `term_at` ("" = never).
 std::pair<ChildResult, ChildResult> two_ranks(const TinyRun& tiny, const std::string& project_dir,
                                               const std::string& term_at, const std::string& tag) {
-  const std::string port = std::to_string(dist::find_free_tcp_port());
-  std::vector<pid_t> pids;
-  std::vector<std::string> logs;
-  for (int r = 0; r < 2; ++r) {
-    ChildOptions o;
-    o.env = {{"RANK", std::to_string(r)}, {"LOCAL_RANK", std::to_string(r)}, {"WORLD_SIZE", "2"},
-             {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}, {"OMP_NUM_THREADS", "1"},
-             {"IQA_KILL_AT", r == 1 ? term_at : ""}, {"IQA_KILL_SIGNAL", "TERM"}};
-    o.log = (tiny.root / (tag + "_rank" + std::to_string(r) + ".log")).string();
-    logs.push_back(o.log);
-    pids.push_back(start_child(tiny.args(project_dir, {"--batch_size", "5"}), o));
-  }
-  ChildResult r0 = wait_child(pids[0], logs[0], 180);
-  ChildResult r1 = wait_child(pids[1], logs[1], 60);
+  const RankProcesses p = start_ranks(tiny, 2, tiny.args(project_dir, {"--batch_size", "5"}), tag, [&](int r) {
+    return std::map<std::string, std::string>{{"IQA_KILL_AT", r == 1 ? term_at : ""}, {"IQA_KILL_SIGNAL", "TERM"}};
+  });
+  ChildResult r0 = wait_child(p.pids[0], p.logs[0], 180);
+  ChildResult r1 = wait_child(p.pids[1], p.logs[1], 60);
   return {r0, r1};
 }
 

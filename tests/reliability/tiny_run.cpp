@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "engine/comm_tcp.h"
 #include "training/data/dataset.h"
 #include "training/sind/demo.h"
 
@@ -64,6 +65,23 @@ fs::path find_checkpoint(const std::string& project_dir) {
 std::string file_bytes(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+RankProcesses start_ranks(const TinyRun& tiny, int world, const std::vector<std::string>& argv, const std::string& tag,
+                          const std::function<std::map<std::string, std::string>(int rank)>& extra_env) {
+  const std::string port = std::to_string(dist::find_free_tcp_port());
+  RankProcesses p;
+  for (int r = 0; r < world; ++r) {
+    ChildOptions o;
+    o.env = {{"RANK", std::to_string(r)}, {"LOCAL_RANK", std::to_string(r)}, {"WORLD_SIZE", std::to_string(world)},
+             {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", port}, {"OMP_NUM_THREADS", "1"}};
+    if (extra_env)
+      for (const auto& [k, v] : extra_env(r)) o.env[k] = v;
+    o.log = (tiny.root / (tag + "_rank" + std::to_string(r) + ".log")).string();
+    p.logs.push_back(o.log);
+    p.pids.push_back(start_child(argv, o));
+  }
+  return p;
 }
 
 }  // namespace iqa::testing

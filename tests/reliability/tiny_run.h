@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,16 @@ struct TinyRun {
   ChildResult run(const std::vector<std::string>& argv, const std::string& kill_at = "",
                   long long file_size_limit = -1) const;
 };
+
+// sind-train's `argv` started as `world` torchrun-style ranks on this host (TCP, a free port, one
+// OpenMP thread each), rank r's output in <root>/<tag>_rank<r>.log; extra_env(r) adds to rank r's
+// environment.
+struct RankProcesses {
+  std::vector<pid_t> pids;
+  std::vector<std::string> logs;
+};
+RankProcesses start_ranks(const TinyRun& tiny, int world, const std::vector<std::string>& argv, const std::string& tag,
+                          const std::function<std::map<std::string, std::string>(int rank)>& extra_env = {});
 
 // The run's checkpoint under project_dir (found wherever the trainer nests it), or empty when none.
 std::filesystem::path find_checkpoint(const std::string& project_dir);

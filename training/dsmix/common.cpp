@@ -190,4 +190,15 @@ uint64_t eval_key(uint64_t seed, int64_t index) {
   return x ^ (x >> 31);
 }
 
+void for_each_evaluation_batch(Loader& loader, std::vector<SampledBatch> batches, int world,
+                               const std::function<void(const Batch&)>& each) {
+  loader.start_epoch(0, std::move(batches));
+  for (;;) {
+    check_evaluation_stop(world);
+    const std::optional<Batch> b = loader.next();
+    if (!b) return;
+    each(*b);
+  }
+}
+
 }  // namespace iqa::training

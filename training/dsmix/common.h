@@ -4,6 +4,7 @@
 // and its loading for stage 3, and batch lists for evaluation.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,5 +85,8 @@ struct EvaluationScope {
 inline void check_evaluation_stop(int world) {
   if (world == 1 && stop_requested()) throw EvaluationInterrupted();
 }
+// Loads `batches` and runs `each` on every one, checking for a stop before each.
+void for_each_evaluation_batch(Loader& loader, std::vector<SampledBatch> batches, int world,
+                               const std::function<void(const Batch&)>& each);
 
 }  // namespace iqa::training

@@ -84,13 +84,10 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
     double s[7] = {0, 0, 0, 0, 0, train_gt_sum, train_gt_count};
     {
       EvaluationScope scope(*model);
-      eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
-      for (;;) {
-        check_evaluation_stop(env.world);
-        std::optional<Batch> b = eval_loader.next();
-        if (!b) break;
-        Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
-        Tensor gt = b->plane_tensor(1, {1, grid, grid});
+      for_each_evaluation_batch(eval_loader, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world),
+                                env.world, [&](const Batch& b) {
+        Tensor x = b.plane_tensor(0, {3, crop, crop}).to(env.device);
+        Tensor gt = b.plane_tensor(1, {1, grid, grid});
         Tensor pred;
         {
           amp::AutocastGuard ac(DType::BF16, env.autocast());
@@ -103,7 +100,7 @@ StageResult train_dsm(const DsmixConfig& input, const TrainHooks& hooks) {
           const double d = double(p[i]) - double(t[i]);
           s[0] += d * d, s[1] += std::abs(d), s[2] += 1, s[3] += t[i], s[4] += double(t[i]) * t[i];
         }
-      }
+      });
     }
     const std::vector<double> a = all_reduce_sums(*env.comm, env.device, std::vector<double>(s, s + 7));
     const double n = std::max(1.0, a[2]), mse = a[0] / n, mae = a[1] / n;

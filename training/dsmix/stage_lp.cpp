@@ -160,14 +160,11 @@ StageResult train_lp(const DsmixConfig& input, const TrainHooks& hooks) {
         if (test_cache.empty()) {
           std::vector<int64_t> all(test.entries.size());
           for (size_t i = 0; i < all.size(); ++i) all[i] = int64_t(i);
-          test_loader.start_epoch(0, eval_batches(all, cfg.batch_size, env.rank, env.world));
           std::vector<std::pair<std::vector<int64_t>, Tensor>> computed;  // kept only once complete
-          for (;;) {
-            check_evaluation_stop(env.world);
-            std::optional<Batch> b = test_loader.next();
-            if (!b) break;
-            computed.emplace_back(b->indices, features(b->plane_tensor(0, {5, 3, crop, crop}).reshape({b->size * 5, 3, crop, crop})));
-          }
+          for_each_evaluation_batch(test_loader, eval_batches(all, cfg.batch_size, env.rank, env.world), env.world,
+                                    [&](const Batch& b) {
+            computed.emplace_back(b.indices, features(b.plane_tensor(0, {5, 3, crop, crop}).reshape({b.size * 5, 3, crop, crop})));
+          });
           test_cache = std::move(computed);
         }
         EvaluationScope scope(*head);

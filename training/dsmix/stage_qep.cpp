@@ -182,12 +182,9 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
     double s[4] = {0, 0, 0, 0};  // type correct, level correct, both correct, count
     {
       EvaluationScope scope(*model);
-      eval_loader.start_epoch(0, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world));
-      for (;;) {
-        check_evaluation_stop(env.world);
-        std::optional<Batch> b = eval_loader.next();
-        if (!b) break;
-        Tensor x = b->plane_tensor(0, {3, crop, crop}).to(env.device);
+      for_each_evaluation_batch(eval_loader, eval_batches(split.held_out, cfg.batch_size, env.rank, env.world),
+                                env.world, [&](const Batch& b) {
+        Tensor x = b.plane_tensor(0, {3, crop, crop}).to(env.device);
         models::QualityEncoderOutput out;
         {
           amp::AutocastGuard ac(DType::BF16, env.autocast());
@@ -195,8 +192,8 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
         }
         const Tensor lt = host_f32(joint ? out.class_logits : out.type_logits);
         const Tensor ll = joint ? lt : host_f32(out.level_logits);
-        for (int64_t i = 0; i < b->size; ++i) {
-          const KadisSample& smp = set.samples[size_t(b->indices[size_t(i)])];
+        for (int64_t i = 0; i < b.size; ++i) {
+          const KadisSample& smp = set.samples[size_t(b.indices[size_t(i)])];
           int type = 0, level = 0;
           if (joint) {  // class 0 = pristine, else 1 + (type - 1) * 5 + (level - 1)
             const int c = row_argmax(lt.data<float>(), i, lt.size(1));
@@ -207,7 +204,7 @@ StageResult train_qep(const DsmixConfig& input, const TrainHooks& hooks) {
           }
           s[0] += type == smp.type, s[1] += level == smp.level, s[2] += type == smp.type && level == smp.level, s[3] += 1;
         }
-      }
+      });
     }
     const std::vector<double> a = all_reduce_sums(*env.comm, env.device, std::vector<double>(s, s + 4));
     const double n = std::max(1.0, a[3]), steps = std::max<int64_t>(1, term_steps), ce = ce_sum.sum();
