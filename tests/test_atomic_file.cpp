@@ -82,7 +82,7 @@ TEST_CASE("atomic file: a failed write names the path and the free space and kee
   CHECK(names_in(dir) == std::set<std::string>{"summary.txt"});
 }
 
-TEST_CASE("atomic file: an uncommitted writer leaves the target and no temporary; stale ones are removed",
+TEST_CASE("atomic file: an uncommitted writer leaves the target and no temporary, stale ones are removed",
           "[atomic_file]") {
   const fs::path dir = fresh_folder("iqa_atomic_abandon");
   const std::string path = (dir / "last.safetensors").string();

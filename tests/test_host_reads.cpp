@@ -27,7 +27,7 @@ using namespace iqa::training;
 using Catch::Matchers::Contains;
 using iqa::testing::read_text;
 
-TEST_CASE("host reads: item, to_vector and device copies count once each; host-side copies do not", "[host_reads]") {
+TEST_CASE("host reads: item, to_vector and device copies count once each, host-side copies do not", "[host_reads]") {
   const Tensor t = Tensor::from_vector({1, 2, 3}, {3});
   int64_t before = host_reads();
   (void)t.to_vector();

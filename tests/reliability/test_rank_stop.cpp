@@ -29,7 +29,7 @@ std::pair<ChildResult, ChildResult> two_ranks(const TinyRun& tiny, const std::st
 
 }  // namespace
 
-TEST_CASE("rank stop: a SIGTERM reaching rank 1 alone stops both ranks at one step; the resumed run matches",
+TEST_CASE("rank stop: a SIGTERM reaching rank 1 alone stops both ranks at one step and the resumed run matches",
           "[reliability][comm][train]") {
   const TinyRun tiny("iqa_test_rank_stop");
   const std::string run = (tiny.root / "run").string();
