@@ -5,6 +5,8 @@
 #
 #   tools/fuzz.sh [SECONDS per target, default 60] [target ...]   by hand; corpora keep growing
 #   tools/fuzz.sh --ci [SECONDS, default 20] [target ...]          CI: fresh corpora from the seeds
+#   --parallel N (first): N targets at a time (the hour-long runs by hand: one per core); each
+#   target's line gives its executions, wall and CPU seconds, and the summary lists them all
 #   targets: names from tests/fuzz/target_table.h, with or without the fuzz_ prefix (default: all);
 #   xlsx and mat are skipped where the library was configured without libzip+libexpat / libmatio
 #
@@ -18,7 +20,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CI=0
+CI=0 PARALLEL=1
+[ "${1:-}" = "--parallel" ] && { PARALLEL="${2:?--parallel needs a number}"; shift 2; }
 [ "${1:-}" = "--ci" ] && { CI=1; shift; }
 SECONDS_PER_TARGET="${1:-$([ $CI = 1 ] && echo 20 || echo 60)}"
 shift || true
@@ -89,42 +92,69 @@ print_crashes() {
   done
 }
 
-status=0
-for name in "${TARGETS[@]}"; do
-  name="${name#fuzz_}"
-  target="fuzz_$name"  # the regression folder's and the logs' name
-  [ -d "$BUILD/seeds/$name" ] || { echo "error: no such target $name (see tests/fuzz/target_table.h)" >&2; exit 1; }
+# Fuzzes one target; its report goes to $BUILD/<target>.report, its exit status is 0 clean, 1 a finding.
+run_target() {
+  local name="${1#fuzz_}"
+  local target="fuzz_$name"  # the regression folder's and the logs' name
+  local report="$BUILD/$target.report"
+  : >"$report"
   if { [ "$target" = fuzz_xlsx ] && [ $have_xlsx = 0 ]; } || { [ "$target" = fuzz_mat ] && [ $have_mat = 0 ]; }; then
-    echo "skip: $target (the library was configured without its reader: libzip-dev + libexpat1-dev, libmatio-dev)"
-    continue
+    echo "skip: $target (the library was configured without its reader: libzip-dev + libexpat1-dev, libmatio-dev)" >>"$report"
+    return 0
   fi
   export IQA_FUZZ_TARGET="$name"
-  seed_dir="$BUILD/seeds/$name"
-  corpus="$BUILD/corpus/$target"
-  crashes="$BUILD/crashes/$target"
+  local seed_dir="$BUILD/seeds/$name" corpus="$BUILD/corpus/$target" crashes="$BUILD/crashes/$target"
   [ $CI = 1 ] && rm -rf "$corpus" "$crashes"
   mkdir -p "$corpus" "$crashes"
-  regressions="$ROOT/tests/fuzz/regressions/$target"
+  local regressions="$ROOT/tests/fuzz/regressions/$target"
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
-    echo "== $target: replaying $(ls "$regressions" | wc -l) regression inputs"
+    echo "== $target: replaying $(ls "$regressions" | wc -l) regression inputs" >>"$report"
     "$BUILD/fuzz_main" "$regressions"/* >/dev/null 2>"$BUILD/$target.regressions.log" || {
-      echo "FAIL: $target crashes on a regression input (see $BUILD/$target.regressions.log)"
-      tail -n 30 "$BUILD/$target.regressions.log"; status=1; continue; }
+      { echo "FAIL: $target crashes on a regression input (see $BUILD/$target.regressions.log)"
+        tail -n 30 "$BUILD/$target.regressions.log"; } >>"$report"
+      return 1; }
   fi
-  echo "== $target: fuzzing for ${SECONDS_PER_TARGET} s"
-  # -rss_limit_mb guards against inputs that make a parser allocate without bound; -timeout flags hangs.
-  if ! (cd "$crashes" && "$BUILD/fuzz_main" "$corpus" "$seed_dir" -max_total_time="$SECONDS_PER_TARGET" \
+  echo "== $target: fuzzing for ${SECONDS_PER_TARGET} s" >>"$report"
+  # -rss_limit_mb guards against inputs that make a parser allocate without bound; -timeout flags hangs
+  # (wall-clock: a fuzzer stopped with SIGSTOP reports its current input as a timeout when resumed).
+  local t0 rc=0 TIMEFORMAT='%U %S'  # bash's time: the fuzzer's user and system CPU seconds
+  t0=$(date +%s)
+  { time (cd "$crashes" && "$BUILD/fuzz_main" "$corpus" "$seed_dir" -max_total_time="$SECONDS_PER_TARGET" \
         -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
-        >"$BUILD/$target.log" 2>&1); then
-    echo "FAIL: $target found a crash, leak or timeout; inputs in $crashes, log $BUILD/$target.log"
-    tail -n 40 "$BUILD/$target.log"
-    print_crashes "$crashes" "$target"
-    status=1
-  else
-    execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$BUILD/$target.log" | tail -n 1)
-    echo "ok: $target, ${execs:-?} executions in ${SECONDS_PER_TARGET} s, corpus $(ls "$corpus" | wc -l) inputs"
+        >"$BUILD/$target.log" 2>&1); } 2>"$BUILD/$target.cpu" || rc=$?
+  local wall=$(( $(date +%s) - t0 )) cpu
+  cpu=$(awk '{printf "%.0f", $1 + $2}' "$BUILD/$target.cpu" 2>/dev/null || echo "?")
+  if [ $rc -ne 0 ]; then
+    { echo "FAIL: $target found a crash, leak or timeout; inputs in $crashes, log $BUILD/$target.log"
+      tail -n 40 "$BUILD/$target.log"
+      print_crashes "$crashes" "$target"; } >>"$report"
+    return 1
   fi
+  local execs
+  execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$BUILD/$target.log" | tail -n 1)
+  echo "ok: $target, ${execs:-?} executions in $wall s wall ($cpu CPU-s), corpus $(ls "$corpus" | wc -l) inputs" >>"$report"
+}
+
+status=0
+running=0
+for name in "${TARGETS[@]}"; do
+  [ -d "$BUILD/seeds/${name#fuzz_}" ] || { echo "error: no such target ${name#fuzz_} (see tests/fuzz/target_table.h)" >&2; exit 1; }
 done
+for name in "${TARGETS[@]}"; do
+  if [ "$PARALLEL" -le 1 ]; then
+    run_target "$name" || status=1
+    cat "$BUILD/fuzz_${name#fuzz_}.report"
+    continue
+  fi
+  # A pool of PARALLEL targets: each runs in a subshell; reports are printed as targets end.
+  if [ $running -ge "$PARALLEL" ]; then wait -n || status=1; running=$((running - 1)); fi
+  run_target "$name" &
+  running=$((running + 1))
+done
+while [ $running -gt 0 ]; do wait -n || status=1; running=$((running - 1)); done
+if [ "$PARALLEL" -gt 1 ]; then
+  for name in "${TARGETS[@]}"; do cat "$BUILD/fuzz_${name#fuzz_}.report"; done
+fi
 end=$(date +%s)
 echo "== fuzz: build $((built - start)) s, seeds and targets $((end - built)) s, total $((end - start)) s, exit $status"
 exit $status
