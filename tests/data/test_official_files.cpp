@@ -120,6 +120,10 @@ TEST_CASE("mat: LIVE Challenge's AllImages_release and AllMOS_release", "[data][
       (testing::fixtures_dir().parent_path() / "fuzz/regressions/fuzz_mat/zero_size_variable").string();
   CHECK_THAT(error_message_of([&] { mat_numbers(zero_size, "AllMOS_release"); }),
              Contains("zero_size_variable: the variable at byte 128 is an array of 0 bytes"));
+  // ... and the one whose third name's tag became type 0 (libmatio then read a 2 GB data size).
+  const std::string bad_name = (testing::fixtures_dir().parent_path() / "fuzz/regressions/fuzz_mat/name_not_int8").string();
+  CHECK_THAT(error_message_of([&] { mat_strings(bad_name, "AllImages_release"); }),
+             Contains("name_not_int8: the array at byte 328 has a name element of type 0"));
 }
 
 TEST_CASE("mat: LIVE release 2's dmos_realigned and refnames_all in hyperIQA's image order", "[data][official]") {
