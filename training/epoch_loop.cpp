@@ -113,6 +113,18 @@ class BatchFeed {
   std::optional<Batch> ahead_;
 };
 
+// Every rank's `mine`, in rank order (one all-reduce of a one-hot vector; exact for integers below
+// 2^24); {mine} on one rank.
+std::vector<double> from_every_rank(dist::Communicator& comm, Device device, double mine) {
+  const int world = comm.world_size();
+  if (world == 1) return {mine};
+  std::vector<float> v(size_t(world), 0.0f);
+  v[size_t(comm.rank())] = float(mine);
+  Tensor t = Tensor::from_vector(v, {int64_t(world)}).to(device);
+  comm.all_reduce_sum(t);
+  return t.to_vector_f64();
+}
+
 // Whether the ranks stop here. A stop (SIGINT/SIGTERM, or a test's hook) reaches each rank at its own
 // moment; a rank that stopped alone would leave the others waiting in their next collective until the
 // watchdog (IQA_COMM_TIMEOUT_S, ten minutes by default). So with several ranks a rank remembers its
@@ -128,9 +140,9 @@ class StopAgreement {
     pending_ = pending_ || wanted;
     if (comm_.world_size() == 1) return pending_;
     if (!point) return false;
-    Tensor votes = Tensor::from_vector(std::vector<float>{pending_ ? 1.0f : 0.0f}, {1}).to(device_);
-    comm_.all_reduce_sum(votes);
-    return votes.to_vector_f64()[0] > 0;
+    for (double vote : from_every_rank(comm_, device_, pending_ ? 1.0 : 0.0))
+      if (vote > 0) return true;
+    return false;
   }
 
  private:
@@ -144,10 +156,14 @@ class StopAgreement {
 // at a step record, at an epoch's end, before any checkpoint, and after kMaxUnread steps (which bounds
 // how long a non-finite loss goes unnoticed when --log_every is large). The CPU defers too, so its
 // tests run the path the GPU runs. A non-finite loss is still named by its own step, and since every
-// save reads first, the weights it produced are never saved.
+// save reads first, the weights it produced are never saved. Every rank reads at the same steps, and
+// the ranks agree on what they read: a non-finite loss on one rank reaches the others' losses only a
+// step later (through the averaged gradients), perhaps after this read, and a rank that stopped alone
+// would leave the others in their next collective.
 class PendingLosses {
  public:
   static constexpr size_t kMaxUnread = 64;
+  explicit PendingLosses(Device comm_device) : comm_device_(comm_device) {}
   struct Where {
     int64_t step, batch;
     int epoch;
@@ -163,11 +179,22 @@ class PendingLosses {
   // (NaN before the first); throws naming the first non-finite loss.
   double read(const EpochLoop& loop, Position& pos, const std::string& ckpt_path) {
     const std::vector<double> values = read_scalars(losses_);
+    size_t bad = 0;
+    while (bad < values.size() && std::isfinite(values[bad])) ++bad;
+    const bool mine = bad < values.size();
+    const std::vector<double> seen = from_every_rank(*loop.comm, comm_device_, mine ? double(where_[bad].step) + 1 : 0.0);
+    const std::string kept = loop.comm->rank() != 0       ? std::string(" (rank 0 keeps the checkpoints)")
+                             : fs::exists(ckpt_path) ? " at " + ckpt_path
+                                                     : std::string(" (none written yet)");
+    if (mine) {
+      const Where& w = where_[bad];
+      fail(cat(loop.tool, ": non-finite loss (", values[bad], ") at step ", w.step, " (epoch ", w.epoch, ", batch ",
+               w.batch, "); stopped, the last good checkpoint is kept", kept));
+    }
+    for (size_t r = 0; r < seen.size(); ++r)
+      IQA_CHECK(seen[r] == 0, loop.tool, ": rank ", r, " had a non-finite loss at step ", int64_t(seen[r]) - 1,
+                "; stopped on every rank, the last good checkpoint is kept", kept);
     for (size_t i = 0; i < values.size(); ++i) {
-      const Where& w = where_[i];
-      IQA_CHECK(std::isfinite(values[i]), loop.tool, ": non-finite loss (", values[i], ") at step ", w.step,
-                " (epoch ", w.epoch, ", batch ", w.batch, "); stopped, the last good checkpoint is kept",
-                loop.comm->rank() == 0 && fs::exists(ckpt_path) ? " at " + ckpt_path : std::string(" (none written yet)"));
       pos.loss_sum += values[i];
       ++pos.loss_count;
       last_ = values[i];
@@ -179,6 +206,7 @@ class PendingLosses {
   double last() const { return last_; }
 
  private:
+  Device comm_device_;
   std::vector<Tensor> losses_;
   std::vector<Where> where_;
   double last_ = std::nan("");
@@ -217,7 +245,8 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
 
   DevicePrefetcher prefetch(loop.device);
   // The communicator's device is the parameters' (loop.device may be left at the CPU default).
-  StopAgreement stop_agreed(*loop.comm, loop.params.empty() ? loop.device : loop.params.front().device());
+  const Device comm_device = loop.params.empty() ? loop.device : loop.params.front().device();
+  StopAgreement stop_agreed(*loop.comm, comm_device);
   Position pos;
   std::string resume = loop.resume;
   if (resume == "auto") resume = fs::exists(ckpt_path) ? ckpt_path : "";
@@ -238,7 +267,7 @@ LoopOutcome run_epoch_loop(EpochLoop& loop, const TrainHooks& hooks) {
                       main_rank && hooks.progress);
     int64_t images = 0, batch_index = first;
     BatchFeed feed(loop, prefetch);
-    PendingLosses pending;
+    PendingLosses pending(comm_device);
     while (auto batch = feed.next()) {
       if (loop.schedule) loop.schedule(epoch, pos.step);
       if (hooks.on_batch) hooks.on_batch(pos.step, *batch);
