@@ -1,4 +1,4 @@
-// Bad inputs, table-driven: each row runs one binary (sind-train, sind-score, make-splits) as a child
+// Bad inputs, table-driven: each row runs one binary (sind-train, dsmix-train, sind-score, make-splits) as a child
 // on one broken input and checks the exit code, that the message names the file and the field or
 // value at fault, and that the output the command was asked for was not left behind half-written.
 #include <unistd.h>
@@ -7,8 +7,10 @@
 #include <fstream>
 
 #include "engine/safetensors.h"
+#include "tests/fixture_paths.h"
 #include "tests/reliability/tiny_run.h"
 #include "tests/testing.h"
+#include "training/data/mat_reader.h"
 
 using namespace iqa;
 using namespace iqa::testing;
@@ -83,6 +85,9 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
   write_file(d + "koniq_inf.csv", "image_name,MOS_zscore\n1.jpg,inf\n");
   fs::create_directories(d + "unreadable");
   fs::permissions(d + "unreadable", fs::perms::none);
+  // A finished run's result that --resume would reuse, cut off mid-write (before writes were atomic).
+  fs::create_directories(d + "run_damaged");
+  write_file(d + "run_damaged/result.json", R"({"steps": 5, "interrupted": fal)");
 
   const std::string score_out = d + "scores.csv", splits_out = d + "splits";
   auto train = [&](const std::string& json) {
@@ -146,7 +151,20 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
       {"NaN MOS", koniq(d + "koniq_nan.csv"), "make-splits", 1, {"koniq_nan.csv:2", "nan"}},
       {"infinite MOS", koniq(d + "koniq_inf.csv"), "make-splits", 1, {"koniq_inf.csv:2", "inf"}},
       {"missing score file", koniq(d + "absent.csv"), "make-splits", 1, {d + "absent.csv"}},
+      {"damaged result.json on resume",
+       {"--exp_type", "cross-set", "--train_dataset", tiny.json, "--test_dataset", tiny.json, "--data_root", tiny.data,
+        "--project_dir", d + "run_damaged", "--clip_model", "tiny", "--device", "cpu", "--epochs", "1", "--resume", "auto"},
+       "sind-train", 1, {d + "run_damaged/result.json (a finished run's result", "delete it to train that run again"}},
   };
+  // A LIVE Challenge image list whose third name element is not int8 (tests/fuzz found libmatio asking
+  // for 2 GB on it): refused before libmatio reads it, naming the file and the byte.
+  if (mat_supported()) {
+    const std::string bad_mat = d + "AllImages_release.mat";
+    fs::copy_file(testing::fixtures_dir().parent_path() / "fuzz/regressions/fuzz_mat/name_not_int8", bad_mat);
+    const std::string mos_mat = (testing::fixtures_dir() / "official/AllMOS_release.mat").string();
+    table.push_back({"corrupt .mat score file", {"--dataset", "livec", "--scores", bad_mat, mos_mat, "--out", splits_out},
+                     "make-splits", 1, {bad_mat, "the array at byte 328 has a name element of type 0"}});
+  }
   // Root reads any folder whatever its mode (CI runs as root): the row only means something otherwise.
   if (::geteuid() != 0) table.push_back({"unreadable folder", score(ckpt, d + "unreadable"), "sind-score", 1, {d + "unreadable"}});
   for (const BadInput& row : table) {
