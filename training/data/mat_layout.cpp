@@ -69,13 +69,14 @@ struct Mat5Reader {
     IQA_CHECK(array_class == 1 || array_class == 2 || (array_class >= 4 && array_class <= 15), path,
               ": the array at byte ", at, " has class ", array_class,
               " (a score file holds cell, struct, char, sparse or numeric arrays; a corrupt file?)");
-    if (array_class == kSparseClass) return;
     IQA_CHECK(end - begin >= 24, path, ": the array at byte ", at, " ends after its flags, with no dimensions (a corrupt file)");
     const uint32_t tag = u32(begin + 16);
     const size_t dims_at = (tag >> 16) ? begin + 20 : begin + 24;
     const size_t dims_bytes = (tag >> 16) ? (tag >> 16) : u32(begin + 20);
-    IQA_CHECK((tag & 0xffff) == kInt32 && dims_bytes % 4 == 0, path, ": the array at byte ", at,
-              " has no int32 dimensions element after its flags (a corrupt file)");
+    // Two dimensions at least, as MATLAB writes them (a dimensions element of 0 bytes made libmatio
+    // ask for 4 GB: regressions/fuzz_mat/dims_of_zero_bytes); sparse arrays' are checked as well.
+    IQA_CHECK((tag & 0xffff) == kInt32 && dims_bytes % 4 == 0 && dims_bytes >= 8, path, ": the array at byte ", at,
+              " has no int32 dimensions element of two or more dimensions after its flags (a corrupt file)");
     if (dims_bytes > end - dims_at) return;  // check() names the element that does not fit
     // libmatio takes the element after the dimensions as the array's name and skips its bytes only
     // when it is an int8 element, the type a name has; any other type left it reading the name's
@@ -88,6 +89,7 @@ struct Mat5Reader {
     IQA_CHECK(((name_tag >> 16) ? (name_tag & 0xffff) : name_tag) == kInt8, path, ": the array at byte ", at,
               " has a name element of type ", (name_tag >> 16) ? (name_tag & 0xffff) : name_tag,
               " (a name is int8, type 1; a corrupt file)");
+    if (array_class == kSparseClass) return;  // a sparse array's dimensions are not bounded by its bytes
     uint64_t elements = 1;
     for (size_t i = 0; i + 4 <= dims_bytes; i += 4) {
       elements *= u32(dims_at + i);  // a negative dimension reads as a huge one

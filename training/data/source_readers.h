@@ -14,6 +14,10 @@ namespace iqa::source {
 std::string lower(std::string s);
 // Cell (row, col) as a finite number; the error names the file, line and column.
 double number_at(const CsvTable& t, size_t row, size_t col);
+// A whole number in lo..hi (a category, a distortion level), or an error naming the file, line, column
+// and value: checked before the conversion, which for a value out of int's range is undefined
+// (tests/fuzz found an EVA category of 6.7e101: regressions/fuzz_score_files/category_out_of_int).
+int integer_at(const CsvTable& t, size_t row, size_t col, int lo, int hi);
 std::string basename_of(const std::string& p);
 const std::string& single_scores_file(const std::string& dataset, const SourceFiles& f);
 // domain_names[base + i] = names[i] for every id the listing uses.

@@ -32,6 +32,13 @@ double number_at(const CsvTable& t, size_t row, size_t col) {
   return d;
 }
 
+int integer_at(const CsvTable& t, size_t row, size_t col, int lo, int hi) {
+  const double d = number_at(t, row, col);
+  IQA_CHECK(d >= lo && d <= hi && d == std::floor(d), t.name, ":", t.row_lines[row], ": column '", t.header[col],
+            "': '", t.rows[row][col], "' is not a whole number in ", lo, "..", hi);
+  return int(d);
+}
+
 std::string basename_of(const std::string& p) {
   size_t s = p.find_last_of("/\\");
   return s == std::string::npos ? p : p.substr(s + 1);
@@ -275,8 +282,7 @@ SourceData load_eva(const SourceFiles& f) {
   const size_t slot = prefix.find("{category}");
   SourceData s{"eva", {}, {}};
   for (size_t r = 0; r < cats.rows.size(); ++r) {
-    const int c = int(number_at(cats, r, cat_col));
-    IQA_CHECK(c >= 1 && c <= 6, cats.name, ":", cats.row_lines[r], ": category ", c, " outside 1..6");
+    const int c = integer_at(cats, r, cat_col, 1, 6);
     auto it = sums.find(cats.rows[r][cid]);
     if (it == sums.end()) continue;  // no votes: the reference leaves the image out
     const std::string folder = slot == std::string::npos ? prefix : std::string(prefix).replace(slot, 10, cat(c));

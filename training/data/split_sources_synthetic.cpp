@@ -90,7 +90,7 @@ SourceData load_csiq(const SourceFiles& f) {
     for (size_t r = 0; r < t.rows.size(); ++r) {
       const int k = csiq_type(t.rows[r][type]);
       IQA_CHECK(k >= 0, t.name, ":", t.row_lines[r], ": unknown CSIQ distortion '", t.rows[r][type], "'");
-      const std::string file = cat(t.rows[r][img], ".", kCsiqTypes[k].tag, ".", int(number_at(t, r, lev)), ".png");
+      const std::string file = cat(t.rows[r][img], ".", kCsiqTypes[k].tag, ".", integer_at(t, r, lev, 1, 5), ".png");
       add_csiq(s, prefix, k, file, number_at(t, r, dmos), t.rows[r][img] + ".png");
     }
   }
