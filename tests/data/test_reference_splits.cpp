@@ -74,6 +74,14 @@ TEST_CASE("make-splits, reference layout: EVA's folders, order and fold names", 
   CHECK(rows_of(e.list) == std::vector<Row>{{p + "5/71.jpg", 4.5, 1105}, {p + "3/132.jpg", 6, 1103},
                                             {p + "2/50.jpg", 7, 1102}});  // 999 has no votes: left out
   CHECK(e.list.entries[0].scene == "still life");
+  // A category that is no whole number in 1..6 is named, huge ones too (converting 6.7e101 to int was
+  // undefined: tests/fuzz/regressions/fuzz_score_files/category_out_of_int).
+  for (const char* bad : {"6.7e101", "7", "2.5"}) {
+    const std::string c = d.write("bad_category.csv", std::string("image_id,category_id\n71,") + bad + "\n");
+    CHECK_THAT(error_of([&] { load_source("eva", {{votes}, c}); }),
+               Catch::Contains("bad_category.csv:2: column 'category_id': '" + std::string(bad) +
+                               "' is not a whole number in 1..6"));
+  }
   SplitOptions o;
   o.cross_set = false;
   o.random_split = false;
