@@ -52,29 +52,31 @@ struct Mat5Reader {
   }
 
   // A matrix's dimensions against its size: libmatio allocates product(dims) elements up front, so an
-  // array (other than sparse) may not claim more elements than it has bytes (a 300-byte file with
+  // array may not claim more elements than it has bytes (a 300-byte file with
   // dims 2x-3 asked for 68 GB: regressions/fuzz_mat/negative_dimension).
   void check_dimensions(size_t at, size_t begin, size_t end) const {
-    constexpr uint32_t kSparseClass = 5, kUint32 = 6, kInt32 = 5;
+    constexpr uint32_t kUint32 = 6, kInt32 = 5;
     if (end == begin) return;  // an empty matrix (an empty cell)
     // libmatio reads the flags and dimensions at fixed places, whatever their tags say (a flags
     // element claiming 264 bytes made it read the next bytes as a 2 GB dimensions array).
     IQA_CHECK(end - begin >= 16 && u32(begin) == kUint32 && u32(begin + 4) == 8, path, ": the array at byte ", at,
               " does not start with its 8-byte array-flags element (a corrupt file)");
-    // The classes a score file can hold: cell, struct, char, sparse and the ten numeric ones. libmatio
-    // reads a function handle (16) like a cell and leaks its contents when that fails
-    // (regressions/fuzz_mat/function_class_leak); object (3) and opaque (17) arrays are MATLAB
-    // objects, which no dataset ships.
+    // The classes a score file can hold: cell, struct, char and the ten numeric ones. libmatio reads a
+    // function handle (16) like a cell and leaks its contents when that fails
+    // (regressions/fuzz_mat/function_class_leak), and trusts a sparse array's (5) column index
+    // (a negative one: a 4 GB request, regressions/fuzz_mat/sparse_negative_column); object (3) and
+    // opaque (17) arrays are MATLAB objects. No dataset ships any of these.
     const uint32_t array_class = u32(begin + 8) & 0xff;  // the flags' low byte
-    IQA_CHECK(array_class == 1 || array_class == 2 || (array_class >= 4 && array_class <= 15), path,
+    IQA_CHECK(array_class == 1 || array_class == 2 || array_class == 4 || (array_class >= 6 && array_class <= 15), path,
               ": the array at byte ", at, " has class ", array_class,
-              " (a score file holds cell, struct, char, sparse or numeric arrays; a corrupt file?)");
-    IQA_CHECK(end - begin >= 24, path, ": the array at byte ", at, " ends after its flags, with no dimensions (a corrupt file)");
+              " (a score file holds cell, struct, char or numeric arrays, not sparse ones or objects)");
+    IQA_CHECK(end - begin >= 24, path, ": the array at byte ", at,
+              " ends after its flags, with no dimensions (a corrupt file)");
     const uint32_t tag = u32(begin + 16);
     const size_t dims_at = (tag >> 16) ? begin + 20 : begin + 24;
     const size_t dims_bytes = (tag >> 16) ? (tag >> 16) : u32(begin + 20);
     // Two dimensions at least, as MATLAB writes them (a dimensions element of 0 bytes made libmatio
-    // ask for 4 GB: regressions/fuzz_mat/dims_of_zero_bytes); sparse arrays' are checked as well.
+    // ask for 4 GB: regressions/fuzz_mat/dims_of_zero_bytes).
     IQA_CHECK((tag & 0xffff) == kInt32 && dims_bytes % 4 == 0 && dims_bytes >= 8, path, ": the array at byte ", at,
               " has no int32 dimensions element of two or more dimensions after its flags (a corrupt file)");
     if (dims_bytes > end - dims_at) return;  // check() names the element that does not fit
@@ -89,7 +91,6 @@ struct Mat5Reader {
     IQA_CHECK(((name_tag >> 16) ? (name_tag & 0xffff) : name_tag) == kInt8, path, ": the array at byte ", at,
               " has a name element of type ", (name_tag >> 16) ? (name_tag & 0xffff) : name_tag,
               " (a name is int8, type 1; a corrupt file)");
-    if (array_class == kSparseClass) return;  // a sparse array's dimensions are not bounded by its bytes
     uint64_t elements = 1;
     for (size_t i = 0; i + 4 <= dims_bytes; i += 4) {
       elements *= u32(dims_at + i);  // a negative dimension reads as a huge one
@@ -119,7 +120,8 @@ struct Mat5Reader {
         // An empty cell may be a bare zero-byte matrix, but libmatio reads a zero-byte *variable*'s
         // flags and dimensions from the bytes after it anyway (a variable of 268 M doubles from a
         // 216-byte file: regressions/fuzz_mat/zero_size_variable).
-        IQA_CHECK(n > 0 || !variables, path, ": the variable at byte ", pos, " is an array of 0 bytes (a corrupt file)");
+        IQA_CHECK(n > 0 || !variables, path, ": the variable at byte ", pos,
+                  " is an array of 0 bytes (a corrupt file)");
         check_dimensions(pos, pos + 8, pos + 8 + n);
         check(pos + 8, pos + 8 + n, depth + 1, false);
       }
