@@ -1,9 +1,9 @@
 #include "engine/atomic_file.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -24,10 +24,20 @@ fs::path folder_of(const std::string& path) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(std::string path, std::string where) : path_(std::move(path)), where_(std::move(where)) {
-  tmp_ = (folder_of(path_) / ("." + fs::path(path_).filename().string() + ".tmp.XXXXXX")).string();
-  fd_ = mkstemp(tmp_.data());
-  IQA_CHECK(fd_ >= 0, where_, ": cannot create a temporary file in ", folder_of(path_).string(), ": ", errno_text());
+AtomicFile::AtomicFile(std::string path, std::string where, Survives survives)
+    : path_(std::move(path)), where_(std::move(where)), survives_(survives) {
+  // Not mkstemp: it creates the file 0600, and restoring an ordinary file's mode needs the umask,
+  // which can only be read by setting it, process-wide, under other threads creating files. With
+  // mode 0666 the kernel applies the umask itself. The name is unique per process and call; O_EXCL
+  // steps over a stale file that an earlier process with the same pid left.
+  static std::atomic<uint64_t> counter{0};
+  const std::string stem = (folder_of(path_) / ("." + fs::path(path_).filename().string() + ".tmp.")).string();
+  for (int attempt = 0; fd_ < 0; ++attempt) {
+    tmp_ = cat(stem, ::getpid(), ".", counter.fetch_add(1));
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    IQA_CHECK(fd_ >= 0 || (errno == EEXIST && attempt < 100), where_, ": cannot create a temporary file in ",
+              folder_of(path_).string(), ": ", errno_text());
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -48,17 +58,15 @@ void AtomicFile::write(const void* data, size_t n) {
 }
 
 void AtomicFile::commit(const std::function<void()>& after_rename) {
-  IQA_CHECK(fsync(fd_) == 0, where_, ": fsync failed: ", errno_text());
+  const bool sync = survives_ == Survives::power_cut;
+  IQA_CHECK(!sync || fsync(fd_) == 0, where_, ": fsync failed: ", errno_text());
   const int fd = fd_;
   fd_ = -1;
   IQA_CHECK(::close(fd) == 0, where_, ": close failed: ", errno_text());
-  // mkstemp creates 0600; give the file the permissions an ordinary new file would get.
-  const mode_t mask = umask(0);
-  umask(mask);
-  chmod(tmp_.c_str(), 0666 & ~mask);
   IQA_CHECK(std::rename(tmp_.c_str(), path_.c_str()) == 0, where_, ": rename from ", tmp_, " failed: ", errno_text());
   committed_ = true;
   if (after_rename) after_rename();
+  if (!sync) return;
   // Make the rename itself durable.
   const int dfd = ::open(folder_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -67,9 +75,10 @@ void AtomicFile::commit(const std::function<void()>& after_rename) {
   }
 }
 
-void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& where) {
+void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& where,
+                           Survives survives) {
   try {
-    AtomicFile f(path, where);
+    AtomicFile f(path, where, survives);
     f.write(bytes.data(), bytes.size());
     f.commit();
   } catch (const Error& e) {

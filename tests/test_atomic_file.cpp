@@ -11,6 +11,8 @@
 #include <fstream>
 #include <functional>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
@@ -103,4 +105,33 @@ TEST_CASE("atomic file: an uncommitted writer leaves the target and no temporary
 
   CHECK_THAT(message_of([&] { write_file_atomically((dir / "no/such/folder/x").string(), "x", "make-splits"); }),
              Contains("make-splits: cannot create a temporary file in " + (dir / "no/such/folder").string()));
+}
+
+TEST_CASE("atomic file: writers in many threads at once each give an ordinary whole file", "[atomic_file]") {
+  // iqa-distort writes its images from OpenMP threads. The writer once read the umask by setting it to
+  // 0 for a moment, which other threads' new files could pick up (world-writable).
+  const fs::path dir = fresh_folder("iqa_atomic_threads");
+  const mode_t mask = umask(0);
+  umask(mask);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string name = "img_" + std::to_string(t) + "_" + std::to_string(i) + ".png";
+        write_file_atomically((dir / name).string(), name, "test", i % 2 ? Survives::kill : Survives::power_cut);
+        write_file_atomically((dir / "shared.txt").string(), std::string(1000, char('a' + t)), "test",
+                              Survives::kill);
+      }
+    });
+  for (auto& th : threads) th.join();
+  const std::set<std::string> names = names_in(dir);
+  CHECK(names.size() == 8 * 50 + 1);  // no temporary file left
+  for (const std::string& name : names) {
+    INFO(name);
+    CHECK((fs::status(dir / name).permissions() & fs::perms::all) == fs::perms(0666 & ~mask));
+    if (name != "shared.txt") CHECK(read_text((dir / name).string()) == name);
+  }
+  const std::string shared = read_text((dir / "shared.txt").string());  // one writer's whole content
+  REQUIRE(shared.size() == 1000);
+  CHECK(shared == std::string(1000, shared[0]));
 }

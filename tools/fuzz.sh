@@ -10,13 +10,15 @@
 #   targets: names from tests/fuzz/target_table.h, with or without the fuzz_ prefix (default: all);
 #   xlsx and mat are skipped where the library was configured without libzip+libexpat / libmatio
 #
-# A crash, a sanitizer report, a leak, a timeout (-timeout, 10 s per input) or running out of memory
+# A crash, a sanitizer report, a leak, a timeout (-timeout, FUZZ_TIMEOUT s per input) or running out of memory
 # (-rss_limit_mb) fails the target and the script (non-zero exit); each crash input is printed as hex,
 # ready to commit as tests/fuzz/regressions/<target>/<name> (replayed by every run first, and by
 # the ordinary test suite, tests/test_fuzz_regressions.cpp).
 # Exit status: 0 clean, 1 a finding or a build failure, 3 libFuzzer is not available.
 # Environment: FUZZ_BUILD (default /tmp/iqa-fuzz-build) holds the instrumented library, the binaries,
-# corpora and crash inputs, so reruns are incremental. CXX (default clang++).
+# corpora and crash inputs, so reruns are incremental. CXX (default clang++). FUZZ_TIMEOUT (default
+# 10): seconds one input may take; runs by hand beside other work use 60, since the limit is wall-clock
+# and a fuzzer at nice 19 can be starved that long while the machine compiles.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +30,7 @@ shift || true
 TARGETS=("$@")
 BUILD="${FUZZ_BUILD:-/tmp/iqa-fuzz-build}"
 CXX="${CXX:-clang++}"
+TIMEOUT="${FUZZ_TIMEOUT:-10}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 start=$(date +%s)
@@ -120,7 +123,7 @@ run_target() {
   local t0 rc=0 TIMEFORMAT='%U %S'  # bash's time: the fuzzer's user and system CPU seconds
   t0=$(date +%s)
   { time (cd "$crashes" && "$BUILD/fuzz_main" "$corpus" "$seed_dir" -max_total_time="$SECONDS_PER_TARGET" \
-        -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+        -rss_limit_mb=2048 -timeout="$TIMEOUT" -max_len=65536 -print_final_stats=1 \
         >"$BUILD/$target.log" 2>&1); } 2>"$BUILD/$target.cpu" || rc=$?
   local wall=$(( $(date +%s) - t0 )) cpu
   cpu=$(awk '{printf "%.0f", $1 + $2}' "$BUILD/$target.cpu" 2>/dev/null || echo "?")

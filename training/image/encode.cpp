@@ -1,8 +1,9 @@
 // The 24-bit BMP writer and the file-writing wrappers around the encoders.
 #include "training/image/encode.h"
 
-#include <cstdio>
-#include <memory>
+#include <string_view>
+
+#include "engine/atomic_file.h"
 
 namespace iqa {
 namespace {
@@ -50,11 +51,8 @@ std::vector<uint8_t> encode_bmp(const ImageU8& img) {
 }
 
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  IQA_CHECK(f, path, ": cannot open file for writing");
-  IQA_CHECK(bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size(), path,
-            ": write error");
-  IQA_CHECK(std::fflush(f.get()) == 0, path, ": write error (flush)");
+  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                        "image writer", Survives::kill);
 }
 
 void write_png(const std::string& path, const ImageU8& img) { write_file_bytes(path, encode_png(img)); }

@@ -15,6 +15,8 @@ std::vector<uint8_t> encode_png(const ImageU8& img);
 std::vector<uint8_t> encode_jpeg(const ImageU8& img, int quality);
 std::vector<uint8_t> encode_bmp(const ImageU8& img);  // 24-bit BGR, bottom-up; gray is written as RGB
 
+// Whole or not at all against a killed process (engine/atomic_file.h, Survives::kill): a run killed
+// while it writes images leaves each one old or new, never cut, and no fsync per image.
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 void write_png(const std::string& path, const ImageU8& img);
 void write_jpeg(const std::string& path, const ImageU8& img, int quality);
