@@ -13,32 +13,42 @@
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "training/synthetic_regression.h"
+#include "tools/cli_choice.h"
 #include "tools/tool_error.h"
 
 using namespace iqa;
+using iqa::training::add_choice;
+using iqa::training::DeviceChoice;
+
+namespace iqa::training {
+// The engine's autocast alone: bf16 needs no loss scaling, so this tool needs no GradScaler.
+enum class SmokeAutocast { None, BF16 };
+IQA_CHOICE_SPELLINGS(SmokeAutocast, "--autocast", {SmokeAutocast::None, "none"}, {SmokeAutocast::BF16, "bf16"});
+}  // namespace iqa::training
+using iqa::training::SmokeAutocast;
 
 int main(int argc, char** argv) {
   CLI::App app{"engine-smoke: train a small MLP on synthetic data and print the loss falling"};
   int steps = 400, print_every = 50, samples = 512;
   double lr = 3e-3;
   uint64_t seed = 0;
-  std::string device = "cpu", autocast = "none";
+  DeviceChoice device = DeviceChoice::Auto;
+  SmokeAutocast autocast = SmokeAutocast::None;
   app.add_option("--steps", steps, "optimizer steps")->check(CLI::PositiveNumber);
   app.add_option("--lr", lr, "Adam learning rate")->check(CLI::PositiveNumber);
   app.add_option("--samples", samples, "training set size (full-batch training)")->check(CLI::PositiveNumber);
   app.add_option("--print-every", print_every, "print the loss every N steps")->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "Philox seed for data and init");
-  app.add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--autocast", autocast, "CUDA compute dtype: none, bf16")->check(CLI::IsMember({"none", "bf16"}));
+  add_choice(app, "--device", device, "auto (CUDA when a GPU is usable), cpu or cuda");
+  add_choice(app, "--autocast", autocast, "CUDA compute dtype: none or bf16");
   CLI11_PARSE(app, argc, argv);
 
   try {
     Device dev = kCPU;
-    if (device == "cuda") {
-      IQA_CHECK(cuda::available(), "--device cuda: ", cuda::unavailable_reason());
-      dev = cuda_device();
-    }
-    IQA_CHECK(autocast == "none" || dev.is_cuda(), "--autocast bf16 needs --device cuda");
+    if (device == DeviceChoice::CUDA) IQA_CHECK(cuda::available(), "--device cuda: ", cuda::unavailable_reason());
+    if (device == DeviceChoice::CUDA || (device == DeviceChoice::Auto && cuda::available())) dev = cuda_device();
+    const bool bf16 = autocast == SmokeAutocast::BF16;
+    IQA_CHECK(!bf16 || dev.is_cuda(), "--autocast bf16 needs a GPU (--device cuda or auto on a GPU machine)");
     manual_seed(seed);
     Tensor x, y;
     RegressionData d = make_synthetic_regression(samples);
@@ -50,7 +60,7 @@ int main(int argc, char** argv) {
     y = y.to(dev);
     Adam opt({ParamGroup{model.parameters(), lr}});
     std::printf("engine-smoke: MLP 8-64-64-1 (ReLU), %d samples, Adam lr %g, %d steps on %s%s\n", samples, lr, steps,
-                dev.str().c_str(), autocast == "bf16" ? " (bf16 autocast)" : "");
+                dev.str().c_str(), bf16 ? " (bf16 autocast)" : "");
 
     auto t0 = std::chrono::steady_clock::now();
     double loss_value = 0;
@@ -58,7 +68,7 @@ int main(int argc, char** argv) {
       opt.zero_grad();
       Tensor pred;
       {
-        amp::AutocastGuard guard(DType::BF16, autocast == "bf16");
+        amp::AutocastGuard guard(DType::BF16, bf16);
         pred = model(x);
       }
       Tensor loss = mse_loss(pred.to(DType::F32), y);
