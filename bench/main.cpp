@@ -11,6 +11,7 @@
 #include "bench/timer.h"
 #include "engine/autograd.h"
 #include "engine/cuda_runtime.h"
+#include "engine/omp_wait_policy.h"
 
 using namespace iqa;
 using namespace iqa::bench;
@@ -122,6 +123,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  iqa::use_passive_omp_waits(argv);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

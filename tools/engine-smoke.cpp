@@ -10,6 +10,7 @@
 #include "engine/amp.h"
 #include "engine/cuda_runtime.h"
 #include "engine/nn.h"
+#include "engine/omp_wait_policy.h"
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "training/synthetic_regression.h"
@@ -28,6 +29,7 @@ IQA_CHOICE_SPELLINGS(SmokeAutocast, "--autocast", {SmokeAutocast::None, "none"},
 using iqa::training::SmokeAutocast;
 
 int main(int argc, char** argv) {
+  iqa::use_passive_omp_waits(argv);
   CLI::App app{"engine-smoke: train a small MLP on synthetic data and print the loss falling"};
   int steps = 400, print_every = 50, samples = 512;
   double lr = 3e-3;
@@ -59,8 +61,8 @@ int main(int argc, char** argv) {
     x = x.to(dev);
     y = y.to(dev);
     Adam opt({ParamGroup{model.parameters(), lr}});
-    std::printf("engine-smoke: MLP 8-64-64-1 (ReLU), %d samples, Adam lr %g, %d steps on %s%s\n", samples, lr, steps,
-                dev.str().c_str(), bf16 ? " (bf16 autocast)" : "");
+    std::printf("engine-smoke: MLP 8-64-64-1 (ReLU), %d samples, Adam lr %g, %d steps on %s%s, OpenMP waits %s\n",
+                samples, lr, steps, dev.str().c_str(), bf16 ? " (bf16 autocast)" : "", omp_wait_policy_name());
 
     auto t0 = std::chrono::steady_clock::now();
     double loss_value = 0;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "engine/omp_wait_policy.h"
 #include "tools/iqa_distort_flags.h"
 #include "tools/tool_error.h"
 
@@ -65,6 +66,7 @@ class ProgressDisplay {
 }  // namespace
 
 int main(int argc, char** argv) {
+  iqa::use_passive_omp_waits(argv);
   CLI::App app{"iqa-distort: generate a KADIS-700k-style set (25 KADID distortion types x 5 levels) from a folder "
                "of reference images. Writes <name>_<type:02d>_<level:02d>.<ext> and a CSV (image, reference, "
                "type, level)."};

@@ -102,8 +102,9 @@ configure_and_build() {
 }
 
 # libgomp's default spin-waiting burns the cores that OpenBLAS and the loader threads need (measured:
-# 8.7 img/s spinning vs 70-100 img/s passive in the sind-train demo on 2 cores). It must be set
-# before the process starts, so it is exported here.
+# 8.7 img/s spinning vs 70-100 img/s passive in the sind-train demo on 2 cores). libgomp reads it as
+# it loads; every binary sets it and re-executes itself when it is missing (engine/omp_wait_policy.h),
+# and exporting it here spares them that.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 case "$MODE" in

@@ -14,6 +14,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/omp_wait_policy.h"
 #include "tools/sind_score_flags.h"
 #include "training/epoch_loop.h"  // pick_training_device
 #include "training/metrics.h"
@@ -27,6 +28,7 @@ using namespace iqa;
 using namespace iqa::training;
 
 int main(int argc, char** argv) {
+  iqa::use_passive_omp_waits(argv);
   CLI::App app{"sind-score: score images with a trained SIND checkpoint"};
   iqa::tools::ScoreFlags f;
   iqa::tools::add_score_flags(app, f);
