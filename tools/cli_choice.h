@@ -16,7 +16,7 @@ CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& value, const 
       flag,
       [&value, flag](const std::string& text) {
         try {
-          value = parse_choice<E>(text);
+          value = parse_choice<E>(text, flag);
         } catch (const Error& e) {
           throw CLI::ValidationError(flag, e.what());
         }

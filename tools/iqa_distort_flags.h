@@ -39,8 +39,15 @@ inline void add_iqa_distort_flags(CLI::App& app, IqaDistortArgs& a) {
 
 // The type and level lists into ids; throws iqa::Error naming the flag's bad entry.
 inline void finish_iqa_distort_args(IqaDistortArgs& a) {
-  a.opts.types = parse_id_list(a.types, 1, kNumDistortionTypes, true);
-  a.opts.levels = parse_id_list(a.levels, 1, kNumDistortionLevels, false);
+  const auto ids = [](const std::string& flag, const std::string& spec, int hi, bool names) {
+    try {
+      return parse_id_list(spec, 1, hi, names);
+    } catch (const Error& e) {
+      fail(cat(flag, ": ", e.what()));
+    }
+  };
+  a.opts.types = ids("--types", a.types, kNumDistortionTypes, true);
+  a.opts.levels = ids("--levels", a.levels, kNumDistortionLevels, false);
   a.opts.skip_bad_images = a.bad_image == BadImagePolicy::Skip;
 }
 

@@ -44,12 +44,13 @@ std::string allowed_choices() {
   return out;
 }
 
+// `flag` names the choice in the error: the enum's own flag, or the spelling a tool registered it
+// under (loader-bench's --local-view for sind-train's --local_view).
 template <class E>
-E parse_choice(std::string_view text) {
+E parse_choice(std::string_view text, std::string_view flag = ChoiceSpellings<E>::flag) {
   for (const Spelling<E>& s : ChoiceSpellings<E>::all)
     if (text == s.name) return s.value;
-  throw Error(std::string(ChoiceSpellings<E>::flag) + " must be " + allowed_choices<E>() + ", got '" +
-              std::string(text) + "'");
+  throw Error(std::string(flag) + " must be " + allowed_choices<E>() + ", got '" + std::string(text) + "'");
 }
 
 template <class E>

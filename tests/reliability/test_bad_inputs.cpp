@@ -1,6 +1,7 @@
-// Bad inputs, table-driven: each row runs one binary (sind-train, dsmix-train, sind-score, make-splits) as a child
-// on one broken input and checks the exit code, that the message names the file and the field or
-// value at fault, and that the output the command was asked for was not left behind half-written.
+// Bad inputs, table-driven: each row runs one binary (sind-train, dsmix-train, sind-score, make-splits,
+// iqa-distort, iqa-scenes, loader-bench, engine-smoke) as a child on one broken input and checks the
+// exit code, that the message names the file and the field or value at fault, and that the output the
+// command was asked for was not left behind, whole or half-written (nor any writer's temporary file).
 #include <unistd.h>
 
 #include <filesystem>
@@ -88,8 +89,12 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
   // A finished run's result that --resume would reuse, cut off mid-write (before writes were atomic).
   fs::create_directories(d + "run_damaged");
   write_file(d + "run_damaged/result.json", R"({"steps": 5, "interrupted": fal)");
+  // iqa-distort's references: one good image and one corrupt one.
+  fs::create_directories(d + "references");
+  fs::copy_file(png, d + "references/good.png");
+  fs::copy_file(d + "corrupt.jpg", d + "references/corrupt.jpg");
 
-  const std::string score_out = d + "scores.csv", splits_out = d + "splits";
+  const std::string score_out = d + "scores.csv", splits_out = d + "splits", distort_csv = d + "distorted/distortions.csv";
   auto train = [&](const std::string& json) {
     return std::vector<std::string>{"--exp_type", "cross-set", "--train_dataset", json, "--test_dataset", json,
                                     "--data_root", tiny.data, "--project_dir", d + "run_" + fs::path(json).stem().string(),
@@ -104,6 +109,9 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
   };
   auto koniq = [&](const std::string& csv) {
     return std::vector<std::string>{"--dataset", "koniq10k", "--scores", csv, "--out", splits_out};
+  };
+  auto distort = [&](const std::string& input, const std::string& types = "1") {
+    return std::vector<std::string>{"--input", input, "--output", d + "distorted", "--types", types, "--levels", "1"};
   };
   std::vector<BadInput> table = {
       {"missing data_json", train(d + "absent.json"), "sind-train", 1, {d + "absent.json"}},
@@ -155,6 +163,21 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
        {"--exp_type", "cross-set", "--train_dataset", tiny.json, "--test_dataset", tiny.json, "--data_root", tiny.data,
         "--project_dir", d + "run_damaged", "--clip_model", "tiny", "--device", "cpu", "--epochs", "1", "--resume", "auto"},
        "sind-train", 1, {d + "run_damaged/result.json (a finished run's result", "delete it to train that run again"}},
+      {"corrupt reference image", distort(d + "references"), "iqa-distort", 1, {d + "references/corrupt.jpg"}},
+      {"missing reference folder", distort(d + "absent"), "iqa-distort", 1, {d + "absent", "not a folder"}},
+      {"distortion type out of range", distort(d + "references", "26"), "iqa-distort", 1,
+       {"--types: '26' is outside 1..25"}},
+      {"unknown distortion name", distort(d + "references", "blurry"), "iqa-distort", 1,
+       {"--types: cannot read 'blurry'"}},
+      {"missing CLIP checkpoint", {"--checkpoint", d + "absent_clip.safetensors", d + "references", "--out", score_out},
+       "iqa-scenes", 1, {d + "absent_clip.safetensors"}},
+      {"CLIP checkpoint of another model", {"--checkpoint", ckpt, d + "references", "--out", score_out}, "iqa-scenes", 1,
+       {ckpt}},
+      {"unknown loader-bench view", {"--local-view", "tiles"}, "loader-bench", 105,
+       {"--local-view must be mosaic or same-crop, got 'tiles'"}},
+      {"no loader workers", {"--workers", "0"}, "loader-bench", 1, {"--workers must be at least 1 each, got 0"}},
+      {"unknown engine-smoke device", {"--device", "gpu"}, "engine-smoke", 105,
+       {"--device must be auto, cpu or cuda, got 'gpu'"}},
   };
   // A LIVE Challenge image list whose third name element is not int8 (tests/fuzz found libmatio asking
   // for 2 GB on it): refused before libmatio reads it, naming the file and the byte.
@@ -180,6 +203,9 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
     CHECK_THAT(r.output, !Catch::Contains("AddressSanitizer") && !Catch::Contains("runtime error"));
     CHECK_FALSE(fs::exists(score_out));
     CHECK_FALSE(fs::exists(splits_out));
+    CHECK_FALSE(fs::exists(distort_csv));
+    for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied))
+      CHECK_THAT(e.path().filename().string(), !Catch::Contains(".tmp."));
   }
   fs::permissions(d + "unreadable", fs::perms::owner_all);
 }
