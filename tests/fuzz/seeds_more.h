@@ -25,7 +25,8 @@ inline void write_cli_seeds(const std::filesystem::path& d) {
       {4, "--checkpoint\nclip.safetensors\n--dataset\nkoniq10k\n--format\njson\n--batch\n8\nimgs/"},
       {4, "--checkpoint\nc.safetensors\n--labels\nsky,city\n--prompt\na photo of {label}\n--domain-base\n200"},
       {5, "--input\nrefs\n--output\nout\n--types\n1-8,10,jpeg2000\n--levels\n2,4\n--types-per-image\n1"},
-      {6, "--workers\n1,2\n--images\n64\n--distinct\n4\n--batch\n16\n--sizes\nkoniq\n--cache"}};
+      {6, "--workers\n1,2\n--images\n64\n--distinct\n4\n--batch\n16\n--sizes\nkoniq\n--cache"},
+      {7, "--steps\n50\n--lr\n0.001\n--device\ncpu\n--autocast\nnone\n--print-every\n10\n--seed\n3"}};
   int i = 0;
   for (const auto& [tool, text] : lines) write_text(d / ("seed" + std::to_string(i++)), std::string(1, tool) + text);
 }

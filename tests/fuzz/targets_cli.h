@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "tools/dsmix_flags.h"
+#include "tools/engine_smoke_flags.h"
 #include "tools/iqa_distort_flags.h"
 #include "tools/iqa_scenes_flags.h"
 #include "tools/loader_bench_flags.h"
@@ -106,6 +107,11 @@ inline void cli_loader_bench(const CommandLine& cl) {
   for (int w : a.worker_counts) fuzz_require(w >= 1, "every worker count is positive");
 }
 
+inline void cli_engine_smoke(const CommandLine& cl) {
+  const auto a = parse_step<EngineSmokeArgs>(cl, add_engine_smoke_flags, [](const EngineSmokeArgs&) {});
+  fuzz_require(a.steps >= 1 && a.samples >= 1 && a.print_every >= 1 && a.lr > 0, "engine-smoke's counts are positive");
+}
+
 struct CliTool {
   const char* program;
   void (*parse)(const CommandLine&);
@@ -114,7 +120,7 @@ struct CliTool {
 inline constexpr CliTool kCliTools[] = {
     {"sind-train", cli_sind_train},   {"sind-score", cli_sind_score},   {"make-splits", cli_make_splits},
     {"dsmix-train", cli_dsmix_train}, {"iqa-scenes", cli_iqa_scenes},   {"iqa-distort", cli_iqa_distort},
-    {"loader-bench", cli_loader_bench}};
+    {"loader-bench", cli_loader_bench}, {"engine-smoke", cli_engine_smoke}};
 
 inline int fuzz_cli(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
