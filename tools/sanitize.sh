@@ -8,7 +8,7 @@
 #
 # Environment: SAN_BUILD (default build-san, relative to the repository root), JOBS (default nproc),
 # SAN_REFERENCE_TESTS: an ordinary iqa_tests built from the same sources (CI passes build/'s); with it
-# the subset run compiles only the test files that hold a subset test (32 of the 52 with tests today).
+# the subset run compiles only the test files that hold a subset test (about half of them).
 # The ccache launcher is used when ccache is on PATH (CCACHE_BASEDIR/CCACHE_DIR are honoured).
 set -euo pipefail
 
