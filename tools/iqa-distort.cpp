@@ -50,7 +50,8 @@ class ProgressDisplay {
                   std::string(size_t(width - filled), '.').c_str(), p.done, p.total, rate,
                   rate > 0 ? double(p.total - p.done) / rate : 0.0);
     } else {
-      std::printf("[%zu/%zu] %s: %d images (%.2f ref/s)\n", p.done, p.total, p.reference.c_str(), p.written, rate);
+      std::printf("[%zu/%zu] %s: %d images%s (%.2f ref/s)\n", p.done, p.total, p.reference.c_str(), p.written,
+                  p.kept > 0 ? (", " + std::to_string(p.kept) + " kept").c_str() : "", rate);
     }
     std::fflush(stdout);
   }
@@ -81,8 +82,9 @@ int main(int argc, char** argv) {
     ProgressDisplay display;
     DistortSetResult r = generate_distorted_set(a.opts, [&](const DistortSetProgress& p) { display.update(p); });
     display.finish();
-    std::printf("%zu references, %zu images written, %zu skipped; list in %s\n", r.references, r.images_written,
-                r.skipped, r.csv_path.c_str());
+    const std::string kept = a.opts.resume ? cat(", ", r.images_kept, " kept from the interrupted run") : "";
+    std::printf("%zu references, %zu images written%s, %zu skipped; list in %s\n", r.references, r.images_written,
+                kept.c_str(), r.skipped, r.csv_path.c_str());
     return 0;
   } catch (const std::exception& e) {
     return iqa::tools::report_error("iqa-distort", e);

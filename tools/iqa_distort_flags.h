@@ -35,6 +35,9 @@ inline void add_iqa_distort_flags(CLI::App& app, IqaDistortArgs& a) {
   app.add_option("--csv", a.opts.csv_name, "CSV file name inside --output")->capture_default_str();
   training::add_choice(app, "--bad-image", a.bad_image, "fail: stop at the first undecodable reference; skip: log it and go on");
   app.add_option("--threads", a.threads, "references processed in parallel (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--resume", a.opts.resume,
+               "keep the images an interrupted run with the same options wrote (it records them in "
+               "<output>/.iqa-distort-options); without it every image is made again");
 }
 
 // The type and level lists into ids; throws iqa::Error naming the flag's bad entry.

@@ -1,7 +1,8 @@
 // KADIS-style set generation behind tools/iqa-distort: listing, naming, id lists, per-reference type
-// draws, the written images and CSV, and the bad-image policy.
+// draws, the written images and CSV, the bad-image policy and resuming an interrupted run.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -118,4 +119,53 @@ TEST_CASE("distort set: writes KADIS names, exact pixels and the CSV, bad images
   REQUIRE(read_text(r.csv_path).find("c_bad") == std::string::npos);
   opts.format = "tiff";
   REQUIRE_THROWS_AS(generate_distorted_set(opts), Error);
+}
+
+TEST_CASE("distort set: --resume keeps the interrupted run's images and remakes the rest", "[data][distort]") {
+  TempDir in("distort_resume_in"), out("distort_resume_out");
+  write_png((in.path / "a_ref.png").string(), gradient_image(40, 36, 0));
+  write_png((in.path / "b_ref.png").string(), gradient_image(33, 30, 5));
+  DistortSetOptions opts;
+  opts.input_dir = in.path.string();
+  opts.output_dir = out.path.string();
+  opts.types = {1, 11};
+  opts.levels = {2, 5};
+  opts.seed = 3;
+  opts.format = "png";
+  const DistortSetResult whole = generate_distorted_set(opts);
+  const std::string csv = read_text(whole.csv_path);
+  const std::string record = (out.path / ".iqa-distort-options").string();
+  CHECK(read_text(record) == "iqa-distort options 1\nseed 3\nformat png\ntypes 1,11\nlevels 2,5\ntypes_per_image 0\n");
+  const auto bytes_of = [&](const std::string& name) { return read_text((out.path / name).string()); };
+  const std::string noisy = bytes_of("b_ref_11_05.png"), blurred = bytes_of("a_ref_01_02.png");
+
+  // What a killed run leaves: one image not yet written, one older than the run (an earlier run's, made
+  // with other options: its bytes are wrong), the CSV not yet written; the rest whole and this run's.
+  fs::remove(out.path / "b_ref_11_05.png");
+  { std::ofstream(out.path / "a_ref_01_02.png", std::ios::binary) << "an earlier run's image"; }
+  fs::last_write_time(out.path / "a_ref_01_02.png", fs::last_write_time(record) - std::chrono::hours(1));
+  fs::remove(whole.csv_path);
+  const auto untouched = fs::last_write_time(out.path / "a_ref_11_05.png");
+
+  opts.resume = true;
+  size_t kept_reported = 0;
+  const DistortSetResult resumed =
+      generate_distorted_set(opts, [&](const DistortSetProgress& p) { kept_reported += size_t(p.kept); });
+  CHECK(resumed.images_written == 2);
+  CHECK(resumed.images_kept == 6);
+  CHECK(kept_reported == 6);
+  CHECK(read_text(resumed.csv_path) == csv);
+  CHECK(bytes_of("b_ref_11_05.png") == noisy);    // the same seed's noise again
+  CHECK(bytes_of("a_ref_01_02.png") == blurred);  // the earlier run's image made again
+  CHECK(fs::last_write_time(out.path / "a_ref_11_05.png") == untouched);  // kept, not rewritten
+
+  // Other options than the record's: refused, naming the record and the difference.
+  opts.seed = 4;
+  CHECK_THAT(testing::error_of([&] { generate_distorted_set(opts); }),
+             Catch::Contains("iqa-distort --resume: " + record) && Catch::Contains("'seed 3' there, 'seed 4' now"));
+  // A fresh start (no --resume) records its own options; a resume after it keeps nothing older.
+  opts.resume = false;
+  generate_distorted_set(opts);
+  CHECK(read_text(record).find("seed 4\n") != std::string::npos);
+  CHECK(bytes_of("b_ref_11_05.png") != noisy);
 }

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <sstream>
 
 #include "kernels/philox.h"
 #include "training/image/decode.h"
@@ -39,7 +41,45 @@ struct Row {
   int type, level;
 };
 
+std::string joined(const std::vector<int>& ids) {
+  std::string s;
+  for (int id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  return s;
+}
+
+std::string first_line_differing(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  while (true) {
+    const bool more_a = bool(std::getline(sa, la)), more_b = bool(std::getline(sb, lb));
+    if (!more_a && !more_b) return "";
+    if (!more_a || !more_b || la != lb) return cat("'", more_a ? la : "", "' there, '", more_b ? lb : "", "' now");
+  }
+}
+
+// The time before which images in the output folder are not this run's (nor a resumed one's):
+// a fresh start records its options; a resume checks them and keeps that record's time.
+fs::file_time_type start_or_resume(const DistortSetOptions& opts) {
+  const std::string path = (fs::path(opts.output_dir) / ".iqa-distort-options").string();
+  const std::string wanted = distort_options_record(opts);
+  if (opts.resume && fs::exists(path)) {
+    std::ifstream f(path, std::ios::binary);
+    const std::string had((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    IQA_CHECK(had == wanted, "iqa-distort --resume: ", path, " records the options of the run that made the images ",
+              "there (", first_line_differing(had, wanted), "); resume with the same options, or run without ",
+              "--resume to make every image again");
+    return fs::last_write_time(path);
+  }
+  write_file_atomically(path, wanted, "iqa-distort");
+  return fs::last_write_time(path);
+}
+
 }  // namespace
+
+std::string distort_options_record(const DistortSetOptions& opts) {
+  return cat("iqa-distort options 1\nseed ", opts.seed, "\nformat ", opts.format, "\ntypes ", joined(opts.types),
+             "\nlevels ", joined(opts.levels), "\ntypes_per_image ", opts.types_per_image, "\n");
+}
 
 std::vector<std::string> list_reference_images(const std::string& dir) {
   IQA_CHECK(fs::is_directory(dir), "iqa-distort: input folder ", dir, " does not exist or is not a folder");
@@ -106,7 +146,8 @@ DistortSetResult generate_distorted_set(const DistortSetOptions& opts,
                                         const std::function<void(const DistortSetProgress&)>& on_progress) {
   IQA_CHECK(opts.format == "bmp" || opts.format == "png", "iqa-distort: --format must be bmp or png, got ",
             opts.format);
-  std::vector<int> types = opts.types, levels = opts.levels;
+  DistortSetOptions filled = opts;
+  std::vector<int>&types = filled.types, &levels = filled.levels;
   if (types.empty())
     for (int t = 1; t <= kNumDistortionTypes; ++t) types.push_back(t);
   if (levels.empty())
@@ -117,6 +158,7 @@ DistortSetResult generate_distorted_set(const DistortSetOptions& opts,
   const std::vector<std::string> files = list_reference_images(opts.input_dir);
   IQA_CHECK(!files.empty(), "iqa-distort: no .jpg/.png/.bmp images in ", opts.input_dir);
   fs::create_directories(opts.output_dir);
+  const fs::file_time_type started = start_or_resume(filled);
 
   std::vector<std::vector<Row>> rows(files.size());  // per reference, so the CSV order is stable
   std::atomic<bool> failed{false};
@@ -132,20 +174,27 @@ DistortSetResult generate_distorted_set(const DistortSetOptions& opts,
     DistortSetProgress progress;
     progress.reference = name;
     try {
-      const ImageF ref = to_float(decode_image((fs::path(opts.input_dir) / name).string(), DecodeOptions{}));
+      std::optional<ImageF> ref;  // decoded only when an image is to be made
       const std::string stem = fs::path(name).stem().string();
       for (int t : types_for_reference(name, types, opts.types_per_image, opts.seed))
         for (int l : levels) {
-          const ImageU8 out = to_u8(kadis_distort(ref, t, l, distortion_seed(opts.seed, name_hash(name), t, l)));
           const std::string out_name = distorted_image_name(stem, t, l, opts.format);
           const std::string out_path = (fs::path(opts.output_dir) / out_name).string();
+          rows[f].push_back({out_name, name, t, l});
+          std::error_code ec;
+          if (opts.resume && fs::last_write_time(out_path, ec) >= started && !ec) {
+            ++progress.kept;
+            continue;
+          }
+          if (!ref) ref = to_float(decode_image((fs::path(opts.input_dir) / name).string(), DecodeOptions{}));
+          const ImageU8 out = to_u8(kadis_distort(*ref, t, l, distortion_seed(opts.seed, name_hash(name), t, l)));
           if (opts.format == "bmp") write_bmp(out_path, out);
           else write_png(out_path, out);
-          rows[f].push_back({out_name, name, t, l});
+          ++progress.written;
         }
-      progress.written = int(rows[f].size());
     } catch (const std::exception& e) {
       rows[f].clear();
+      progress.written = progress.kept = 0;
       if (!opts.skip_bad_images) {
 #pragma omp critical(distort_set_error)
         if (!failed.exchange(true)) first_error = e.what();
@@ -157,7 +206,8 @@ DistortSetResult generate_distorted_set(const DistortSetOptions& opts,
     {
       progress.done = ++done;
       progress.total = files.size();
-      result.images_written += rows[f].size();
+      result.images_written += size_t(progress.written);
+      result.images_kept += size_t(progress.kept);
       if (!progress.skipped_reason.empty()) ++result.skipped;
       if (on_progress) on_progress(progress);
     }

@@ -21,17 +21,23 @@ struct DistortSetOptions {
   int types_per_image = 0;
   bool skip_bad_images = false;     // false: the first undecodable reference stops the run
   std::string csv_name = "distortions.csv";
+  // Keep the images an interrupted run with the same options already wrote. A run starts by writing
+  // its options to <output_dir>/.iqa-distort-options; a resumed run checks them against its own and
+  // keeps each image written since (newer than that file: images of an earlier run with other
+  // options are made again). Every image there is whole, as images are renamed into place.
+  bool resume = false;
 };
 
 struct DistortSetProgress {
   size_t done = 0, total = 0;  // references finished (written or skipped) / to do
   std::string reference;       // the one just finished
   int written = 0;             // images written for it (0 when skipped)
+  int kept = 0;                // images a resumed run found already made
   std::string skipped_reason;  // non-empty when it was skipped
 };
 
 struct DistortSetResult {
-  size_t references = 0, images_written = 0, skipped = 0;
+  size_t references = 0, images_written = 0, images_kept = 0, skipped = 0;
   std::string csv_path;
 };
 
@@ -45,6 +51,10 @@ std::string distorted_image_name(const std::string& stem, int type, int level, c
 // The types one reference gets (see types_per_image); depends only on the seed and the file name.
 std::vector<int> types_for_reference(const std::string& file_name, const std::vector<int>& types,
                                      int types_per_image, uint64_t seed);
+
+// The options record a run writes first (see DistortSetOptions::resume), after the type and level
+// defaults are filled in.
+std::string distort_options_record(const DistortSetOptions& opts);
 
 // Runs the whole set, references in parallel (OpenMP). `on_progress` is called once per reference,
 // never concurrently. Throws iqa::Error naming the file for a bad reference unless skip_bad_images.
