@@ -34,6 +34,18 @@ ImageU8 gradient_image(int W, int H, int phase) {
   return img;
 }
 
+// Gaussian blur and white noise at levels 2 and 5, seed 3, PNG.
+DistortSetOptions two_types_two_levels(const TempDir& in, const TempDir& out) {
+  DistortSetOptions opts;
+  opts.input_dir = in.path.string();
+  opts.output_dir = out.path.string();
+  opts.types = {1, 11};
+  opts.levels = {2, 5};
+  opts.seed = 3;
+  opts.format = "png";
+  return opts;
+}
+
 }  // namespace
 
 TEST_CASE("distort set: id lists, names and per-reference types", "[data][distort]") {
@@ -69,13 +81,7 @@ TEST_CASE("distort set: writes KADIS names, exact pixels and the CSV, bad images
   { std::ofstream(in.path / "notes.txt") << "not an image"; }
   REQUIRE(list_reference_images(in.path.string()) == std::vector<std::string>{"a_ref.bmp", "b_ref.png"});
 
-  DistortSetOptions opts;
-  opts.input_dir = in.path.string();
-  opts.output_dir = out.path.string();
-  opts.types = {1, 11};
-  opts.levels = {2, 5};
-  opts.seed = 3;
-  opts.format = "png";
+  DistortSetOptions opts = two_types_two_levels(in, out);
   size_t calls = 0;
   DistortSetResult r = generate_distorted_set(opts, [&](const DistortSetProgress& p) {
     ++calls;
@@ -125,13 +131,7 @@ TEST_CASE("distort set: --resume keeps the interrupted run's images and remakes 
   TempDir in("distort_resume_in"), out("distort_resume_out");
   write_png((in.path / "a_ref.png").string(), gradient_image(40, 36, 0));
   write_png((in.path / "b_ref.png").string(), gradient_image(33, 30, 5));
-  DistortSetOptions opts;
-  opts.input_dir = in.path.string();
-  opts.output_dir = out.path.string();
-  opts.types = {1, 11};
-  opts.levels = {2, 5};
-  opts.seed = 3;
-  opts.format = "png";
+  DistortSetOptions opts = two_types_two_levels(in, out);
   const DistortSetResult whole = generate_distorted_set(opts);
   const std::string csv = read_text(whole.csv_path);
   const std::string record = (out.path / ".iqa-distort-options").string();
