@@ -172,3 +172,22 @@ TEST_CASE("loading a wrong checkpoint names the file and what is wrong", "[check
   REQUIRE_THROWS_AS(save_checkpoint(path, TrainingState{}), Error);  // no model
   fs::remove(path);
 }
+
+TEST_CASE("checkpoint config numbers: a damaged value names the file and the key", "[checkpoint]") {
+  // Resuming read these with std::stoll / std::stod, whose bare "stoll" named neither.
+  const std::map<std::string, std::string> config = {
+      {"batches_done", "12"}, {"epoch_loss_sum", "3.5"}, {"resize", "99999999999999999999"}, {"kept_srcc", "nan"},
+      {"crop", "224px"},      {"metrics_bytes", "-4"}};
+  const std::string path = "run/checkpoints/last.safetensors";
+  CHECK(config_integer(config, "batches_done", path, 0, 1000) == 12);
+  CHECK(config_number(config, "epoch_loss_sum", path) == 3.5);
+  CHECK_THAT(error_of([&] { config_integer(config, "resize", path, 1, 65536); }),
+             Catch::Contains(path + ": the checkpoint's config 'resize' is '99999999999999999999', not a whole number in 1..65536"));
+  CHECK_THAT(error_of([&] { config_integer(config, "crop", path, 1, 65536); }), Catch::Contains("'crop' is '224px'"));
+  CHECK_THAT(error_of([&] { config_integer(config, "metrics_bytes", path, 0, 1 << 30); }),
+             Catch::Contains("'metrics_bytes' is '-4'"));
+  CHECK_THAT(error_of([&] { config_number(config, "kept_srcc", path); }),
+             Catch::Contains(path + ": the checkpoint's config 'kept_srcc' is 'nan', not a finite number"));
+  CHECK_THAT(error_of([&] { config_number(config, "epoch_loss_count", path); }),
+             Catch::Contains(path + ": the checkpoint's config has no 'epoch_loss_count'"));
+}

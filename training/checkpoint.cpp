@@ -1,6 +1,8 @@
 // Training checkpoints: sections with prefixes in one safetensors file, config as JSON metadata.
 #include "training/checkpoint.h"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -128,6 +130,36 @@ std::string safetensors_format(const std::string& path) {
   const SafetensorsMetadata meta = SafetensorsFile::open(path).metadata();
   const auto fmt = meta.find("format");
   return fmt == meta.end() ? "" : fmt->second;
+}
+
+namespace {
+
+const std::string& config_text(const std::map<std::string, std::string>& config, const std::string& key,
+                               const std::string& path) {
+  const auto it = config.find(key);
+  IQA_CHECK(it != config.end(), path, ": the checkpoint's config has no '", key, "'");
+  return it->second;
+}
+
+}  // namespace
+
+double config_number(const std::map<std::string, std::string>& config, const std::string& key, const std::string& path) {
+  const std::string& text = config_text(config, key, path);
+  double v = NAN;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  IQA_CHECK(ec == std::errc() && end == text.data() + text.size() && std::isfinite(v), path,
+            ": the checkpoint's config '", key, "' is '", text, "', not a finite number");
+  return v;
+}
+
+int64_t config_integer(const std::map<std::string, std::string>& config, const std::string& key, const std::string& path,
+                       int64_t lo, int64_t hi) {
+  const std::string& text = config_text(config, key, path);
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  IQA_CHECK(ec == std::errc() && end == text.data() + text.size() && v >= lo && v <= hi, path,
+            ": the checkpoint's config '", key, "' is '", text, "', not a whole number in ", lo, "..", hi);
+  return v;
 }
 
 }  // namespace iqa::training

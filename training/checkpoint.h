@@ -39,6 +39,12 @@ void save_checkpoint(const std::string& path, const TrainingState& state);
 void load_checkpoint(const std::string& path, TrainingState& state);
 // The config stored in a checkpoint, without loading anything else.
 std::map<std::string, std::string> read_checkpoint_config(const std::string& path);
+// A number in a checkpoint's config (stored as text): an iqa::Error naming the file and the key when
+// it is missing, is not a number in full, or (integers) lies outside [lo, hi]. A damaged checkpoint
+// then says where, instead of escaping as std::stoi's bare exception.
+double config_number(const std::map<std::string, std::string>& config, const std::string& key, const std::string& path);
+int64_t config_integer(const std::map<std::string, std::string>& config, const std::string& key, const std::string& path,
+                       int64_t lo, int64_t hi);
 // A safetensors file's metadata 'format' ("" when it has none, as tools/export_weights.py's files;
 // "iqa.cu-checkpoint" for these checkpoints). An unreadable file throws.
 std::string safetensors_format(const std::string& path);

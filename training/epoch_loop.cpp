@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "engine/cuda_runtime.h"
 #include "engine/device_prefetch.h"
@@ -33,9 +34,10 @@ Position resume_from(EpochLoop& loop, const std::string& path) {
   if (loop.restore_history) loop.restore_history(st.config.at("history"));
   Position p;
   p.step = st.step;
-  const int64_t done = std::stoll(st.config.at("batches_done"));
-  p.loss_sum = std::stod(st.config.at("epoch_loss_sum"));
-  p.loss_count = std::stoll(st.config.at("epoch_loss_count"));
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t done = config_integer(st.config, "batches_done", path, 0, kMax);
+  p.loss_sum = config_number(st.config, "epoch_loss_sum", path);
+  p.loss_count = config_integer(st.config, "epoch_loss_count", path, 0, kMax);
   p.start_epoch = int(st.epoch);
   // Saved after an epoch's last step but before its end was recorded (a stop during its evaluation):
   // the epoch is entered again with no batch left, and its record and evaluation are written then.
@@ -49,8 +51,8 @@ Position resume_from(EpochLoop& loop, const std::string& path) {
     p.skip_batches = done;
   }
   // Records logged after this checkpoint (a crash since) are written again; a finished run keeps all.
-  const auto bytes = st.config.find("metrics_bytes");
-  if (bytes != st.config.end() && p.start_epoch < loop.passes) loop.log->truncate_jsonl(std::stoull(bytes->second));
+  if (st.config.count("metrics_bytes") && p.start_epoch < loop.passes)
+    loop.log->truncate_jsonl(uint64_t(config_integer(st.config, "metrics_bytes", path, 0, kMax)));
   return p;
 }
 

@@ -171,6 +171,25 @@ TEST_CASE("make-splits: nnid, ava, piq23, agiqa3k and pipal as shipped", "[data]
              Catch::Contains("A0150_00_00.bmp is in no"));
 }
 
+TEST_CASE("make-splits: scene numbers past int and impossible vote counts name the file and line",
+          "[data][reference]") {
+  // Found by the score_files fuzzer: the digits went to std::stoi, whose out_of_range escaped as a
+  // bare "stoi"; AVA's %lf read "inf" and negative counts into a NaN or meaningless mean.
+  Dir d("test_reference_splits_bad");
+  const std::string spaq_scores = d.write("MOS and Image attribute scores.csv", "Image name,MOS\n00002.jpg,70\n");
+  const std::string scenes = d.write("scenes.csv", "Image name,Scene category\n00002.jpg,44444444445\n");
+  CHECK_THAT(error_of([&] { load_source("spaq", {{spaq_scores}, scenes}); }),
+             Catch::Contains(scenes + ":2: unknown scene '44444444445'"));
+  const std::string piq = d.write("Scores_Overall.csv", "IMAGE PATH,JOD,SCENE\na.jpg,0.3,Scene_99999999999\n");
+  CHECK_THAT(error_of([&] { load_source("piq23", {{piq}, ""}); }),
+             Catch::Contains(":2: scene 'Scene_99999999999' does not end in _<0..99>"));
+  for (const std::string& votes : {"inf 1 5 17 38 36 15 6 5 1", "nan 1 5 17 38 36 15 6 5 1", "-9 10 0 0 0 0 0 0 0 0"}) {
+    const std::string ava = d.write("AVA.txt", "1 953619 " + votes + " 1 22 1396\n");
+    CHECK_THAT(error_of([&] { load_source("ava", {{ava}, ""}); }),
+               Catch::Contains(ava + ": line 1: ") && Catch::Contains("is not '<index> <image id> <10 vote counts>"));
+  }
+}
+
 TEST_CASE("make-splits: test-only datasets and the iqa layout", "[data][reference]") {
   Dir d("test_reference_splits");
   SourceData b = load_source("bid", {{d.write("bid.csv", "image,mos\n1,4.5\n3,1.3\n")}, ""});

@@ -39,7 +39,11 @@ inline void write_score_file_seeds(const std::filesystem::path& d) {
       {7, "image,reference,dmos\njp2k/img1.bmp,bikes.bmp,51.2\nwn/img3.bmp,bikes.bmp,0\n"},
       {8, "5.51 i01_01_1.bmp\n4.0 I02_24_5.BMP\r\n"},
       {9, "image_id=score\n1=5\n1=7\n2=3\n\fimage_id,category\n1,2\n2,6\n"},
-      {10, "sessionId,imageName,aestheticScore_mean,semantic\ns1,a.jpg,3.4,people\ns2,b.jpg,2.5,animal\n"}};
+      {10, "sessionId,imageName,aestheticScore_mean,semantic\ns1,a.jpg,3.4,people\ns2,b.jpg,2.5,animal\n"},
+      {11, "1 953619 0 1 5 17 38 36 15 6 5 1 1 22 1396\n2 953958 10 7 15 33 43 8 5 2 0 1 0 0 1396\n"},
+      {12, "0.5 D2_IC001_img1.jpg\n0.25 D2_IC002_img3.jpg\n"},
+      {13, "IMAGE PATH,JOD,SCENE\nimgs\\1.jpg,0.3,Scene_1\nimgs\\2.jpg,-1.5,Scene_42\n"},
+      {14, "name,prompt,adj1,adj2,style,mos_quality\nmidjourney_1.png,a cat,,,anime,3.2\nsd_2.png,a dog,,,,2.1\n"}};
   int i = 0;
   for (const auto& [dataset, text] : seeds) write_text(d / ("seed" + std::to_string(i++)), std::string(1, dataset) + text);
 }

@@ -1,24 +1,33 @@
 // Fuzz targets for the training side's parsers: score files, KADIS listings, splits, checkpoints.
 // Included from tests/fuzz/targets.h (helpers and the first targets live there).
 #pragma once
+#include <cmath>
 #include <cstring>
 
 namespace iqa::fuzz {
 
 // The datasets' CSV and TXT score files through load_source. The first byte picks the dataset; the
 // rest is the score file, and text after a form feed ('\f') is the scene-label file (spaq, eva, ...).
+// Every dataset with a single score file is here (PIPAL's is a folder of them).
 inline int fuzz_score_files(const uint8_t* data, size_t size) {
-  static const char* const kDatasets[] = {"koniq10k", "spaq", "livec", "bid",     "cid2013", "kadid10k",
-                                          "csiq",     "live", "tid2013", "eva", "para"};
+  struct Source {
+    const char* dataset;
+    const char* file;  // the name some readers go by (PARA's says which split, NNID's which size)
+  };
+  static const Source kSources[] = {
+      {"koniq10k", "scores.txt"}, {"spaq", "scores.txt"},    {"livec", "scores.txt"},
+      {"bid", "scores.txt"},      {"cid2013", "scores.txt"}, {"kadid10k", "scores.txt"},
+      {"csiq", "scores.txt"},     {"live", "scores.txt"},    {"tid2013", "scores.txt"},
+      {"eva", "scores.txt"},      {"para", "PARA-GiaaTrain.csv"}, {"ava", "AVA.txt"},
+      {"nnid", "mos1024_with_names.txt"}, {"piq23", "Scores_Overall.csv"}, {"agiqa3k", "data.csv"}};
   if (size == 0) return 0;
-  const char* dataset = kDatasets[data[0] % (sizeof(kDatasets) / sizeof(kDatasets[0]))];
+  const Source& source = kSources[data[0] % (sizeof(kSources) / sizeof(kSources[0]))];
+  const char* dataset = source.dataset;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   const size_t ff = text.find('\f');
   const std::string scores = text.substr(0, ff);
   SourceFiles files;
-  // PARA's file name says which official split it is.
-  const bool para = std::strcmp(dataset, "para") == 0;
-  files.scores = {write_scratch(para ? "PARA-GiaaTrain.csv" : "scores.txt", scores.data(), scores.size())};
+  files.scores = {write_scratch(source.file, scores.data(), scores.size())};
   if (ff != std::string::npos) {
     const std::string scenes = text.substr(ff + 1);
     files.scenes = write_scratch("scenes.csv", scenes.data(), scenes.size());
@@ -27,6 +36,7 @@ inline int fuzz_score_files(const uint8_t* data, size_t size) {
     SourceData s = load_source(dataset, files, 7);
     fuzz_require(s.official_split.empty() || s.official_split.size() == s.list.entries.size(),
                  "one official split label per entry");
+    for (const DatasetEntry& e : s.list.entries) fuzz_require(std::isfinite(e.score), "every score is finite");
   } catch (const Error&) {
   }
   try {

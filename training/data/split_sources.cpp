@@ -1,6 +1,7 @@
 // Dataset score-file readers for make-splits (formats: the table in splits.h): the shared helpers, the
 // authentic sets of the protocols (KonIQ, SPAQ, LIVEC, BID, CID2013, EVA, PARA) and load_source.
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cmath>
 #include <map>
@@ -213,8 +214,11 @@ std::map<std::string, std::vector<int>> spaq_scene_candidates(const std::string&
       for (char& ch : v)
         if (ch == ',' || ch == ';' || ch == '|' || ch == '/') ch = '\n';
       for (const std::string& tok : split_lines(v)) {
-        const bool digits = std::all_of(tok.begin(), tok.end(), [](unsigned char ch) { return std::isdigit(ch); });
-        const int k = digits ? std::stoi(tok) - 1 : spaq_scene_index(tok);
+        // A scene by number (1..9) or by name; from_chars, not stoi: a long digit run is out of int's range.
+        int number = 0;
+        const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), number);
+        const bool is_number = ec == std::errc() && end == tok.data() + tok.size();
+        const int k = is_number ? number - 1 : spaq_scene_index(tok);
         IQA_CHECK(k >= 0 && k < 9, labels.name, ":", labels.row_lines[r], ": unknown scene '", tok, "'");
         c.push_back(k);
       }

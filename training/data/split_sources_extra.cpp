@@ -1,6 +1,7 @@
 // make-splits' readers for the sets the reference lists beyond its protocols' training sets: AVA, NNID,
 // PIQ23, AGIQA-3K (formats: the table in splits.h; numbering: the reference's data_json generator).
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -24,8 +25,12 @@ SourceData load_ava(const SourceFiles& f) {
                                 &votes[0], &votes[1], &votes[2], &votes[3], &votes[4], &votes[5], &votes[6], &votes[7],
                                 &votes[8], &votes[9]);
     double n = 0, sum = 0;
-    for (int k = 0; k < 10; ++k) n += votes[k], sum += votes[k] * (k + 1);
-    IQA_CHECK(got == 12 && n > 0, path, ": line ", i + 1, ": '", lines[i],
+    bool counts = true;  // %lf also reads "nan", "inf" and negative numbers
+    for (int k = 0; k < 10; ++k) {
+      counts = counts && std::isfinite(votes[k]) && votes[k] >= 0;
+      n += votes[k], sum += votes[k] * (k + 1);
+    }
+    IQA_CHECK(got == 12 && counts && n > 0, path, ": line ", i + 1, ": '", lines[i],
               "' is not '<index> <image id> <10 vote counts> ...' with at least one vote");
     s.list.entries.push_back({prefix + id + ".jpg", sum / n, 1300});
   }
@@ -76,9 +81,10 @@ SourceData load_piq23(const SourceFiles& f) {
     const std::string& name = t.rows[r][scene];
     const size_t us = name.find_last_of('_');
     int id = -1;
-    if (us != std::string::npos && us + 1 < name.size() &&
-        std::all_of(name.begin() + long(us) + 1, name.end(), ::isdigit))
-      id = std::stoi(name.substr(us + 1));
+    if (us != std::string::npos) {  // from_chars, not stoi: a long digit run is out of int's range
+      const auto [end, ec] = std::from_chars(name.data() + us + 1, name.data() + name.size(), id);
+      if (ec != std::errc() || end != name.data() + name.size()) id = -1;
+    }
     IQA_CHECK(id >= 0 && id < 100, t.name, ":", t.row_lines[r], ": scene '", name, "' does not end in _<0..99>");
     s.list.entries.push_back({prefix + path, number_at(t, r, jod), id, name});
     s.list.domain_names[id] = name;

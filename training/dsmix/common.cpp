@@ -88,7 +88,7 @@ std::shared_ptr<DSMPredictor> load_frozen_predictor(const std::string& checkpoin
   IQA_CHECK(stored.count("stage") && stored.at("stage") == choice_name(DsmixStage::DSM), "dsmix-train: --dsm_checkpoint ", checkpoint,
             " is not a stage-1 (dsm) checkpoint");
   const DsmModel model = recorded_choice(stored, "dsm_model", DsmModel::ViTB8, checkpoint);
-  const int stored_crop = stored.count("crop") ? std::stoi(stored.at("crop")) : 224;
+  const int stored_crop = stored.count("crop") ? int(config_integer(stored, "crop", checkpoint, 1, 1 << 16)) : 224;
   IQA_CHECK(stored_crop == crop, "dsmix-train: --dsm_checkpoint ", checkpoint, " was trained at --crop ", stored_crop,
             ", this run uses --crop ", crop, "; the predictor's positional embedding fixes the size");
   auto p = std::make_shared<DSMPredictor>(dsm_predictor_config(model, crop));

@@ -25,12 +25,6 @@ std::string four(double v) {
   return b;
 }
 
-double stored_number(const std::map<std::string, std::string>& stored, const std::string& key, const std::string& path) {
-  auto it = stored.find(key);
-  IQA_CHECK(it != stored.end(), path, ": no '", key, "' in the checkpoint's config");
-  return std::stod(it->second);
-}
-
 }  // namespace
 
 RobustScale robust_scale(std::vector<double> v) {
@@ -82,8 +76,8 @@ Calibration ScoringWeights::calibration() const {
             ": no calibration statistics (mos_median / pred_median); they are written when a run evaluates "
             "(best, val-best) or finishes (last); this checkpoint is older or its run stopped early");
   Calibration c;
-  c.mos = {stored_number(stored, "mos_median", path), stored_number(stored, "mos_mad", path)};
-  c.pred = {stored_number(stored, "pred_median", path), stored_number(stored, "pred_mad", path)};
+  c.mos = {config_number(stored, "mos_median", path), config_number(stored, "mos_mad", path)};
+  c.pred = {config_number(stored, "pred_median", path), config_number(stored, "pred_mad", path)};
   return c;
 }
 
@@ -110,7 +104,7 @@ ScoringWeights load_scoring_weights(const std::string& checkpoint, bool raw_weig
   cfg.clip_model = parse_choice<ClipModel>(get("clip_model"));
   cfg.local_global = get("local_global") == "true";
   cfg.all_global = get("all_global") == "true";
-  cfg.resize = std::stoi(get("resize"));
+  cfg.resize = int(config_integer(w.stored, "resize", checkpoint, 1, 1 << 16));
   cfg.local_view = parse_choice<LocalViewMode>(get("local_view"));
   // Checkpoints from before --test_local_view evaluated with the training view.
   cfg.test_local_view = w.stored.count("test_local_view") ? parse_choice<LocalViewMode>(get("test_local_view")) : cfg.local_view;
@@ -124,7 +118,7 @@ ScoringWeights load_scoring_weights(const std::string& checkpoint, bool raw_weig
     load_checkpoint(checkpoint, st);
     const std::string set = get("kept_set");
     w.description = kept->second + " (EMA weights of epoch " + get("kept_epoch") + ", " +
-                    (kept->second == "val-best" ? "validation" : "test") + " SRCC " + four(std::stod(get("kept_srcc"))) +
+                    (kept->second == "val-best" ? "validation" : "test") + " SRCC " + four(config_number(w.stored, "kept_srcc", checkpoint)) +
                     " on " + set + ")";
     return w;
   }
