@@ -181,6 +181,7 @@ TEST_CASE("checkpoint config numbers: a damaged value names the file and the key
   const std::string path = "run/checkpoints/last.safetensors";
   CHECK(config_integer(config, "batches_done", path, 0, 1000) == 12);
   CHECK(config_number(config, "epoch_loss_sum", path) == 3.5);
+  CHECK(config_number({{"sum", "0x1.8p+1"}}, "sum", path) == 3.0);  // the loop's loss sums are hex floats
   CHECK_THAT(error_of([&] { config_integer(config, "resize", path, 1, 65536); }),
              Catch::Contains(path + ": the checkpoint's config 'resize' is '99999999999999999999', not a whole number in 1..65536"));
   CHECK_THAT(error_of([&] { config_integer(config, "crop", path, 1, 65536); }), Catch::Contains("'crop' is '224px'"));

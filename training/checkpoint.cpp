@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -145,9 +146,11 @@ const std::string& config_text(const std::map<std::string, std::string>& config,
 
 double config_number(const std::map<std::string, std::string>& config, const std::string& key, const std::string& path) {
   const std::string& text = config_text(config, key, path);
-  double v = NAN;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  IQA_CHECK(ec == std::errc() && end == text.data() + text.size() && std::isfinite(v), path,
+  // strtod, not from_chars: the loop stores its loss sums in hex ("%a") to resume bit for bit.
+  // (Overflow gives inf, refused below; an underflow's tiny value is what was stored.)
+  char* end = nullptr;
+  const double v = text.empty() ? NAN : std::strtod(text.c_str(), &end);
+  IQA_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v), path,
             ": the checkpoint's config '", key, "' is '", text, "', not a finite number");
   return v;
 }
