@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_flags.h"
 #include "bench/bench_ops.h"
 #include "bench/timer.h"
 #include "engine/autograd.h"
@@ -17,14 +18,6 @@ using namespace iqa;
 using namespace iqa::bench;
 
 namespace {
-
-DType parse_dtype(const std::string& s) {
-  if (s == "f32") return DType::F32;
-  if (s == "bf16") return DType::BF16;
-  if (s == "f16") return DType::F16;
-  if (s == "f64") return DType::F64;
-  fail(cat("iqa-bench: unknown --dtype '", s, "' (f32, bf16, f16, f64)"));
-}
 
 struct Result {
   BenchCase c;
@@ -64,36 +57,23 @@ void print_table(const std::vector<Result>& results, const std::string& device) 
 
 int run(int argc, char** argv) {
   CLI::App app{"iqa-bench: time engine ops at fixed shapes (see bench/bench_ops.cpp)"};
-  std::string device_name = "cpu", dtype_arg;
-  std::vector<std::string> ops;
-  int reps = -1, warmup = -1;
-  bool json_only = false, small = false, list = false;
-  app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--ops", ops, "ops to run, comma-separated (default: all; --list shows them)")->delimiter(',');
-  app.add_option("--reps", reps, "timed repetitions (default 100 on cuda, 10 on cpu)");
-  app.add_option("--warmup", warmup, "untimed repetitions first (default 10 on cuda, 2 on cpu)");
-  app.add_option("--dtype", dtype_arg, "f32, bf16 or f16 (default bf16 on cuda, f32 on cpu)");
-  app.add_flag("--json", json_only, "print only the JSON lines");
-  app.add_flag("--small", small, "reduced batch sizes, for a CPU run of a few seconds");
-  app.add_flag("--list", list, "list the ops and exit");
+  BenchArgs args;
+  add_bench_flags(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (list) {
+  finish_bench_args(args);
+  if (args.list) {
     for (const auto& n : bench_op_names()) std::printf("%s\n", n.c_str());
     return 0;
   }
 
-  const bool on_cuda = device_name == "cuda";
+  const bool on_cuda = args.device == "cuda";
   Device device = on_cuda ? cuda_device(0) : kCPU;
   if (on_cuda) IQA_CHECK(cuda::available(), "iqa-bench: --device cuda: ", cuda::unavailable_reason());
-  DType dtype = dtype_arg.empty() ? (on_cuda ? DType::BF16 : DType::F32) : parse_dtype(dtype_arg);
-  if (reps < 0) reps = on_cuda ? 100 : 10;
-  if (warmup < 0) warmup = on_cuda ? 10 : 2;
-  IQA_CHECK(reps >= 1, "iqa-bench: --reps must be at least 1");
-  if (ops.empty()) ops = bench_op_names();
+  const std::vector<std::string> ops = args.ops.empty() ? bench_op_names() : args.ops;
 
   NoGradGuard no_grad;
   std::vector<Result> results;
@@ -101,13 +81,13 @@ int run(int argc, char** argv) {
   for (const auto& op : ops) {
     try {
       Result r;
-      r.c = make_bench_case(op, device, dtype, small);
-      std::vector<double> ms = time_reps(device, warmup, reps, r.c.run);
+      r.c = make_bench_case(op, device, args.dtype, args.small);
+      std::vector<double> ms = time_reps(device, args.warmup, args.reps, r.c.run);
       r.median_ms = median(ms);
       r.min_ms = *std::min_element(ms.begin(), ms.end());
-      r.reps = reps;
+      r.reps = args.reps;
       r.c.run = nullptr;  // frees the inputs before the next case allocates its own
-      std::printf("%s\n", json_line(r, device_name).c_str());
+      std::printf("%s\n", json_line(r, args.device).c_str());
       std::fflush(stdout);
       results.push_back(std::move(r));
     } catch (const Error& e) {
@@ -116,7 +96,7 @@ int run(int argc, char** argv) {
       ++failures;
     }
   }
-  if (!json_only) print_table(results, on_cuda ? device.str() : "cpu");
+  if (!args.json_only) print_table(results, on_cuda ? device.str() : "cpu");
   return failures ? 1 : 0;
 }
 

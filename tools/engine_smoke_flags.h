@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 
+#include "tools/cli_bounds.h"
 #include "tools/cli_choice.h"
 
 namespace iqa::training {
@@ -23,10 +24,10 @@ struct EngineSmokeArgs {
 };
 
 inline void add_engine_smoke_flags(CLI::App& app, EngineSmokeArgs& a) {
-  app.add_option("--steps", a.steps, "optimizer steps")->check(CLI::PositiveNumber);
-  app.add_option("--lr", a.lr, "Adam learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--samples", a.samples, "training set size (full-batch training)")->check(CLI::PositiveNumber);
-  app.add_option("--print-every", a.print_every, "print the loss every N steps")->check(CLI::PositiveNumber);
+  app.add_option("--steps", a.steps, "optimizer steps")->check(tools::at_least(1));
+  app.add_option("--lr", a.lr, "Adam learning rate")->check(tools::greater_than(0));
+  app.add_option("--samples", a.samples, "training set size (full-batch training)")->check(tools::at_least(1));
+  app.add_option("--print-every", a.print_every, "print the loss every N steps")->check(tools::at_least(1));
   app.add_option("--seed", a.seed, "Philox seed for data and init");
   training::add_choice(app, "--device", a.device, "auto (CUDA when a GPU is usable), cpu or cuda");
   training::add_choice(app, "--autocast", a.autocast, "CUDA compute dtype: none or bf16");

@@ -6,6 +6,7 @@
 
 #include "training/distort/distort.h"
 #include "training/distort/set.h"
+#include "tools/cli_bounds.h"
 #include "tools/cli_choice.h"
 #include "training/data/loader.h"  // BadImagePolicy and its spellings
 
@@ -27,14 +28,14 @@ inline void add_iqa_distort_flags(CLI::App& app, IqaDistortArgs& a) {
   app.add_option("--types-per-image", a.opts.types_per_image,
                  "0: every selected type for every reference; n: n types per reference drawn from the seed "
                  "(KADIS-700k uses 1)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(tools::at_least(0))
       ->capture_default_str();
   app.add_option("--seed", a.opts.seed, "seed for every random distortion (each image gets its own stream)")
       ->capture_default_str();
   app.add_option("--format", a.opts.format, "output format")->check(CLI::IsMember({"bmp", "png"}))->capture_default_str();
   app.add_option("--csv", a.opts.csv_name, "CSV file name inside --output")->capture_default_str();
   training::add_choice(app, "--bad-image", a.bad_image, "fail: stop at the first undecodable reference; skip: log it and go on");
-  app.add_option("--threads", a.threads, "references processed in parallel (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", a.threads, "references processed in parallel (0: all cores)")->check(tools::at_least(0));
   app.add_flag("--resume", a.opts.resume,
                "keep the images an interrupted run with the same options wrote (it records them in "
                "<output>/.iqa-distort-options); without it every image is made again");

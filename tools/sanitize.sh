@@ -44,7 +44,7 @@ cmake -S "$ROOT" -B "$BUILD" -DIQA_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
   "${launcher[@]}" >/dev/null
 # Only the test binary and the tools the reliability tests run as children (sanitized too: the
 # bad-input table runs every tool): the benches add build time and are not what ctest runs.
-cmake --build "$BUILD" --target iqa_tests sind-train sind-score make-splits dsmix-train iqa-distort iqa-scenes loader-bench engine-smoke -j"$JOBS"
+cmake --build "$BUILD" --target iqa_tests sind-train sind-score make-splits dsmix-train iqa-distort iqa-scenes loader-bench engine-smoke iqa-bench -j"$JOBS"
 built=$(date +%s)
 
 # Every report is fatal; leaks are reported at exit (and fail the test that leaked).

@@ -26,7 +26,8 @@ inline void write_cli_seeds(const std::filesystem::path& d) {
       {4, "--checkpoint\nc.safetensors\n--labels\nsky,city\n--prompt\na photo of {label}\n--domain-base\n200"},
       {5, "--input\nrefs\n--output\nout\n--types\n1-8,10,jpeg2000\n--levels\n2,4\n--types-per-image\n1"},
       {6, "--workers\n1,2\n--images\n64\n--distinct\n4\n--batch\n16\n--sizes\nkoniq\n--cache"},
-      {7, "--steps\n50\n--lr\n0.001\n--device\ncpu\n--autocast\nnone\n--print-every\n10\n--seed\n3"}};
+      {7, "--steps\n50\n--lr\n0.001\n--device\ncpu\n--autocast\nnone\n--print-every\n10\n--seed\n3"},
+      {8, "--device\ncpu\n--ops\nmatmul,softmax\n--reps\n5\n--warmup\n0\n--dtype\nf64\n--small\n--json"}};
   int i = 0;
   for (const auto& [tool, text] : lines) write_text(d / ("seed" + std::to_string(i++)), std::string(1, tool) + text);
 }

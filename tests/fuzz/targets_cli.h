@@ -1,13 +1,14 @@
 // The command-line fuzz target: the parse step of every binary that reads a command line (sind-train,
-// sind-score, make-splits, dsmix-train, iqa-scenes, iqa-distort, loader-bench), through the same
-// flag registrations and post-parse checks their mains use (tools/*_flags.h), into a configuration;
-// nothing is run. Input: byte 0 picks the binary, the rest is its arguments, split at NUL and newline
-// bytes. Contract: CLI11 rejects the line (CLI::Error), a check rejects it (iqa::Error), or the
-// configuration holds what the run relies on (fuzz_require). Included from tests/fuzz/targets.h.
+// sind-score, make-splits, dsmix-train, iqa-scenes, iqa-distort, loader-bench, engine-smoke, iqa-bench),
+// through the same flag registrations and post-parse checks their mains use (tools/*_flags.h,
+// bench/bench_flags.h), into a configuration; nothing is run. Input: byte 0 picks the binary, the rest
+// is its arguments, split at NUL and newline bytes. Contract: CLI11 rejects the line (CLI::Error), a
+// check rejects it (iqa::Error), or the configuration holds what the run relies on (fuzz_require). Included from tests/fuzz/targets.h.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <type_traits>
 
+#include "bench/bench_flags.h"
 #include "tools/dsmix_flags.h"
 #include "tools/engine_smoke_flags.h"
 #include "tools/iqa_distort_flags.h"
@@ -112,6 +113,12 @@ inline void cli_engine_smoke(const CommandLine& cl) {
   fuzz_require(a.steps >= 1 && a.samples >= 1 && a.print_every >= 1 && a.lr > 0, "engine-smoke's counts are positive");
 }
 
+inline void cli_iqa_bench(const CommandLine& cl) {
+  const auto a = parse_step<bench::BenchArgs>(cl, bench::add_bench_flags, bench::finish_bench_args);
+  fuzz_require(a.reps >= 1 && a.warmup >= 0, "iqa-bench times at least one rep after a non-negative warm-up");
+  fuzz_require(a.device == "cpu" || a.device == "cuda", "a known --device");
+}
+
 struct CliTool {
   const char* program;
   void (*parse)(const CommandLine&);
@@ -120,7 +127,7 @@ struct CliTool {
 inline constexpr CliTool kCliTools[] = {
     {"sind-train", cli_sind_train},   {"sind-score", cli_sind_score},   {"make-splits", cli_make_splits},
     {"dsmix-train", cli_dsmix_train}, {"iqa-scenes", cli_iqa_scenes},   {"iqa-distort", cli_iqa_distort},
-    {"loader-bench", cli_loader_bench}, {"engine-smoke", cli_engine_smoke}};
+    {"loader-bench", cli_loader_bench}, {"engine-smoke", cli_engine_smoke}, {"iqa-bench", cli_iqa_bench}};
 
 inline int fuzz_cli(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

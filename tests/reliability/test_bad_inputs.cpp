@@ -1,7 +1,8 @@
 // Bad inputs, table-driven: each row runs one binary (sind-train, dsmix-train, sind-score, make-splits,
-// iqa-distort, iqa-scenes, loader-bench, engine-smoke) as a child on one broken input and checks the
-// exit code, that the message names the file and the field or value at fault, and that the output the
-// command was asked for was not left behind, whole or half-written (nor any writer's temporary file).
+// iqa-distort, iqa-scenes, loader-bench, engine-smoke, iqa-bench) as a child on one broken input and
+// checks the exit code, that the message names the file and the field or value at fault, and that the
+// output the command was asked for was not left behind, whole or half-written (nor any writer's
+// temporary file).
 #include <unistd.h>
 
 #include <filesystem>
@@ -178,6 +179,8 @@ TEST_CASE("bad inputs: every binary fails with a message naming the file and fie
       {"no loader workers", {"--workers", "0"}, "loader-bench", 1, {"--workers must be at least 1 each, got 0"}},
       {"unknown engine-smoke device", {"--device", "gpu"}, "engine-smoke", 105,
        {"--device must be auto, cpu or cuda, got 'gpu'"}},
+      {"unknown iqa-bench dtype", {"--dtype", "f8"}, "iqa-bench", 1, {"unknown --dtype 'f8'"}},
+      {"no timed iqa-bench reps", {"--reps", "0"}, "iqa-bench", 105, {"--reps: must be at least 1, got '0'"}},
   };
   // A LIVE Challenge image list whose third name element is not int8 (tests/fuzz found libmatio asking
   // for 2 GB on it): refused before libmatio reads it, naming the file and the byte.
