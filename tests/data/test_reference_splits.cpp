@@ -171,7 +171,7 @@ TEST_CASE("make-splits: nnid, ava, piq23, agiqa3k and pipal as shipped", "[data]
              Catch::Contains("A0150_00_00.bmp is in no"));
 }
 
-TEST_CASE("make-splits: scene numbers past int and impossible vote counts name the file and line",
+TEST_CASE("make-splits: scene and reference numbers past int, impossible vote counts name the file and line",
           "[data][reference]") {
   // Found by the score_files fuzzer: the digits went to std::stoi, whose out_of_range escaped as a
   // bare "stoi"; AVA's %lf read "inf" and negative counts into a NaN or meaningless mean.
@@ -183,6 +183,14 @@ TEST_CASE("make-splits: scene numbers past int and impossible vote counts name t
   const std::string piq = d.write("Scores_Overall.csv", "IMAGE PATH,JOD,SCENE\na.jpg,0.3,Scene_99999999999\n");
   CHECK_THAT(error_of([&] { load_source("piq23", {{piq}, ""}); }),
              Catch::Contains(":2: scene 'Scene_99999999999' does not end in _<0..99>"));
+  // PIPAL's reference number went through sscanf's %d: past int's range glibc truncated it, so
+  // A4294967301_ read as reference 5.
+  for (const std::string& name : {"A4294967301_00_00.bmp", "A5x.bmp", "A 5_00.bmp"}) {
+    d.write("PIPAL/training/Train_Label/A0001.txt", "");
+    const std::string val = d.write("PIPAL/validation/val_label.txt", name + ",1400\n");
+    CHECK_THAT(error_of([&] { load_source("pipal", {{d.str("PIPAL")}, ""}); }),
+               Catch::Contains(val + ": line 1: '" + name + ",1400' is not 'A<ref>_<..>.bmp,<score>'"));
+  }
   for (const std::string& votes : {"inf 1 5 17 38 36 15 6 5 1", "nan 1 5 17 38 36 15 6 5 1", "-9 10 0 0 0 0 0 0 0 0"}) {
     const std::string ava = d.write("AVA.txt", "1 953619 " + votes + " 1 22 1396\n");
     CHECK_THAT(error_of([&] { load_source("ava", {{ava}, ""}); }),

@@ -43,7 +43,8 @@ inline void write_score_file_seeds(const std::filesystem::path& d) {
       {11, "1 953619 0 1 5 17 38 36 15 6 5 1 1 22 1396\n2 953958 10 7 15 33 43 8 5 2 0 1 0 0 1396\n"},
       {12, "0.5 D2_IC001_img1.jpg\n0.25 D2_IC002_img3.jpg\n"},
       {13, "IMAGE PATH,JOD,SCENE\nimgs\\1.jpg,0.3,Scene_1\nimgs\\2.jpg,-1.5,Scene_42\n"},
-      {14, "name,prompt,adj1,adj2,style,mos_quality\nmidjourney_1.png,a cat,,,anime,3.2\nsd_2.png,a dog,,,,2.1\n"}};
+      {14, "name,prompt,adj1,adj2,style,mos_quality\nmidjourney_1.png,a cat,,,anime,3.2\nsd_2.png,a dog,,,,2.1\n"},
+      {15, "A0001_00_00.bmp,1500.25\n\fA0005_10_00.bmp,1400\nA0499_01_02.bmp,1000\n"}};
   int i = 0;
   for (const auto& [dataset, text] : seeds) write_text(d / ("seed" + std::to_string(i++)), std::string(1, dataset) + text);
 }

@@ -8,7 +8,9 @@ namespace iqa::fuzz {
 
 // The datasets' CSV and TXT score files through load_source. The first byte picks the dataset; the
 // rest is the score file, and text after a form feed ('\f') is the scene-label file (spaq, eva, ...).
-// Every dataset with a single score file is here (PIPAL's is a folder of them).
+// Every dataset with a score file is here; PIPAL's is a folder, so its score file is one training
+// label file beside a Distortion_1/ holding A0001_00_00.bmp, and the text after '\f' its
+// validation/val_label.txt.
 inline int fuzz_score_files(const uint8_t* data, size_t size) {
   struct Source {
     const char* dataset;
@@ -19,18 +21,30 @@ inline int fuzz_score_files(const uint8_t* data, size_t size) {
       {"bid", "scores.txt"},      {"cid2013", "scores.txt"}, {"kadid10k", "scores.txt"},
       {"csiq", "scores.txt"},     {"live", "scores.txt"},    {"tid2013", "scores.txt"},
       {"eva", "scores.txt"},      {"para", "PARA-GiaaTrain.csv"}, {"ava", "AVA.txt"},
-      {"nnid", "mos1024_with_names.txt"}, {"piq23", "Scores_Overall.csv"}, {"agiqa3k", "data.csv"}};
+      {"nnid", "mos1024_with_names.txt"}, {"piq23", "Scores_Overall.csv"}, {"agiqa3k", "data.csv"},
+      {"pipal", "PIPAL/training/Train_Label/A0001.txt"}};
   if (size == 0) return 0;
   const Source& source = kSources[data[0] % (sizeof(kSources) / sizeof(kSources[0]))];
   const char* dataset = source.dataset;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   const size_t ff = text.find('\f');
   const std::string scores = text.substr(0, ff);
+  const bool pipal = std::strcmp(dataset, "pipal") == 0;
+  if (pipal) {
+    std::filesystem::create_directories(scratch_dir() / "PIPAL/training/Train_Label");
+    std::filesystem::create_directories(scratch_dir() / "PIPAL/training/Distortion_1");
+    std::filesystem::create_directories(scratch_dir() / "PIPAL/validation");
+    write_scratch("PIPAL/training/Distortion_1/A0001_00_00.bmp", "", 0);
+    std::filesystem::remove(scratch_dir() / "PIPAL/validation/val_label.txt");
+  }
   SourceFiles files;
-  files.scores = {write_scratch(source.file, scores.data(), scores.size())};
+  const std::string score_file = write_scratch(source.file, scores.data(), scores.size());
+  files.scores = {pipal ? (scratch_dir() / "PIPAL").string() : score_file};
   if (ff != std::string::npos) {
     const std::string scenes = text.substr(ff + 1);
-    files.scenes = write_scratch("scenes.csv", scenes.data(), scenes.size());
+    const std::string name = pipal ? "PIPAL/validation/val_label.txt" : "scenes.csv";
+    const std::string path = write_scratch(name, scenes.data(), scenes.size());
+    if (!pipal) files.scenes = path;
   }
   try {
     SourceData s = load_source(dataset, files, 7);

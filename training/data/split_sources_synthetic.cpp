@@ -2,6 +2,7 @@
 // CSIQ, LIVE, TID2013, PIPAL. Formats and domain numbering: the table in splits.h, which follows the
 // reference's committed data_json.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -144,6 +145,20 @@ SourceData load_tid2013(const SourceFiles& f) {
 // As the reference: training scores are normalised to (s - 868.2988) / (1857 - 868.2988), validation
 // scores are kept raw (only ranks matter when testing), domain = 1500 + the reference number (A0149 ->
 // 1649), official split = training / validation.
+namespace {
+
+// The reference number of a PIPAL image name "A<digits>_...", or -1. from_chars rather than sscanf's
+// %d, whose behaviour past int's range is undefined (glibc truncates: A4294967301_ would read as 5).
+int pipal_reference(const std::string& name) {
+  if (name.size() < 3 || name[0] != 'A') return -1;
+  int ref = -1;
+  const char* end = name.data() + name.size();
+  const auto [stop, ec] = std::from_chars(name.data() + 1, end, ref);
+  return ec == std::errc() && stop != end && *stop == '_' ? ref : -1;
+}
+
+}  // namespace
+
 SourceData load_pipal(const SourceFiles& f) {
   namespace fs = std::filesystem;
   const fs::path root = single_scores_file("pipal", f);
@@ -168,9 +183,9 @@ SourceData load_pipal(const SourceFiles& f) {
       const size_t comma = lines[i].find(',');
       const std::string name = lines[i].substr(0, comma);
       double score = NAN;
-      int ref = -1;
+      const int ref = pipal_reference(name);
       const bool ok = comma != std::string::npos && std::sscanf(lines[i].c_str() + comma + 1, "%lf", &score) == 1 &&
-                      std::isfinite(score) && std::sscanf(name.c_str(), "A%d_", &ref) == 1 && ref >= 0 && ref < 500;
+                      std::isfinite(score) && ref >= 0 && ref < 500;
       IQA_CHECK(ok, file.string(), ": line ", i + 1, ": '", lines[i], "' is not 'A<ref>_<..>.bmp,<score>'");
       std::string image = prefix + "validation/Dis/" + name;
       if (train) {
