@@ -42,8 +42,8 @@ cmake -S "$ROOT" -B "$BUILD" -DIQA_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
   -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" -DIQA_TEST_SOURCES_EXCLUDE="$exclude" \
   "${launcher[@]}" >/dev/null
-# Only the test binary and the tools the reliability tests run as children (sanitized too: the
-# bad-input table runs every tool): the benches add build time and are not what ctest runs.
+# Only the test binary and the binaries the reliability tests run as children (sanitized too: the
+# bad-input table runs every tool and iqa-bench); nothing else ctest does not run.
 cmake --build "$BUILD" --target iqa_tests sind-train sind-score make-splits dsmix-train iqa-distort iqa-scenes loader-bench engine-smoke iqa-bench -j"$JOBS"
 built=$(date +%s)
 

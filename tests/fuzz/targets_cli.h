@@ -3,7 +3,8 @@
 // through the same flag registrations and post-parse checks their mains use (tools/*_flags.h,
 // bench/bench_flags.h), into a configuration; nothing is run. Input: byte 0 picks the binary, the rest
 // is its arguments, split at NUL and newline bytes. Contract: CLI11 rejects the line (CLI::Error), a
-// check rejects it (iqa::Error), or the configuration holds what the run relies on (fuzz_require). Included from tests/fuzz/targets.h.
+// check rejects it (iqa::Error), or the configuration holds what the run relies on (fuzz_require).
+// Included from tests/fuzz/targets.h.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <type_traits>

@@ -140,11 +140,6 @@ SourceData load_tid2013(const SourceFiles& f) {
   return s;
 }
 
-// PIPAL as distributed: <root>/training/Train_Label/<ref>.txt ("<image>,<score>" lines) with the images
-// spread over training/Distortion_*/, and validation/val_label.txt with the images in validation/Dis/.
-// As the reference: training scores are normalised to (s - 868.2988) / (1857 - 868.2988), validation
-// scores are kept raw (only ranks matter when testing), domain = 1500 + the reference number (A0149 ->
-// 1649), official split = training / validation.
 namespace {
 
 // The reference number of a PIPAL image name "A<digits>_...", or -1. from_chars rather than sscanf's
@@ -159,6 +154,11 @@ int pipal_reference(const std::string& name) {
 
 }  // namespace
 
+// PIPAL as distributed: <root>/training/Train_Label/<ref>.txt ("<image>,<score>" lines) with the images
+// spread over training/Distortion_*/, and validation/val_label.txt with the images in validation/Dis/.
+// As the reference: training scores are normalised to (s - 868.2988) / (1857 - 868.2988), validation
+// scores are kept raw (only ranks matter when testing), domain = 1500 + the reference number (A0149 ->
+// 1649), official split = training / validation.
 SourceData load_pipal(const SourceFiles& f) {
   namespace fs = std::filesystem;
   const fs::path root = single_scores_file("pipal", f);
